@@ -1,0 +1,398 @@
+//! The `AuthBackend` trait, typed login outcomes and the backend chain.
+//!
+//! A login runs through the realm's enabled password backends in the configured order, like
+//! Django's `AUTHENTICATION_BACKENDS`: the first backend that authenticates wins. When none does,
+//! the most specific failure is reported, in Zulip's order (deactivated user, deactivated realm,
+//! password auth disabled, password reset needed, wrong organization), then "backend unavailable",
+//! then the generic bad-credentials failure.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, User, UserId};
+use crate::secret::Password;
+
+/// The login backends Latchkey knows, by their configuration name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    Email,
+    Ldap,
+    Dev,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Email => "email",
+            BackendKind::Ldap => "ldap",
+            BackendKind::Dev => "dev",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        Some(match name {
+            "email" => BackendKind::Email,
+            "ldap" => BackendKind::Ldap,
+            "dev" => BackendKind::Dev,
+            _ => return None,
+        })
+    }
+
+    /// Password backends take part in `fetch_api_key`; the dev backend does not.
+    pub fn is_password_backend(self) -> bool {
+        matches!(self, BackendKind::Email | BackendKind::Ldap)
+    }
+
+    /// Whether the realm has switched this method on.
+    pub fn enabled_in(self, realm: &Realm) -> bool {
+        match self {
+            BackendKind::Email => realm.methods.email,
+            BackendKind::Ldap => realm.methods.ldap,
+            BackendKind::Dev => realm.methods.dev,
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a directory refused an account whose password was right (LDAP account states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryRefusal {
+    AccountDisabled,
+    AccountExpired,
+    AccountLocked,
+    PasswordExpired,
+    PasswordMustChange,
+    NotPermittedNow,
+    NotAllowedInRealm,
+    ProvisioningDisabled,
+}
+
+/// A login attempt that did not produce a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// Wrong password, unknown user, or empty password: the only failure that counts toward
+    /// the login rate limit.
+    #[error("bad credentials")]
+    BadCredentials,
+    /// The password was right but the account is deactivated.
+    #[error("user deactivated")]
+    UserDeactivated,
+    /// The password was right but the organization is deactivated.
+    #[error("realm deactivated")]
+    RealmDeactivated,
+    /// Neither Email nor LDAP is enabled for the realm.
+    #[error("password authentication disabled")]
+    PasswordAuthDisabled,
+    /// The password was right but must be reset before it is accepted again.
+    #[error("password reset required")]
+    PasswordResetRequired,
+    /// The password was right for an account that lives only in another organization.
+    #[error("account belongs to another organization")]
+    WrongRealm,
+    /// The password was right but the directory refuses the account.
+    #[error("refused by the directory: {0:?}")]
+    Refused(DirectoryRefusal),
+    /// The backend could not decide (directory or database unreachable, timeout).
+    #[error("{backend} backend unavailable: {reason}")]
+    Unavailable { backend: BackendKind, reason: String },
+}
+
+impl AuthFailure {
+    /// Lower is more specific; the chain reports the most specific failure it saw.
+    fn rank(&self) -> u8 {
+        match self {
+            AuthFailure::UserDeactivated => 0,
+            AuthFailure::RealmDeactivated => 1,
+            AuthFailure::PasswordAuthDisabled => 2,
+            AuthFailure::PasswordResetRequired => 3,
+            AuthFailure::WrongRealm => 4,
+            AuthFailure::Refused(_) => 5,
+            AuthFailure::Unavailable { .. } => 6,
+            AuthFailure::BadCredentials => 7,
+        }
+    }
+
+    /// True only for a real credential failure; infrastructure errors never count toward
+    /// a login rate limit.
+    pub fn is_credential_failure(&self) -> bool {
+        matches!(self, AuthFailure::BadCredentials)
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct AuthSuccess {
+    pub user: User,
+    pub backend: BackendKind,
+}
+
+/// One password login attempt, as a backend sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginAttempt<'a> {
+    pub realm: &'a Realm,
+    /// As the client sent it (an email, or a directory username when LDAP allows that).
+    pub username: &'a str,
+    pub password: &'a Password,
+}
+
+/// A login backend: given a realm, a username and a password, it returns the authenticated user
+/// or a typed failure. Implementations must refuse an empty password before doing any work that
+/// could accept it, and must not reveal account state before the password is proven.
+#[async_trait]
+pub trait AuthBackend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure>;
+}
+
+/// The store could not be reached or failed; the message is for logs and never holds secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account store unavailable: {0}")]
+pub struct StoreUnavailable(pub String);
+
+/// What backends need from account storage. Implemented by the store crate; faked in tests.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// The account with this delivery email (compared case-insensitively, whitespace trimmed)
+    /// in the realm.
+    async fn login_record(
+        &self,
+        realm: RealmId,
+        email: &str,
+    ) -> Result<Option<LoginRecord>, StoreUnavailable>;
+
+    /// Every account with this delivery email, in any realm, oldest first. One query serves both
+    /// the realm's own account and "exists only in another organization", so a login costs the
+    /// same whichever it finds.
+    async fn login_records_any_realm(
+        &self,
+        email: &str,
+    ) -> Result<Vec<LoginRecord>, StoreUnavailable>;
+
+    /// Replaces a user's password hash after a successful login with an outdated one.
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        hash: PasswordHash,
+    ) -> Result<(), StoreUnavailable>;
+}
+
+/// The configured password backends, in order.
+#[derive(Clone, Default)]
+pub struct BackendChain {
+    backends: Vec<Arc<dyn AuthBackend>>,
+}
+
+impl fmt::Debug for BackendChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.backends.iter().map(|b| b.kind()))
+            .finish()
+    }
+}
+
+impl BackendChain {
+    pub fn new(backends: Vec<Arc<dyn AuthBackend>>) -> Self {
+        BackendChain { backends }
+    }
+
+    /// Kinds of the configured backends, in order.
+    pub fn kinds(&self) -> Vec<BackendKind> {
+        self.backends.iter().map(|b| b.kind()).collect()
+    }
+
+    pub fn is_configured(&self, kind: BackendKind) -> bool {
+        self.backends.iter().any(|b| b.kind() == kind)
+    }
+
+    /// Configured on the server and switched on for the realm.
+    pub fn is_enabled(&self, kind: BackendKind, realm: Option<&Realm>) -> bool {
+        self.is_configured(kind) && realm.is_none_or(|r| kind.enabled_in(r))
+    }
+
+    /// Zulip's `password_auth_enabled`: Email or LDAP enabled for the realm.
+    pub fn password_auth_enabled(&self, realm: Option<&Realm>) -> bool {
+        self.is_enabled(BackendKind::Email, realm) || self.is_enabled(BackendKind::Ldap, realm)
+    }
+
+    /// Runs the realm's enabled password backends in order.
+    pub async fn authenticate(
+        &self,
+        realm: &Realm,
+        username: &str,
+        password: &Password,
+    ) -> Result<AuthSuccess, AuthFailure> {
+        if !self.password_auth_enabled(Some(realm)) {
+            return Err(AuthFailure::PasswordAuthDisabled);
+        }
+        if password.is_empty() {
+            // Never allow an empty password, whatever a backend would make of it.
+            return Err(AuthFailure::BadCredentials);
+        }
+        let attempt = LoginAttempt {
+            realm,
+            username,
+            password,
+        };
+        let mut worst: Option<AuthFailure> = None;
+        for backend in &self.backends {
+            let kind = backend.kind();
+            if !kind.is_password_backend() || !kind.enabled_in(realm) {
+                continue;
+            }
+            match backend.authenticate(attempt).await {
+                Ok(success) => return Ok(success),
+                Err(failure) => {
+                    if worst.as_ref().is_none_or(|w| failure.rank() < w.rank()) {
+                        worst = Some(failure);
+                    }
+                }
+            }
+        }
+        Err(worst.unwrap_or(AuthFailure::BadCredentials))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AuthMethods, Role, Timestamp};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Fixed {
+        kind: BackendKind,
+        result: Result<(), AuthFailure>,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl AuthBackend for Fixed {
+        fn kind(&self) -> BackendKind {
+            self.kind
+        }
+        async fn authenticate(&self, a: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.result.clone().map(|_| AuthSuccess {
+                user: user(a.realm),
+                backend: self.kind,
+            })
+        }
+    }
+
+    fn user(realm: &Realm) -> User {
+        User {
+            id: UserId(1),
+            realm_id: realm.id,
+            delivery_email: "h@example.org".into(),
+            full_name: "H".into(),
+            role: Role::Member,
+            is_active: true,
+            bot_type: None,
+            bot_owner_id: None,
+            password_reset_needed: false,
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn realm(email: bool, ldap: bool) -> Realm {
+        Realm {
+            id: RealmId(1),
+            subdomain: "zulip".into(),
+            name: "Z".into(),
+            description: String::new(),
+            deactivated: false,
+            methods: AuthMethods {
+                email,
+                ldap,
+                dev: false,
+            },
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn fixed(kind: BackendKind, result: Result<(), AuthFailure>) -> Arc<Fixed> {
+        Arc::new(Fixed {
+            kind,
+            result,
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn first_success_wins_in_order() {
+        let ldap = fixed(BackendKind::Ldap, Err(AuthFailure::BadCredentials));
+        let email = fixed(BackendKind::Email, Ok(()));
+        let chain = BackendChain::new(vec![ldap.clone(), email.clone()]);
+        let ok = chain
+            .authenticate(&realm(true, true), "h", &Password::new("pw"))
+            .await
+            .unwrap();
+        assert_eq!(ok.backend, BackendKind::Email);
+        assert_eq!(ldap.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn most_specific_failure_is_reported() {
+        let unavailable = AuthFailure::Unavailable {
+            backend: BackendKind::Ldap,
+            reason: "down".into(),
+        };
+        let chain = BackendChain::new(vec![
+            fixed(BackendKind::Ldap, Err(unavailable.clone())),
+            fixed(BackendKind::Email, Err(AuthFailure::BadCredentials)),
+        ]);
+        let err = chain
+            .authenticate(&realm(true, true), "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, unavailable);
+        assert!(!err.is_credential_failure());
+
+        let chain = BackendChain::new(vec![
+            fixed(BackendKind::Ldap, Err(AuthFailure::BadCredentials)),
+            fixed(BackendKind::Email, Err(AuthFailure::UserDeactivated)),
+        ]);
+        let err = chain
+            .authenticate(&realm(true, true), "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::UserDeactivated);
+    }
+
+    #[tokio::test]
+    async fn disabled_methods_are_skipped_and_reported() {
+        let email = fixed(BackendKind::Email, Ok(()));
+        let chain = BackendChain::new(vec![email.clone()]);
+        let err = chain
+            .authenticate(&realm(false, false), "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::PasswordAuthDisabled);
+        // LDAP switched on in the realm but not configured on the server: still disabled.
+        let err = chain
+            .authenticate(&realm(false, true), "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::PasswordAuthDisabled);
+        assert_eq!(email.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn empty_password_never_reaches_a_backend() {
+        let email = fixed(BackendKind::Email, Ok(()));
+        let chain = BackendChain::new(vec![email.clone()]);
+        let err = chain
+            .authenticate(&realm(true, false), "h", &Password::new(""))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::BadCredentials);
+        assert_eq!(email.calls.load(Ordering::SeqCst), 0);
+    }
+}

@@ -1,0 +1,26 @@
+//! Latchkey's domain model, with no I/O: realms, users, API keys and the vault that seals them,
+//! the [`AuthBackend`] trait with its typed outcomes and the [`BackendChain`] that runs backends in
+//! order, the [`AccountStore`] port through which backends read accounts, and the username and
+//! password policy (Django-compatible email validation, `require_email_format_usernames`).
+//!
+//! This crate must never depend on a database, an HTTP framework, an LDAP client or any other
+//! crate of the workspace; it does no I/O (callers supply clocks and random number generators),
+//! and every secret it handles lives in a type whose `Debug` and `Display` redact it.
+
+pub mod api_key;
+pub mod auth;
+pub mod domain;
+pub mod policy;
+pub mod secret;
+
+pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
+pub use auth::{
+    AccountStore, AuthBackend, AuthFailure, AuthSuccess, BackendChain, BackendKind,
+    DirectoryRefusal, LoginAttempt, StoreUnavailable,
+};
+pub use domain::{
+    AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User,
+    UserId, email_lookup_key,
+};
+pub use policy::{InvalidEmail, PasswordPolicy, WeakPassword};
+pub use secret::{Password, SecretBytes, SecretString};

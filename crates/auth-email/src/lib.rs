@@ -1,0 +1,378 @@
+//! `EmailAuthBackend`: logs people in with their delivery email and a password whose bcrypt hash
+//! the account store holds. It reads accounts only through the core's [`AccountStore`] port, hashes
+//! and verifies off the async workers ([`PasswordHasher`]), spends exactly one bcrypt verification
+//! on every attempt whether or not the account exists, upgrades hashes whose cost or format is out
+//! of date, and reveals account state (deactivated, other organization, reset needed) only after the
+//! password has been proven.
+//!
+//! This crate must never depend on a database driver, an HTTP framework or another backend; its
+//! only workspace dependency is `auth-core`.
+
+mod hasher;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use auth_core::{
+    AccountStore, AuthBackend, AuthFailure, AuthSuccess, BackendKind, LoginAttempt, LoginRecord,
+    PasswordPolicy,
+};
+
+pub use hasher::{HashError, PREFIX as HASH_PREFIX, PasswordHasher, Verification};
+
+/// The email + password backend.
+pub struct EmailAuthBackend {
+    store: Arc<dyn AccountStore>,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+}
+
+impl EmailAuthBackend {
+    pub fn new(
+        store: Arc<dyn AccountStore>,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+    ) -> Self {
+        EmailAuthBackend {
+            store,
+            hasher,
+            policy,
+        }
+    }
+
+    fn unavailable(reason: impl ToString) -> AuthFailure {
+        AuthFailure::Unavailable {
+            backend: BackendKind::Email,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Checks the state of an account whose password has just been proven.
+    async fn admit(
+        &self,
+        attempt: LoginAttempt<'_>,
+        record: LoginRecord,
+        needs_rehash: bool,
+    ) -> Result<AuthSuccess, AuthFailure> {
+        let user = record.user;
+        if attempt.realm.deactivated {
+            return Err(AuthFailure::RealmDeactivated);
+        }
+        if !user.is_active {
+            return Err(AuthFailure::UserDeactivated);
+        }
+        if user.is_bot() {
+            // Bots have no password; a hash on a bot row can only be a mistake.
+            return Err(AuthFailure::BadCredentials);
+        }
+        if user.password_reset_needed {
+            return Err(AuthFailure::PasswordResetRequired);
+        }
+        if needs_rehash {
+            let hints = [user.delivery_email.as_str(), user.full_name.as_str()];
+            if self.policy.check(attempt.password, &hints).is_err() {
+                // Zulip's rule: an outdated hash of a password that no longer meets the policy
+                // is not upgraded; the person must reset it.
+                return Err(AuthFailure::PasswordResetRequired);
+            }
+            match self.hasher.hash(attempt.password).await {
+                Ok(new_hash) => {
+                    if let Err(e) = self.store.upgrade_password_hash(user.id, new_hash).await {
+                        tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %user.id, error = %e, "password rehash failed");
+                }
+            }
+        }
+        Ok(AuthSuccess {
+            user,
+            backend: BackendKind::Email,
+        })
+    }
+}
+
+#[async_trait]
+impl AuthBackend for EmailAuthBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Email
+    }
+
+    async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
+        if attempt.password.is_empty() {
+            return Err(AuthFailure::BadCredentials);
+        }
+        let records = self
+            .store
+            .login_records_any_realm(attempt.username)
+            .await
+            .map_err(Self::unavailable)?;
+        let (own, elsewhere): (Vec<LoginRecord>, Vec<LoginRecord>) = records
+            .into_iter()
+            .partition(|r| r.user.realm_id == attempt.realm.id);
+        // Exactly one verification whichever case applies: the realm's own account, else the
+        // oldest account elsewhere (for "exists only in another organization"), else the dummy.
+        let (candidate, is_own) = match (own.into_iter().next(), elsewhere.into_iter().next()) {
+            (Some(r), _) => (Some(r), true),
+            (None, Some(r)) => (Some(r), false),
+            (None, None) => (None, false),
+        };
+        let verdict = self
+            .hasher
+            .verify(
+                attempt.password,
+                candidate.as_ref().and_then(|r| r.password_hash.as_ref()),
+            )
+            .await
+            .map_err(Self::unavailable)?;
+        match (verdict, candidate) {
+            (Verification::Mismatch, _) | (_, None) => Err(AuthFailure::BadCredentials),
+            (Verification::Match { needs_rehash }, Some(record)) => {
+                if is_own {
+                    self.admit(attempt, record, needs_rehash).await
+                } else {
+                    Err(AuthFailure::WrongRealm)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auth_core::{
+        AuthMethods, Password, PasswordHash, Realm, RealmId, Role, StoreUnavailable, Timestamp,
+        User, UserId,
+    };
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct FakeStore {
+        records: Mutex<Vec<LoginRecord>>,
+        upgrades: AtomicUsize,
+        down: bool,
+    }
+
+    #[async_trait]
+    impl AccountStore for FakeStore {
+        async fn login_record(
+            &self,
+            realm: RealmId,
+            email: &str,
+        ) -> Result<Option<LoginRecord>, StoreUnavailable> {
+            Ok(self
+                .login_records_any_realm(email)
+                .await?
+                .into_iter()
+                .find(|r| r.user.realm_id == realm))
+        }
+        async fn login_records_any_realm(
+            &self,
+            email: &str,
+        ) -> Result<Vec<LoginRecord>, StoreUnavailable> {
+            if self.down {
+                return Err(StoreUnavailable("down".into()));
+            }
+            let key = auth_core::email_lookup_key(email);
+            Ok(self
+                .records
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.user.delivery_email.to_lowercase() == key)
+                .cloned()
+                .collect())
+        }
+        async fn upgrade_password_hash(
+            &self,
+            user: UserId,
+            hash: PasswordHash,
+        ) -> Result<(), StoreUnavailable> {
+            self.upgrades.fetch_add(1, Ordering::SeqCst);
+            for r in self.records.lock().unwrap().iter_mut() {
+                if r.user.id == user {
+                    r.password_hash = Some(hash.clone());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn realm(id: i64) -> Realm {
+        Realm {
+            id: RealmId(id),
+            subdomain: format!("r{id}"),
+            name: "R".into(),
+            description: String::new(),
+            deactivated: false,
+            methods: AuthMethods::default(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn user(id: i64, realm: i64, email: &str) -> User {
+        User {
+            id: UserId(id),
+            realm_id: RealmId(realm),
+            delivery_email: email.into(),
+            full_name: "Hamlet".into(),
+            role: Role::Member,
+            is_active: true,
+            bot_type: None,
+            bot_owner_id: None,
+            password_reset_needed: false,
+            created_at: Timestamp(0),
+        }
+    }
+
+    async fn setup(
+        cost: u32,
+        users: Vec<(User, &str)>,
+    ) -> (Arc<FakeStore>, EmailAuthBackend, PasswordHasher) {
+        let hasher = PasswordHasher::new(cost).unwrap();
+        let store = Arc::new(FakeStore::default());
+        for (u, pw) in users {
+            let hash = hasher.hash(&Password::new(pw)).await.unwrap();
+            store.records.lock().unwrap().push(LoginRecord {
+                user: u,
+                password_hash: Some(hash),
+            });
+        }
+        let backend = EmailAuthBackend::new(
+            store.clone(),
+            hasher.clone(),
+            PasswordPolicy {
+                min_length: 6,
+                max_length: 100,
+                min_guesses: 1000,
+            },
+        );
+        (store, backend, hasher)
+    }
+
+    async fn login(b: &EmailAuthBackend, realm: &Realm, u: &str, p: &str) -> Result<i64, AuthFailure> {
+        b.authenticate(LoginAttempt {
+            realm,
+            username: u,
+            password: &Password::new(p),
+        })
+        .await
+        .map(|s| s.user.id.0)
+    }
+
+    #[tokio::test]
+    async fn outcomes() {
+        let mut inactive = user(2, 1, "gone@example.org");
+        inactive.is_active = false;
+        let mut reset = user(3, 1, "reset@example.org");
+        reset.password_reset_needed = true;
+        let (_s, b, _) = setup(
+            4,
+            vec![
+                (user(1, 1, "hamlet@example.org"), "f657gdGGk9"),
+                (inactive, "f657gdGGk9"),
+                (reset, "f657gdGGk9"),
+                (user(4, 2, "othello@example.org"), "f657gdGGk9"),
+            ],
+        )
+        .await;
+        let r1 = realm(1);
+        assert_eq!(login(&b, &r1, "hamlet@example.org", "f657gdGGk9").await, Ok(1));
+        assert_eq!(login(&b, &r1, " HAMLET@example.org ", "f657gdGGk9").await, Ok(1));
+        assert_eq!(
+            login(&b, &r1, "hamlet@example.org", "wrong").await,
+            Err(AuthFailure::BadCredentials)
+        );
+        assert_eq!(
+            login(&b, &r1, "hamlet@example.org", "").await,
+            Err(AuthFailure::BadCredentials)
+        );
+        assert_eq!(
+            login(&b, &r1, "nobody@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::BadCredentials)
+        );
+        // Account state only with the right password.
+        assert_eq!(
+            login(&b, &r1, "gone@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::UserDeactivated)
+        );
+        assert_eq!(
+            login(&b, &r1, "gone@example.org", "wrong").await,
+            Err(AuthFailure::BadCredentials)
+        );
+        assert_eq!(
+            login(&b, &r1, "reset@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::PasswordResetRequired)
+        );
+        assert_eq!(
+            login(&b, &r1, "othello@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::WrongRealm)
+        );
+        assert_eq!(
+            login(&b, &r1, "othello@example.org", "wrong").await,
+            Err(AuthFailure::BadCredentials)
+        );
+        let mut dead = realm(1);
+        dead.deactivated = true;
+        assert_eq!(
+            login(&b, &dead, "hamlet@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::RealmDeactivated)
+        );
+        assert_eq!(
+            login(&b, &dead, "hamlet@example.org", "nope").await,
+            Err(AuthFailure::BadCredentials)
+        );
+    }
+
+    #[tokio::test]
+    async fn store_outage_is_unavailable_not_bad_credentials() {
+        let b = EmailAuthBackend::new(
+            Arc::new(FakeStore {
+                down: true,
+                ..Default::default()
+            }),
+            PasswordHasher::new(4).unwrap(),
+            PasswordPolicy::default(),
+        );
+        let err = login(&b, &realm(1), "a@example.org", "pw").await.unwrap_err();
+        assert!(matches!(err, AuthFailure::Unavailable { .. }));
+        assert!(!err.is_credential_failure());
+    }
+
+    #[tokio::test]
+    async fn outdated_hash_is_upgraded_or_reset_required() {
+        let (store, _, _) = setup(
+            4,
+            vec![
+                (user(1, 1, "strong@example.org"), "f657gdGGk9"),
+                (user(2, 1, "weak@example.org"), "longer"),
+            ],
+        )
+        .await;
+        // Same accounts, server now configured with cost 5.
+        let b = EmailAuthBackend::new(
+            store.clone(),
+            PasswordHasher::new(5).unwrap(),
+            PasswordPolicy {
+                min_length: 6,
+                max_length: 100,
+                min_guesses: 1000,
+            },
+        );
+        let r1 = realm(1);
+        assert_eq!(login(&b, &r1, "strong@example.org", "f657gdGGk9").await, Ok(1));
+        assert_eq!(store.upgrades.load(Ordering::SeqCst), 1);
+        let upgraded = store.records.lock().unwrap()[0].password_hash.clone().unwrap();
+        assert!(upgraded.0.contains("$05$"));
+        // Second login: nothing left to upgrade.
+        assert_eq!(login(&b, &r1, "strong@example.org", "f657gdGGk9").await, Ok(1));
+        assert_eq!(store.upgrades.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            login(&b, &r1, "weak@example.org", "longer").await,
+            Err(AuthFailure::PasswordResetRequired)
+        );
+    }
+}

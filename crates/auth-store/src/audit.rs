@@ -1,0 +1,79 @@
+//! Audit-log vocabulary: what happened, who did it, and from where.
+
+use auth_core::{RealmId, Timestamp, UserId};
+
+/// Kinds of audited events. Stored as their `as_str()` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditEvent {
+    RealmCreated,
+    RealmDeactivated,
+    RealmReactivated,
+    RealmAuthMethodsChanged,
+    UserCreated,
+    UserDeactivated,
+    UserReactivated,
+    UserPasswordChanged,
+    UserPasswordHashUpgraded,
+    UserApiKeyChanged,
+    UserLoggedIn,
+    UserLoginFailed,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::RealmCreated => "realm_created",
+            AuditEvent::RealmDeactivated => "realm_deactivated",
+            AuditEvent::RealmReactivated => "realm_reactivated",
+            AuditEvent::RealmAuthMethodsChanged => "realm_authentication_methods_changed",
+            AuditEvent::UserCreated => "user_created",
+            AuditEvent::UserDeactivated => "user_deactivated",
+            AuditEvent::UserReactivated => "user_reactivated",
+            AuditEvent::UserPasswordChanged => "user_password_changed",
+            AuditEvent::UserPasswordHashUpgraded => "user_password_hash_upgraded",
+            AuditEvent::UserApiKeyChanged => "user_api_key_changed",
+            AuditEvent::UserLoggedIn => "user_logged_in",
+            AuditEvent::UserLoginFailed => "user_login_failed",
+        }
+    }
+}
+
+/// Who caused a change: the interface it came through and, when known, the acting user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `"cli"`, `"api"`, `"login"`, ...
+    pub source: &'static str,
+    pub user: Option<UserId>,
+}
+
+impl Actor {
+    /// An administrator at the command line.
+    pub fn cli() -> Actor {
+        Actor {
+            source: "cli",
+            user: None,
+        }
+    }
+
+    /// A request made by (or on behalf of) a user through the API.
+    pub fn api(user: Option<UserId>) -> Actor {
+        Actor {
+            source: "api",
+            user,
+        }
+    }
+}
+
+/// One audit-log row as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub realm_id: Option<RealmId>,
+    pub event_type: String,
+    pub acting_user_id: Option<UserId>,
+    pub modified_user_id: Option<UserId>,
+    pub source: String,
+    /// A JSON object with event details; never a password, a key or a hash.
+    pub detail: serde_json::Value,
+    pub event_time: Timestamp,
+}

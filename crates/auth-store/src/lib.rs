@@ -1,0 +1,741 @@
+//! Latchkey's storage: the diesel schema, embedded migrations and every query, over SQLite (the
+//! embedded default) and PostgreSQL through one [`DbConnection`] (`diesel::MultiConnection`), so
+//! each query is written once. It hands out core domain types, implements the core's
+//! [`AccountStore`] port for the backends, writes an audit row in the same transaction as every
+//! change it makes, and never sees a plaintext API key: keys arrive sealed by the core's vault.
+//!
+//! This is the only crate that knows SQL. It must never depend on HTTP, the Zulip envelope, LDAP or
+//! any backend crate; it depends on `auth-core` alone within the workspace.
+
+mod audit;
+mod models;
+mod pool;
+pub mod schema;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use auth_core::{
+    AccountStore, AuthMethods, BotType, KeyDigest, LoginRecord, PasswordHash, Realm, RealmId, Role,
+    SealedKey, SecretString, StoreUnavailable, User, UserId, email_lookup_key,
+};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub use audit::{Actor, AuditEntry, AuditEvent};
+pub use pool::{DbConnection, DbKind};
+
+use models::{AuditRow, NewAuditRow, NewRealmRow, NewUserRow, RealmRow, UserRow};
+use schema::{api_keys, audit_log, realms, users};
+
+/// Storage failures. Messages name tables and constraints, never values or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("database error: {0}")]
+    Query(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::Conflict("a row with that key")
+            }
+            DieselError::NotFound => StoreError::NotFound("row"),
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Query(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for StoreUnavailable {
+    fn from(e: StoreError) -> Self {
+        StoreUnavailable(e.to_string())
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// How long to wait for a connection (and, on PostgreSQL, to connect).
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A realm to create.
+#[derive(Debug, Clone)]
+pub struct NewRealm {
+    pub subdomain: String,
+    pub name: String,
+    pub description: String,
+    pub methods: AuthMethods,
+}
+
+/// A user (or bot) to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub realm_id: RealmId,
+    pub delivery_email: String,
+    pub full_name: String,
+    pub password_hash: Option<PasswordHash>,
+    pub role: Role,
+    pub bot_type: Option<BotType>,
+    pub bot_owner_id: Option<UserId>,
+}
+
+/// Seals a freshly generated key for the user id the database has just assigned.
+pub type KeySealer = Box<dyn FnOnce(UserId) -> SealedKey + Send>;
+
+/// Which users a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFilter {
+    All,
+    PeopleOnly,
+    BotsOnly,
+}
+
+/// The storage handle: a connection pool plus the knowledge of which database it talks to.
+#[derive(Clone)]
+pub struct Store {
+    pool: pool::Pool,
+    kind: DbKind,
+    /// SQLite allows one writer; serialising writes in-process avoids lock-upgrade failures.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("kind", &self.kind).finish()
+    }
+}
+
+pub(crate) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Connects to `postgres://…`/`postgresql://…` or `sqlite://PATH` (also `sqlite:PATH`).
+    pub fn connect(url: &SecretString, options: &StoreOptions) -> Result<Store, StoreError> {
+        let target = pool::Target::parse(url.expose(), options.connect_timeout)?;
+        let kind = target.kind();
+        let pool = pool::build(target, options)?;
+        let write_lock = (kind == DbKind::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Store {
+            pool,
+            kind,
+            write_lock,
+        })
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.with_conn(pool::run_migrations).await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database worker failed: {e}")))?
+    }
+
+    /// Runs `f` in a transaction (serialised with other writes on SQLite).
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let lock = self.write_lock.clone();
+        self.with_conn(move |c| {
+            let _guard = match &lock {
+                Some(l) => Some(l.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+                None => None,
+            };
+            c.transaction(f)
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- realms
+
+    pub async fn realm_by_subdomain(&self, subdomain: &str) -> Result<Option<Realm>, StoreError> {
+        let subdomain = subdomain.to_owned();
+        self.with_conn(move |c| {
+            Ok(realms::table
+                .filter(realms::subdomain.eq(subdomain))
+                .select(RealmRow::as_select())
+                .first(c)
+                .optional()?
+                .map(Realm::from))
+        })
+        .await
+    }
+
+    pub async fn realm_by_id(&self, id: RealmId) -> Result<Option<Realm>, StoreError> {
+        self.with_conn(move |c| Ok(find_realm(c, id)?))
+            .await
+    }
+
+    pub async fn list_realms(&self) -> Result<Vec<Realm>, StoreError> {
+        self.with_conn(|c| {
+            Ok(realms::table
+                .order(realms::id.asc())
+                .select(RealmRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(Realm::from)
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn create_realm(&self, new: NewRealm, actor: Actor) -> Result<Realm, StoreError> {
+        self.write(move |c| {
+            let row = NewRealmRow {
+                subdomain: &new.subdomain,
+                name: &new.name,
+                description: &new.description,
+                deactivated: false,
+                email_auth_enabled: new.methods.email,
+                ldap_auth_enabled: new.methods.ldap,
+                dev_auth_enabled: new.methods.dev,
+                created_at: now_micros(),
+            };
+            // RETURNING is not available through the multi-backend connection; the subdomain is
+            // unique, so read the row back inside the same transaction.
+            diesel::insert_into(realms::table)
+                .values(&row)
+                .execute(c)
+                .map_err(|e| conflict_as(e, "a realm with that subdomain"))?;
+            let realm: Realm = realms::table
+                .filter(realms::subdomain.eq(&new.subdomain))
+                .select(RealmRow::as_select())
+                .first(c)?
+                .into();
+            audit(
+                c,
+                Some(realm.id),
+                AuditEvent::RealmCreated,
+                &actor,
+                None,
+                serde_json::json!({"subdomain": realm.subdomain, "name": realm.name}),
+            )?;
+            Ok(realm)
+        })
+        .await
+    }
+
+    pub async fn set_realm_deactivated(
+        &self,
+        id: RealmId,
+        deactivated: bool,
+        actor: Actor,
+    ) -> Result<Realm, StoreError> {
+        self.write(move |c| {
+            let n = diesel::update(realms::table.find(id.0))
+                .set(realms::deactivated.eq(deactivated))
+                .execute(c)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("realm"));
+            }
+            let event = if deactivated {
+                AuditEvent::RealmDeactivated
+            } else {
+                AuditEvent::RealmReactivated
+            };
+            audit(c, Some(id), event, &actor, None, serde_json::json!({}))?;
+            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+        })
+        .await
+    }
+
+    pub async fn set_realm_methods(
+        &self,
+        id: RealmId,
+        methods: AuthMethods,
+        actor: Actor,
+    ) -> Result<Realm, StoreError> {
+        self.write(move |c| {
+            let n = diesel::update(realms::table.find(id.0))
+                .set((
+                    realms::email_auth_enabled.eq(methods.email),
+                    realms::ldap_auth_enabled.eq(methods.ldap),
+                    realms::dev_auth_enabled.eq(methods.dev),
+                ))
+                .execute(c)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("realm"));
+            }
+            audit(
+                c,
+                Some(id),
+                AuditEvent::RealmAuthMethodsChanged,
+                &actor,
+                None,
+                serde_json::json!({"email": methods.email, "ldap": methods.ldap, "dev": methods.dev}),
+            )?;
+            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+        })
+        .await
+    }
+
+    // ----------------------------------------------------------------- users
+
+    /// Creates a user and its first API key in one transaction.
+    pub async fn create_user(
+        &self,
+        new: NewUser,
+        sealer: KeySealer,
+        actor: Actor,
+    ) -> Result<User, StoreError> {
+        self.write(move |c| {
+            let delivery_email = new.delivery_email.trim().to_owned();
+            let key = email_lookup_key(&delivery_email);
+            let now = now_micros();
+            let row = NewUserRow {
+                realm_id: new.realm_id.0,
+                delivery_email: &delivery_email,
+                email_key: &key,
+                full_name: &new.full_name,
+                password_hash: new.password_hash.as_ref().map(|h| h.0.as_str()),
+                role: new.role.as_i32(),
+                is_active: true,
+                bot_type: new.bot_type.map(BotType::as_i32),
+                bot_owner_id: new.bot_owner_id.map(|u| u.0),
+                password_reset_needed: false,
+                created_at: now,
+            };
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(c)
+                .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
+            let user = find_login(c, new.realm_id, &key)?
+                .ok_or(StoreError::NotFound("user"))?
+                .user;
+            let sealed = sealer(user.id);
+            insert_key(c, user.id, &sealed, now)?;
+            audit(
+                c,
+                Some(user.realm_id),
+                AuditEvent::UserCreated,
+                &actor,
+                Some(user.id),
+                serde_json::json!({"role": user.role.name(), "bot": user.is_bot()}),
+            )?;
+            Ok(user)
+        })
+        .await
+    }
+
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.with_conn(move |c| {
+            Ok(users::table
+                .find(id.0)
+                .select(UserRow::as_select())
+                .first(c)
+                .optional()?
+                .map(UserRow::into_user))
+        })
+        .await
+    }
+
+    /// The user with this delivery email (case-insensitive, trimmed) in the realm.
+    pub async fn user_by_email(
+        &self,
+        realm: RealmId,
+        email: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let key = email_lookup_key(email);
+        self.with_conn(move |c| {
+            Ok(find_login(c, realm, &key)?.map(|r| r.user))
+        })
+        .await
+    }
+
+    pub async fn list_users(
+        &self,
+        realm: RealmId,
+        filter: UserFilter,
+    ) -> Result<Vec<User>, StoreError> {
+        self.with_conn(move |c| {
+            let mut q = users::table
+                .filter(users::realm_id.eq(realm.0))
+                .select(UserRow::as_select())
+                .order(users::id.asc())
+                .into_boxed();
+            match filter {
+                UserFilter::All => {}
+                UserFilter::PeopleOnly => q = q.filter(users::bot_type.is_null()),
+                UserFilter::BotsOnly => q = q.filter(users::bot_type.is_not_null()),
+            }
+            Ok(q.load(c)?.into_iter().map(UserRow::into_user).collect())
+        })
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) a user's password and clears any reset request.
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        hash: Option<PasswordHash>,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::update(users::table.find(user.0))
+                .set((
+                    users::password_hash.eq(hash.as_ref().map(|h| h.0.clone())),
+                    users::password_reset_needed.eq(false),
+                ))
+                .execute(c)?;
+            audit(
+                c,
+                Some(realm),
+                AuditEvent::UserPasswordChanged,
+                &actor,
+                Some(user),
+                serde_json::json!({"usable": hash.is_some()}),
+            )
+        })
+        .await
+    }
+
+    /// Forces (or lifts) a password reset: the old password is refused until a new one is set.
+    pub async fn set_password_reset_needed(
+        &self,
+        user: UserId,
+        needed: bool,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::update(users::table.find(user.0))
+                .set(users::password_reset_needed.eq(needed))
+                .execute(c)?;
+            audit(
+                c,
+                Some(realm),
+                AuditEvent::UserPasswordChanged,
+                &actor,
+                Some(user),
+                serde_json::json!({"reset_needed": needed}),
+            )
+        })
+        .await
+    }
+
+    pub async fn set_user_active(
+        &self,
+        user: UserId,
+        active: bool,
+        actor: Actor,
+    ) -> Result<User, StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::update(users::table.find(user.0))
+                .set(users::is_active.eq(active))
+                .execute(c)?;
+            let event = if active {
+                AuditEvent::UserReactivated
+            } else {
+                AuditEvent::UserDeactivated
+            };
+            audit(c, Some(realm), event, &actor, Some(user), serde_json::json!({}))?;
+            users::table
+                .find(user.0)
+                .select(UserRow::as_select())
+                .first(c)
+                .map(UserRow::into_user)
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+
+    // -------------------------------------------------------------- API keys
+
+    /// The sealed copy of a user's key, to be opened by the vault.
+    pub async fn sealed_key(&self, user: UserId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_conn(move |c| {
+            Ok(api_keys::table
+                .find(user.0)
+                .select(api_keys::sealed)
+                .first::<Vec<u8>>(c)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The owner of the key with this digest, with the owner's realm.
+    pub async fn user_by_key_digest(
+        &self,
+        digest: &KeyDigest,
+    ) -> Result<Option<(User, Realm)>, StoreError> {
+        let digest = digest.as_str().to_owned();
+        self.with_conn(move |c| {
+            let row = api_keys::table
+                .inner_join(users::table.inner_join(realms::table))
+                .filter(api_keys::digest.eq(digest))
+                .select((UserRow::as_select(), RealmRow::as_select()))
+                .first::<(UserRow, RealmRow)>(c)
+                .optional()?;
+            Ok(row.map(|(u, r)| (u.into_user(), Realm::from(r))))
+        })
+        .await
+    }
+
+    /// Replaces a user's key (regeneration). The old digest stops matching at once.
+    pub async fn replace_key(
+        &self,
+        user: UserId,
+        sealed: SealedKey,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::delete(api_keys::table.find(user.0)).execute(c)?;
+            insert_key(c, user, &sealed, now_micros())?;
+            audit(
+                c,
+                Some(realm),
+                AuditEvent::UserApiKeyChanged,
+                &actor,
+                Some(user),
+                serde_json::json!({}),
+            )
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------- audit log
+
+    /// Records an event that changes nothing else (a login, a failed login).
+    pub async fn record_event(
+        &self,
+        realm: Option<RealmId>,
+        event: AuditEvent,
+        actor: Actor,
+        modified_user: Option<UserId>,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| audit(c, realm, event, &actor, modified_user, detail))
+            .await
+    }
+
+    /// Newest first.
+    pub async fn audit_entries(
+        &self,
+        realm: Option<RealmId>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with_conn(move |c| {
+            let mut q = audit_log::table
+                .select(AuditRow::as_select())
+                .order(audit_log::id.desc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(r) = realm {
+                q = q.filter(audit_log::realm_id.eq(r.0));
+            }
+            Ok(q.load(c)?
+                .into_iter()
+                .map(|r| AuditEntry {
+                    id: r.id,
+                    realm_id: r.realm_id.map(RealmId),
+                    event_type: r.event_type,
+                    acting_user_id: r.acting_user_id.map(UserId),
+                    modified_user_id: r.modified_user_id.map(UserId),
+                    source: r.source,
+                    detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+                    event_time: auth_core::Timestamp(r.event_time),
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+fn conflict_as(e: DieselError, what: &'static str) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what),
+        other => other,
+    }
+}
+
+fn find_realm(c: &mut DbConnection, id: RealmId) -> QueryResult<Option<Realm>> {
+    Ok(realms::table
+        .find(id.0)
+        .select(RealmRow::as_select())
+        .first(c)
+        .optional()?
+        .map(Realm::from))
+}
+
+fn find_login(c: &mut DbConnection, realm: RealmId, key: &str) -> QueryResult<Option<LoginRecord>> {
+    Ok(users::table
+        .filter(users::realm_id.eq(realm.0))
+        .filter(users::email_key.eq(key))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional()?
+        .map(UserRow::into_record))
+}
+
+fn user_realm(c: &mut DbConnection, user: UserId) -> Result<RealmId, StoreError> {
+    users::table
+        .find(user.0)
+        .select(users::realm_id)
+        .first::<i64>(c)
+        .optional()?
+        .map(RealmId)
+        .ok_or(StoreError::NotFound("user"))
+}
+
+fn insert_key(
+    c: &mut DbConnection,
+    user: UserId,
+    sealed: &SealedKey,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::user_id.eq(user.0),
+            api_keys::digest.eq(sealed.digest.as_str()),
+            api_keys::sealed.eq(&sealed.ciphertext),
+            api_keys::created_at.eq(now),
+        ))
+        .execute(c)
+        .map_err(|e| conflict_as(e, "an API key with that digest"))?;
+    Ok(())
+}
+
+fn audit(
+    c: &mut DbConnection,
+    realm: Option<RealmId>,
+    event: AuditEvent,
+    actor: &Actor,
+    modified_user: Option<UserId>,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    let detail = detail.to_string();
+    diesel::insert_into(audit_log::table)
+        .values(&NewAuditRow {
+            realm_id: realm.map(|r| r.0),
+            event_type: event.as_str(),
+            acting_user_id: actor.user.map(|u| u.0),
+            modified_user_id: modified_user.map(|u| u.0),
+            source: actor.source,
+            detail: &detail,
+            event_time: now_micros(),
+        })
+        .execute(c)?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccountStore for Store {
+    async fn login_record(
+        &self,
+        realm: RealmId,
+        email: &str,
+    ) -> Result<Option<LoginRecord>, StoreUnavailable> {
+        let key = email_lookup_key(email);
+        Ok(self
+            .with_conn(move |c| Ok(find_login(c, realm, &key)?))
+            .await?)
+    }
+
+    async fn login_records_any_realm(
+        &self,
+        email: &str,
+    ) -> Result<Vec<LoginRecord>, StoreUnavailable> {
+        let key = email_lookup_key(email);
+        Ok(self
+            .with_conn(move |c| {
+                Ok(users::table
+                    .filter(users::email_key.eq(key))
+                    .order(users::id.asc())
+                    .select(UserRow::as_select())
+                    .load(c)?
+                    .into_iter()
+                    .map(UserRow::into_record)
+                    .collect())
+            })
+            .await?)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        hash: PasswordHash,
+    ) -> Result<(), StoreUnavailable> {
+        Ok(self
+            .write(move |c| {
+                let realm = user_realm(c, user)?;
+                diesel::update(users::table.find(user.0))
+                    .set(users::password_hash.eq(Some(hash.0.clone())))
+                    .execute(c)?;
+                audit(
+                    c,
+                    Some(realm),
+                    AuditEvent::UserPasswordHashUpgraded,
+                    &Actor {
+                        source: "login",
+                        user: Some(user),
+                    },
+                    Some(user),
+                    serde_json::json!({}),
+                )
+            })
+            .await?)
+    }
+}

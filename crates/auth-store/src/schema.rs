@@ -1,0 +1,59 @@
+//! Diesel table definitions, shared by both backends. The migrations under `migrations/sqlite`
+//! and `migrations/postgres` create exactly these columns with each database's own DDL.
+
+diesel::table! {
+    realms (id) {
+        id -> BigInt,
+        subdomain -> Text,
+        name -> Text,
+        description -> Text,
+        deactivated -> Bool,
+        email_auth_enabled -> Bool,
+        ldap_auth_enabled -> Bool,
+        dev_auth_enabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        realm_id -> BigInt,
+        delivery_email -> Text,
+        email_key -> Text,
+        full_name -> Text,
+        password_hash -> Nullable<Text>,
+        role -> Integer,
+        is_active -> Bool,
+        bot_type -> Nullable<Integer>,
+        bot_owner_id -> Nullable<BigInt>,
+        password_reset_needed -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (user_id) {
+        user_id -> BigInt,
+        digest -> Text,
+        sealed -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        realm_id -> Nullable<BigInt>,
+        event_type -> Text,
+        acting_user_id -> Nullable<BigInt>,
+        modified_user_id -> Nullable<BigInt>,
+        source -> Text,
+        detail -> Text,
+        event_time -> BigInt,
+    }
+}
+
+diesel::joinable!(users -> realms (realm_id));
+diesel::joinable!(api_keys -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(realms, users, api_keys, audit_log);
