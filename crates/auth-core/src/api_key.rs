@@ -159,15 +159,28 @@ impl KeyVault {
         })
     }
 
-    /// The lookup digest of a key.
-    pub fn digest(&self, key: &ApiKey) -> KeyDigest {
-        // HMAC accepts keys of any length; 32 bytes is always fine.
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.expose()) {
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail for our 32-byte key.
+        match <Hmac<Sha256> as Mac>::new_from_slice(self.mac_key.expose()) {
             Ok(mac) => mac,
             Err(_) => unreachable_mac(),
-        };
+        }
+    }
+
+    /// The lookup digest of a key.
+    pub fn digest(&self, key: &ApiKey) -> KeyDigest {
+        let mut mac = self.mac();
         mac.update(key.expose().as_bytes());
         KeyDigest(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// A value that identifies the server secret without revealing it. Stored once in the
+    /// database so that a server started with a different secret refuses to run instead of
+    /// silently failing every key.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = self.mac();
+        mac.update(b"latchkey server secret fingerprint v1");
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// Encrypts a key for storage, bound to its owner.

@@ -22,5 +22,5 @@ pub use domain::{
     AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User,
     UserId, email_lookup_key,
 };
-pub use policy::{InvalidEmail, PasswordPolicy, WeakPassword};
+pub use policy::{InvalidEmail, InvalidSubdomain, PasswordPolicy, WeakPassword};
 pub use secret::{Password, SecretBytes, SecretString};

@@ -92,6 +92,41 @@ pub fn check_login_username(username: &str, require_email: bool) -> Result<(), I
     }
 }
 
+/// Longest subdomain accepted for a new realm.
+pub const MAX_SUBDOMAIN_LEN: usize = 40;
+
+/// Why a subdomain cannot name a new realm.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSubdomain {
+    #[error("subdomain is longer than {MAX_SUBDOMAIN_LEN} characters")]
+    TooLong,
+    #[error("subdomain may contain only lower-case letters, digits and hyphens, and may not start or end with a hyphen")]
+    BadCharacters,
+    #[error("subdomain {0:?} is reserved")]
+    Reserved(String),
+}
+
+/// Checks a new realm's subdomain. The empty subdomain is the root realm and is allowed;
+/// `reserved` lists names that mean something else (the root aliases, such as `www`).
+pub fn validate_subdomain(subdomain: &str, reserved: &[String]) -> Result<(), InvalidSubdomain> {
+    if subdomain.is_empty() {
+        return Ok(());
+    }
+    if subdomain.len() > MAX_SUBDOMAIN_LEN {
+        return Err(InvalidSubdomain::TooLong);
+    }
+    let ok_chars = subdomain
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok_chars || subdomain.starts_with('-') || subdomain.ends_with('-') {
+        return Err(InvalidSubdomain::BadCharacters);
+    }
+    if reserved.iter().any(|r| r == subdomain) {
+        return Err(InvalidSubdomain::Reserved(subdomain.to_owned()));
+    }
+    Ok(())
+}
+
 /// Password strength rule (Zulip's `check_password_strength`): a minimum length, a maximum
 /// length, and a minimum zxcvbn guess estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +235,21 @@ mod tests {
         assert!(!require_email_format_usernames(true, true));
         assert!(check_login_username("hamlet", false).is_ok());
         assert_eq!(check_login_username("hamlet", true), Err(InvalidEmail));
+    }
+
+    #[test]
+    fn subdomains() {
+        let reserved = vec!["www".to_string()];
+        for ok in ["", "zulip", "lear", "a-b", "r2d2"] {
+            assert!(validate_subdomain(ok, &reserved).is_ok(), "{ok}");
+        }
+        for bad in ["Zulip", "-a", "a-", "a.b", "a b", "ü", &"a".repeat(41)] {
+            assert!(validate_subdomain(bad, &reserved).is_err(), "{bad}");
+        }
+        assert_eq!(
+            validate_subdomain("www", &reserved),
+            Err(InvalidSubdomain::Reserved("www".into()))
+        );
     }
 
     #[test]

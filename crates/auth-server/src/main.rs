@@ -1,1 +1,109 @@
-fn main(){}
+//! The `latchkey` binary: parses the command line, loads the configuration and runs the command.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use auth_server::cli::{Cli, Command, ConfigCommand};
+use auth_server::{AppState, Settings, logging};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latchkey: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Config(ConfigCommand::Check { connect }) = &cli.command {
+        return config_check(cli.config.as_deref(), *connect).await;
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    settings.validate()?;
+    match cli.command {
+        Command::Serve { bind } => {
+            logging::init(&settings.logging);
+            serve(settings, bind.as_deref()).await?;
+        }
+        command => {
+            // Administrative commands log warnings and errors only, to standard error.
+            let mut quiet = settings.logging.clone();
+            quiet.filter = "warn".into();
+            logging::init(&quiet);
+            auth_server::cli::run(settings, command).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
+    let state = AppState::open(settings).await?;
+    let external = format!(
+        "{}://{}",
+        state.settings.server.external_scheme, state.settings.server.external_host
+    );
+    let backends = state.settings.auth.backends.join(", ");
+    let db = state.store.kind().name();
+    let server = auth_server::start(state, bind).await?;
+    tracing::info!(
+        address = %server.addr,
+        external_url = %external,
+        database = db,
+        backends = %backends,
+        "latchkey is listening"
+    );
+    println!("Latchkey listening on http://{} (realm URLs under {external})", server.addr);
+    let stop = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    stop.await?;
+    tracing::info!("shutting down");
+    server.stop().await;
+    Ok(())
+}
+
+async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<ExitCode> {
+    let settings = match Settings::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    print!("{}", settings.to_masked_toml());
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        eprintln!("\nlatchkey: invalid configuration:");
+        for p in problems {
+            eprintln!("  - {p}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    if connect {
+        let url = settings.database_url()?;
+        let store = auth_store::Store::connect(&url, &auth_store::StoreOptions::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        store.ping().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("database: connected ({})", store.kind().name());
+    }
+    eprintln!("configuration is valid");
+    Ok(ExitCode::SUCCESS)
+}

@@ -27,7 +27,7 @@ pub use audit::{Actor, AuditEntry, AuditEvent};
 pub use pool::{DbConnection, DbKind};
 
 use models::{AuditRow, NewAuditRow, NewRealmRow, NewUserRow, RealmRow, UserRow};
-use schema::{api_keys, audit_log, realms, users};
+use schema::{api_keys, audit_log, realms, server_meta, users};
 
 /// Storage failures. Messages name tables and constraints, never values or credentials.
 #[derive(Debug, thiserror::Error)]
@@ -552,6 +552,28 @@ impl Store {
                 Some(user),
                 serde_json::json!({}),
             )
+        })
+        .await
+    }
+
+    // ----------------------------------------------------------- server meta
+
+    /// Stores `value` under `name` unless a value is already there; returns the stored value.
+    pub async fn meta_get_or_init(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |c| {
+            let existing = server_meta::table
+                .find(&name)
+                .select(server_meta::value)
+                .first::<String>(c)
+                .optional()?;
+            if let Some(v) = existing {
+                return Ok(v);
+            }
+            diesel::insert_into(server_meta::table)
+                .values((server_meta::name.eq(&name), server_meta::value.eq(&value)))
+                .execute(c)?;
+            Ok(value)
         })
         .await
     }

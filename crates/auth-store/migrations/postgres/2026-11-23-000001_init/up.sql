@@ -48,3 +48,9 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_realm_time_idx ON audit_log (realm_id, event_time);
 CREATE INDEX audit_log_modified_user_idx ON audit_log (modified_user_id);
+
+-- Server-wide facts, such as the fingerprint of the server secret the keys were sealed with.
+CREATE TABLE server_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

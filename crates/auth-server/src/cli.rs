@@ -1,0 +1,560 @@
+//! The `latchkey` command line: serve, migrate, init, realm and user administration, config check.
+//! Every command that changes something writes an audit-log row (through the store). Passwords
+//! come from a prompt, a file or standard input, never from the command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use auth_core::{AuthMethods, Password, Realm, Role, User, policy};
+use auth_store::{Actor, NewRealm, NewUser, UserFilter};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::state::AppState;
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about = "Latchkey: a Zulip-compatible authentication service")]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./latchkey.toml when it exists.
+    #[arg(long, short, global = true, env = "LATCHKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Listen here instead of server.bind.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// First start: create the server secret, migrate, and create a root realm if there is none.
+    Init {
+        /// Name of the root realm created when the database has no realm yet.
+        #[arg(long, default_value = "Latchkey")]
+        realm_name: String,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage realms (organizations).
+    #[command(subcommand)]
+    Realm(RealmCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets masked); exit 1 if it is invalid.
+    Check {
+        /// Also connect to the database.
+        #[arg(long)]
+        connect: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RealmCommand {
+    /// Create a realm. Its URL is <subdomain>.<external_host>; the empty subdomain is the root.
+    Create {
+        /// Lower-case letters, digits and hyphens; "" for the root domain.
+        #[arg(long)]
+        subdomain: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        methods: MethodFlags,
+    },
+    /// List realms.
+    List,
+    /// Deactivate a realm: nobody in it can log in or use a key.
+    Deactivate { subdomain: String },
+    /// Reactivate a realm.
+    Reactivate { subdomain: String },
+    /// Switch the realm's login methods on or off.
+    SetAuth {
+        subdomain: String,
+        #[arg(long)]
+        email: Option<bool>,
+        #[arg(long)]
+        ldap: Option<bool>,
+        #[arg(long)]
+        dev: Option<bool>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MethodFlags {
+    /// Do not allow email + password logins.
+    #[arg(long)]
+    no_email: bool,
+    /// Do not allow LDAP logins.
+    #[arg(long)]
+    no_ldap: bool,
+    /// Do not allow development logins.
+    #[arg(long)]
+    no_dev: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from this file (first line).
+    #[arg(long, conflicts_with = "password_stdin")]
+    password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (prompts for the password unless told where to read it).
+    Create {
+        /// Realm subdomain; "" (the default) is the root realm.
+        #[arg(long, default_value = "")]
+        realm: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        full_name: String,
+        /// owner, admin, moderator, member or guest.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Create the account without a usable password.
+        #[arg(long, conflicts_with_all = ["password_file", "password_stdin"])]
+        no_password: bool,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List a realm's users.
+    List {
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
+    /// Set a user's password.
+    SetPassword {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Refuse the user's password until a new one is set.
+    RequirePasswordReset {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
+    /// Deactivate a user: no logins, no API access.
+    Deactivate {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
+    /// Reactivate a user.
+    Reactivate {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Newest entries first.
+    List {
+        /// Only this realm.
+        #[arg(long)]
+        realm: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a command that is not `serve` or `config check`.
+pub async fn run(settings: Settings, command: Command) -> Result<()> {
+    match command {
+        Command::Serve { .. } | Command::Config(_) => {
+            bail!("internal: serve and config are handled by main")
+        }
+        Command::Migrate => {
+            let mut settings = settings;
+            settings.database.auto_migrate = false;
+            let state = open(settings).await?;
+            let applied = state.store.migrate().await?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                for m in applied {
+                    println!("applied {m}");
+                }
+            }
+            Ok(())
+        }
+        Command::Init { realm_name } => init(settings, &realm_name).await,
+        Command::Realm(cmd) => realm_command(open(settings).await?, cmd).await,
+        Command::User(cmd) => user_command(open(settings).await?, cmd).await,
+        Command::Audit(cmd) => audit_command(open(settings).await?, cmd).await,
+    }
+}
+
+async fn open(settings: Settings) -> Result<AppState> {
+    AppState::open(settings)
+        .await
+        .map_err(|e| anyhow!("{e}"))
+}
+
+async fn init(settings: Settings, realm_name: &str) -> Result<()> {
+    let external = settings.server.external_host.clone();
+    let scheme = settings.server.external_scheme.clone();
+    let state = open(settings).await?;
+    let realms = state.store.list_realms().await?;
+    if realms.is_empty() {
+        let realm = state
+            .store
+            .create_realm(
+                NewRealm {
+                    subdomain: String::new(),
+                    name: realm_name.to_owned(),
+                    description: String::new(),
+                    methods: AuthMethods::default(),
+                },
+                Actor::cli(),
+            )
+            .await?;
+        println!(
+            "created the root realm {:?} at {scheme}://{external}",
+            realm.name
+        );
+    } else {
+        println!("database ready ({} realm(s))", realms.len());
+    }
+    Ok(())
+}
+
+async fn find_realm(state: &AppState, subdomain: &str) -> Result<Realm> {
+    state
+        .store
+        .realm_by_subdomain(subdomain)
+        .await?
+        .ok_or_else(|| {
+            if subdomain.is_empty() {
+                anyhow!("there is no root realm (subdomain \"\"); create one with `latchkey realm create --subdomain '' --name NAME` or `latchkey init`")
+            } else {
+                anyhow!("no realm with subdomain {subdomain:?}")
+            }
+        })
+}
+
+async fn find_user(state: &AppState, realm: &Realm, email: &str) -> Result<User> {
+    state
+        .store
+        .user_by_email(realm.id, email)
+        .await?
+        .ok_or_else(|| anyhow!("no user {email:?} in realm {:?}", realm.subdomain))
+}
+
+fn show_realm(r: &Realm) -> String {
+    let mut methods = Vec::new();
+    if r.methods.email {
+        methods.push("email");
+    }
+    if r.methods.ldap {
+        methods.push("ldap");
+    }
+    if r.methods.dev {
+        methods.push("dev");
+    }
+    format!(
+        "{:>4}  {:<20} {:<30} {:<11} {}",
+        r.id.0,
+        if r.subdomain.is_empty() { "(root)" } else { &r.subdomain },
+        r.name,
+        if r.deactivated { "deactivated" } else { "active" },
+        methods.join(",")
+    )
+}
+
+async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
+    match cmd {
+        RealmCommand::Create {
+            subdomain,
+            name,
+            description,
+            methods,
+        } => {
+            let subdomain = subdomain.trim().to_owned();
+            policy::validate_subdomain(&subdomain, &state.settings.server.root_subdomain_aliases)
+                .map_err(|e| anyhow!("{e}"))?;
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let realm = state
+                .store
+                .create_realm(
+                    NewRealm {
+                        subdomain,
+                        name: name.trim().to_owned(),
+                        description,
+                        methods: AuthMethods {
+                            email: !methods.no_email,
+                            ldap: !methods.no_ldap,
+                            dev: !methods.no_dev,
+                        },
+                    },
+                    Actor::cli(),
+                )
+                .await?;
+            println!(
+                "created realm {} at {}",
+                realm.id.0,
+                crate::host::realm_url(&realm.subdomain, &state.settings.server)
+            );
+        }
+        RealmCommand::List => {
+            println!("{:>4}  {:<20} {:<30} {:<11} methods", "id", "subdomain", "name", "state");
+            for r in state.store.list_realms().await? {
+                println!("{}", show_realm(&r));
+            }
+        }
+        RealmCommand::Deactivate { subdomain } => {
+            let realm = find_realm(&state, &subdomain).await?;
+            state
+                .store
+                .set_realm_deactivated(realm.id, true, Actor::cli())
+                .await?;
+            println!("deactivated realm {:?}", realm.subdomain);
+        }
+        RealmCommand::Reactivate { subdomain } => {
+            let realm = find_realm(&state, &subdomain).await?;
+            state
+                .store
+                .set_realm_deactivated(realm.id, false, Actor::cli())
+                .await?;
+            println!("reactivated realm {:?}", realm.subdomain);
+        }
+        RealmCommand::SetAuth {
+            subdomain,
+            email,
+            ldap,
+            dev,
+        } => {
+            let realm = find_realm(&state, &subdomain).await?;
+            let methods = AuthMethods {
+                email: email.unwrap_or(realm.methods.email),
+                ldap: ldap.unwrap_or(realm.methods.ldap),
+                dev: dev.unwrap_or(realm.methods.dev),
+            };
+            let realm = state
+                .store
+                .set_realm_methods(realm.id, methods, Actor::cli())
+                .await?;
+            println!("{}", show_realm(&realm));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a password from the named source, or prompts twice on a terminal.
+fn read_password(source: &PasswordSource) -> Result<Password> {
+    if let Some(path) = &source.password_file {
+        return first_line_of_file(path);
+    }
+    if source.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let pw = Password::new(line.trim_end_matches(['\n', '\r']));
+        zeroize::Zeroize::zeroize(&mut line);
+        return Ok(pw);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password given: use --password-file FILE or --password-stdin (or run on a terminal to be prompted)");
+    }
+    let first = Password::new(rpassword::prompt_password("Password: ")?);
+    let second = Password::new(rpassword::prompt_password("Password (again): ")?);
+    if first.expose() != second.expose() {
+        bail!("the passwords do not match");
+    }
+    Ok(first)
+}
+
+fn first_line_of_file(path: &Path) -> Result<Password> {
+    let mut text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let pw = Password::new(text.lines().next().unwrap_or(""));
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(pw)
+}
+
+async fn hash_new_password(state: &AppState, pw: &Password, user_hints: &[&str]) -> Result<auth_core::PasswordHash> {
+    state
+        .policy
+        .check(pw, user_hints)
+        .map_err(|e| anyhow!("password refused: {e}"))?;
+    Ok(state.hasher.hash(pw).await?)
+}
+
+async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
+    match cmd {
+        UserCommand::Create {
+            realm,
+            email,
+            full_name,
+            role,
+            no_password,
+            password,
+        } => {
+            let realm = find_realm(&state, &realm).await?;
+            let email = email.trim().to_owned();
+            policy::validate_email(&email).map_err(|_| anyhow!("{email:?} is not a valid email address"))?;
+            let full_name = full_name.trim().to_owned();
+            if full_name.is_empty() {
+                bail!("--full-name must not be empty");
+            }
+            let role = Role::from_name(&role)
+                .ok_or_else(|| anyhow!("unknown role {role:?} (owner, admin, moderator, member, guest)"))?;
+            if state.store.user_by_email(realm.id, &email).await?.is_some() {
+                bail!("{email:?} already has an account in realm {:?}", realm.subdomain);
+            }
+            let hash = if no_password {
+                None
+            } else {
+                let pw = read_password(&password)?;
+                Some(hash_new_password(&state, &pw, &[&email, &full_name]).await?)
+            };
+            let user = state
+                .store
+                .create_user(
+                    NewUser {
+                        realm_id: realm.id,
+                        delivery_email: email,
+                        full_name,
+                        password_hash: hash,
+                        role,
+                        bot_type: None,
+                        bot_owner_id: None,
+                    },
+                    state.keys.sealer(),
+                    Actor::cli(),
+                )
+                .await?;
+            println!(
+                "created user {} <{}> ({}) in realm {:?}",
+                user.id.0,
+                user.delivery_email,
+                user.role.name(),
+                realm.subdomain
+            );
+        }
+        UserCommand::List { realm } => {
+            let realm = find_realm(&state, &realm).await?;
+            println!("{:>5}  {:<40} {:<30} {:<9} {:<11} kind", "id", "email", "name", "role", "state");
+            for u in state.store.list_users(realm.id, UserFilter::All).await? {
+                println!(
+                    "{:>5}  {:<40} {:<30} {:<9} {:<11} {}",
+                    u.id.0,
+                    u.delivery_email,
+                    u.full_name,
+                    u.role.name(),
+                    if u.is_active { "active" } else { "deactivated" },
+                    if u.is_bot() { "bot" } else { "person" }
+                );
+            }
+        }
+        UserCommand::SetPassword {
+            email,
+            realm,
+            password,
+        } => {
+            let realm = find_realm(&state, &realm).await?;
+            let user = find_user(&state, &realm, &email).await?;
+            let pw = read_password(&password)?;
+            let hash = hash_new_password(&state, &pw, &[&user.delivery_email, &user.full_name]).await?;
+            state
+                .store
+                .set_password(user.id, Some(hash), Actor::cli())
+                .await?;
+            println!("password set for {}", user.delivery_email);
+        }
+        UserCommand::RequirePasswordReset { email, realm } => {
+            let realm = find_realm(&state, &realm).await?;
+            let user = find_user(&state, &realm, &email).await?;
+            state
+                .store
+                .set_password_reset_needed(user.id, true, Actor::cli())
+                .await?;
+            println!("{} must set a new password before logging in again", user.delivery_email);
+        }
+        UserCommand::Deactivate { email, realm } => {
+            let realm = find_realm(&state, &realm).await?;
+            let user = find_user(&state, &realm, &email).await?;
+            state.store.set_user_active(user.id, false, Actor::cli()).await?;
+            println!("deactivated {}", user.delivery_email);
+        }
+        UserCommand::Reactivate { email, realm } => {
+            let realm = find_realm(&state, &realm).await?;
+            let user = find_user(&state, &realm, &email).await?;
+            state.store.set_user_active(user.id, true, Actor::cli()).await?;
+            println!("reactivated {}", user.delivery_email);
+        }
+    }
+    Ok(())
+}
+
+async fn audit_command(state: AppState, cmd: AuditCommand) -> Result<()> {
+    let AuditCommand::List { realm, limit, json } = cmd;
+    let realm_id = match realm {
+        Some(sub) => Some(find_realm(&state, &sub).await?.id),
+        None => None,
+    };
+    for e in state.store.audit_entries(realm_id, limit).await? {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": e.id,
+                    "realm_id": e.realm_id.map(|r| r.0),
+                    "event_type": e.event_type,
+                    "acting_user_id": e.acting_user_id.map(|u| u.0),
+                    "modified_user_id": e.modified_user_id.map(|u| u.0),
+                    "source": e.source,
+                    "detail": e.detail,
+                    "event_time_us": e.event_time.0,
+                })
+            );
+        } else {
+            let when = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(e.event_time.0.max(0) as u64);
+            println!(
+                "{:>6}  {}  {:<38} realm={} actor={} user={} via={} {}",
+                e.id,
+                humantime::format_rfc3339_seconds(when),
+                e.event_type,
+                e.realm_id.map(|r| r.0.to_string()).unwrap_or_else(|| "-".into()),
+                e.acting_user_id.map(|u| u.0.to_string()).unwrap_or_else(|| "-".into()),
+                e.modified_user_id.map(|u| u.0.to_string()).unwrap_or_else(|| "-".into()),
+                e.source,
+                e.detail
+            );
+        }
+    }
+    Ok(())
+}

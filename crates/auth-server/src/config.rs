@@ -1,0 +1,609 @@
+//! Configuration: built-in defaults, then one TOML file, then `LATCHKEY__SECTION__KEY` environment
+//! variables. Secrets can be given inline or read from files (`*_file` settings); they are held in
+//! [`Secret`], which prints as `********`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use auth_core::{BackendKind, PasswordPolicy, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A secret setting: deserialised from a string, serialised masked.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub SecretString);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.is_empty() { "" } else { "********" })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Secret(SecretString::new(String::deserialize(d)?)))
+    }
+}
+
+/// A database URL: serialised with any password in it masked.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DatabaseUrl(pub SecretString);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&mask_url_password(self.0.expose()))
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&mask_url_password(self.0.expose()))
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(DatabaseUrl(SecretString::new(String::deserialize(d)?)))
+    }
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:********@host/…`; also masks `password=`
+/// query parameters.
+pub fn mask_url_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find('/')
+            .map(|i| rest_start + i)
+            .unwrap_or(out.len());
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let at = rest_start + at;
+            if let Some(colon) = out[rest_start..at].find(':') {
+                let colon = rest_start + colon;
+                out.replace_range(colon + 1..at, "********");
+            }
+        }
+    }
+    if let Some(idx) = out.find("password=") {
+        let start = idx + "password=".len();
+        let end = out[start..].find('&').map(|i| start + i).unwrap_or(out.len());
+        out.replace_range(start..end, "********");
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub secrets: SecretSettings,
+    pub auth: AuthSettings,
+    pub development: DevelopmentSettings,
+    pub zulip: ZulipSettings,
+    pub logging: LoggingSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Zulip's `EXTERNAL_HOST`: realms live at `<subdomain>.<external_host>`, the root realm at
+    /// `<external_host>` itself. May include a port.
+    pub external_host: String,
+    /// `http` or `https`, for the realm URLs Latchkey reports.
+    pub external_scheme: String,
+    /// Subdomains that mean the root domain (Zulip's `ROOT_SUBDOMAIN_ALIASES`).
+    pub root_subdomain_aliases: Vec<String>,
+    /// Realms served on their own host names (Zulip's `REALM_HOSTS`): subdomain → host.
+    pub realm_hosts: BTreeMap<String, String>,
+    /// Zulip's `ROOT_DOMAIN_LANDING_PAGE`: no realm at the root domain.
+    pub root_domain_landing_page: bool,
+    /// HTTP worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (the default) or `postgres://user@host/db`.
+    pub url: DatabaseUrl,
+    /// Read the URL from this file instead (for URLs carrying a password).
+    pub url_file: Option<PathBuf>,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// Apply pending migrations when the server starts.
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretSettings {
+    /// The server secret inline (at least 32 bytes). Prefer `server_secret_file`.
+    pub server_secret: Secret,
+    /// File holding the server secret.
+    pub server_secret_file: PathBuf,
+    /// Create the secret file (mode 0600) when it does not exist.
+    pub generate_if_missing: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Password backends in the order they are tried (`email`, `ldap`), plus `dev` for
+    /// development servers.
+    pub backends: Vec<String>,
+    /// bcrypt cost for new hashes; existing hashes are upgraded on the next successful login.
+    pub bcrypt_cost: u32,
+    pub password_policy: PasswordPolicySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordPolicySettings {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// Minimum zxcvbn guess estimate; 0 turns the guessability check off.
+    pub min_guesses: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevelopmentSettings {
+    /// A development server: `dev_fetch_api_key` and `dev_list_users` answer (with the `dev`
+    /// backend configured). Never on in production.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZulipSettings {
+    /// Reported as `zulip_version` in server_settings.
+    pub version: String,
+    pub merge_base: String,
+    pub feature_level: u32,
+    pub push_notifications_enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSettings {
+    /// `human` or `json`.
+    pub format: String,
+    /// An `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            secrets: SecretSettings::default(),
+            auth: AuthSettings::default(),
+            development: DevelopmentSettings::default(),
+            zulip: ZulipSettings::default(),
+            logging: LoggingSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: "127.0.0.1:9991".into(),
+            external_host: "localhost:9991".into(),
+            external_scheme: "http".into(),
+            root_subdomain_aliases: vec!["www".into()],
+            realm_hosts: BTreeMap::new(),
+            root_domain_landing_page: false,
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: DatabaseUrl(SecretString::new("sqlite://data/latchkey.sqlite3")),
+            url_file: None,
+            max_connections: 10,
+            connect_timeout_secs: 5,
+            auto_migrate: true,
+        }
+    }
+}
+
+impl Default for SecretSettings {
+    fn default() -> Self {
+        SecretSettings {
+            server_secret: Secret::default(),
+            server_secret_file: PathBuf::from("data/secret.key"),
+            generate_if_missing: true,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            backends: vec!["email".into()],
+            bcrypt_cost: 12,
+            password_policy: PasswordPolicySettings::default(),
+        }
+    }
+}
+
+impl Default for PasswordPolicySettings {
+    fn default() -> Self {
+        let p = PasswordPolicy::default();
+        PasswordPolicySettings {
+            min_length: p.min_length,
+            max_length: p.max_length,
+            min_guesses: p.min_guesses,
+        }
+    }
+}
+
+impl Default for DevelopmentSettings {
+    fn default() -> Self {
+        DevelopmentSettings { enabled: false }
+    }
+}
+
+impl Default for ZulipSettings {
+    fn default() -> Self {
+        ZulipSettings {
+            version: format!("latchkey-{}", env!("CARGO_PKG_VERSION")),
+            merge_base: format!("latchkey-{}", env!("CARGO_PKG_VERSION")),
+            feature_level: 463,
+            push_notifications_enabled: false,
+        }
+    }
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        LoggingSettings {
+            format: "human".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be loaded or is not valid. The message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load configuration: {0}")]
+    Load(String),
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+    #[error("cannot read {what} from {path}: {error}")]
+    SecretFile {
+        what: &'static str,
+        path: String,
+        error: String,
+    },
+}
+
+/// Environment prefix: `LATCHKEY__SERVER__BIND=…` sets `server.bind`.
+pub const ENV_PREFIX: &str = "LATCHKEY";
+
+impl Settings {
+    /// Defaults, then the file (required when named explicitly), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let load = |e: config::ConfigError| ConfigError::Load(e.to_string());
+        let defaults = config::Config::try_from(&Settings::default()).map_err(load)?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Load(format!(
+                        "configuration file {} does not exist",
+                        path.display()
+                    )));
+                }
+                builder = builder.add_source(
+                    config::File::from(path.to_path_buf()).format(config::FileFormat::Toml),
+                );
+            }
+            None => {
+                builder = builder.add_source(
+                    config::File::with_name("latchkey.toml")
+                        .format(config::FileFormat::Toml)
+                        .required(false),
+                );
+            }
+        }
+        let env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("auth.backends")
+                .with_list_parse_key("server.root_subdomain_aliases")
+                .source(Some(env)),
+        );
+        let settings: Settings = builder
+            .build()
+            .map_err(load)?
+            .try_deserialize()
+            .map_err(load)?;
+        Ok(settings)
+    }
+
+    /// Every problem with the settings, or nothing.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            p.push(format!(
+                "server.bind = {:?} is not an address like 127.0.0.1:9991",
+                self.server.bind
+            ));
+        }
+        let host = &self.server.external_host;
+        if host.is_empty() || host.contains('/') || host.contains("://") || host.contains(' ') {
+            p.push(format!(
+                "server.external_host = {host:?} must be a host name with an optional port, such as latchkey.example.org"
+            ));
+        }
+        if !matches!(self.server.external_scheme.as_str(), "http" | "https") {
+            p.push("server.external_scheme must be \"http\" or \"https\"".into());
+        }
+        if self.server.max_body_bytes < 1024 {
+            p.push("server.max_body_bytes must be at least 1024".into());
+        }
+        if self.database.url_file.is_none() && self.database.url.0.is_empty() {
+            p.push("database.url is empty".into());
+        }
+        let url = self.database.url.0.expose();
+        if self.database.url_file.is_none()
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            p.push("database.url must start with sqlite:// or postgres://".into());
+        }
+        if self.database.max_connections == 0 {
+            p.push("database.max_connections must be at least 1".into());
+        }
+        if self.auth.backends.is_empty() {
+            p.push("auth.backends must name at least one backend (email, ldap, dev)".into());
+        }
+        let mut seen = Vec::new();
+        for name in &self.auth.backends {
+            match BackendKind::from_name(name) {
+                None => p.push(format!(
+                    "auth.backends: unknown backend {name:?} (known: email, ldap, dev)"
+                )),
+                Some(BackendKind::Ldap) => p.push(
+                    "auth.backends: the ldap backend is not available in this build yet".into(),
+                ),
+                Some(BackendKind::Dev) if !self.development.enabled => p.push(
+                    "auth.backends: the dev backend logs anyone in without a password and needs development.enabled = true".into(),
+                ),
+                Some(kind) => {
+                    if seen.contains(&kind) {
+                        p.push(format!("auth.backends: {name:?} is listed twice"));
+                    }
+                    seen.push(kind);
+                }
+            }
+        }
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            p.push(format!(
+                "auth.bcrypt_cost = {} must be between 4 and 31 (12 is a good default)",
+                self.auth.bcrypt_cost
+            ));
+        }
+        let pp = &self.auth.password_policy;
+        if pp.min_length == 0 || pp.min_length > pp.max_length {
+            p.push("auth.password_policy: need 1 <= min_length <= max_length".into());
+        }
+        if !matches!(self.logging.format.as_str(), "human" | "json") {
+            p.push("logging.format must be \"human\" or \"json\"".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
+            p.push(format!(
+                "logging.filter = {:?} is not a valid filter",
+                self.logging.filter
+            ));
+        }
+        if self.secrets.server_secret.is_empty()
+            && !self.secrets.server_secret_file.exists()
+            && !self.secrets.generate_if_missing
+        {
+            p.push(format!(
+                "no server secret: set secrets.server_secret, create {}, or set secrets.generate_if_missing = true",
+                self.secrets.server_secret_file.display()
+            ));
+        }
+        if !self.secrets.server_secret.is_empty()
+            && self.secrets.server_secret.expose().trim().len() < auth_core::api_key::MIN_SERVER_SECRET_LEN
+        {
+            p.push("secrets.server_secret must be at least 32 characters".into());
+        }
+        p
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The database URL, from `database.url_file` when set.
+    pub fn database_url(&self) -> Result<SecretString, ConfigError> {
+        match &self.database.url_file {
+            Some(path) => read_secret_file(path, "the database URL"),
+            None => Ok(self.database.url.0.clone()),
+        }
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        let p = &self.auth.password_policy;
+        PasswordPolicy {
+            min_length: p.min_length,
+            max_length: p.max_length,
+            min_guesses: p.min_guesses,
+        }
+    }
+
+    /// The configured backends, in order (unknown names were refused by validation).
+    pub fn backend_kinds(&self) -> Vec<BackendKind> {
+        self.auth
+            .backends
+            .iter()
+            .filter_map(|n| BackendKind::from_name(n))
+            .collect()
+    }
+
+    /// The settings as TOML, secrets masked: what `latchkey config check` prints.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Reads a secret from a file, trimming surrounding whitespace.
+pub fn read_secret_file(path: &Path, what: &'static str) -> Result<SecretString, ConfigError> {
+    let mut text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
+        what,
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })?;
+    let secret = SecretString::new(text.trim());
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.problems(), Vec::<String>::new());
+        assert_eq!(s.auth.bcrypt_cost, 12);
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("LATCHKEY__SERVER__EXTERNAL_HOST", "example.test"),
+                ("LATCHKEY__AUTH__BCRYPT_COST", "5"),
+                ("LATCHKEY__AUTH__BACKENDS", "email"),
+                ("LATCHKEY__DEVELOPMENT__ENABLED", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.external_host, "example.test");
+        assert_eq!(s.auth.bcrypt_cost, 5);
+        assert!(s.development.enabled);
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = tempfile_dir();
+        let path = dir.join("latchkey.toml");
+        std::fs::write(
+            &path,
+            "[server]\nexternal_host = \"file.test\"\n[auth]\nbcrypt_cost = 6\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_env(
+            Some(&path),
+            env(&[("LATCHKEY__AUTH__BCRYPT_COST", "7")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.external_host, "file.test");
+        assert_eq!(s.auth.bcrypt_cost, 7);
+        std::fs::write(&path, "[server]\nno_such_key = 1\n").unwrap();
+        assert!(Settings::load_with_env(Some(&path), env(&[])).is_err());
+        assert!(Settings::load_with_env(Some(&dir.join("missing.toml")), env(&[])).is_err());
+    }
+
+    #[test]
+    fn invalid_settings_are_explained() {
+        let mut s = Settings::default();
+        s.auth.backends = vec!["email".into(), "kerberos".into(), "dev".into()];
+        s.auth.bcrypt_cost = 40;
+        s.server.bind = "nowhere".into();
+        let problems = s.problems().join("\n");
+        assert!(problems.contains("kerberos"));
+        assert!(problems.contains("development.enabled"));
+        assert!(problems.contains("bcrypt_cost"));
+        assert!(problems.contains("server.bind"));
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let mut s = Settings::default();
+        s.secrets.server_secret = Secret(SecretString::new("x".repeat(40)));
+        s.database.url = DatabaseUrl(SecretString::new("postgres://lk:hunter2@db/lk"));
+        let text = s.to_masked_toml();
+        assert!(!text.contains("xxxx"));
+        assert!(!text.contains("hunter2"));
+        assert!(text.contains("postgres://lk:********@db/lk"));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(
+            mask_url_password("postgres://h/db?user=a&password=pw&x=1"),
+            "postgres://h/db?user=a&password=********&x=1"
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "latchkey-config-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,316 @@
+//! The Zulip JSON envelope, and the one place where typed outcomes become Zulip error codes,
+//! HTTP statuses and messages.
+//!
+//! Success: `{"result":"success","msg":"", …fields}`. Error: `{"result":"error","msg":…,"code":…,
+//! …extra}`. Every response body produced by this crate goes through [`ApiError`] or
+//! [`success`].
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use auth_core::{AuthFailure, DirectoryRefusal};
+use serde_json::{Map, Value, json};
+
+/// Latchkey's own code for "a backend could not decide" (directory or database unreachable).
+/// Zulip has no such code; clients that do not know it still show `msg`.
+pub const CODE_BACKEND_UNAVAILABLE: &str = "AUTHENTICATION_BACKEND_UNAVAILABLE";
+
+/// An error answer in the Zulip envelope.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// `None` only for the two shapes Zulip sends without a code (405 and 500).
+    pub code: Option<&'static str>,
+    pub msg: String,
+    pub extra: Map<String, Value>,
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.msg)
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: Some(code),
+            msg: msg.into(),
+            extra: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> ApiError {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> ApiError {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// 400 `BAD_REQUEST`, Zulip's generic `JsonableError`.
+    pub fn bad_request(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", msg)
+    }
+
+    /// 400 `REQUEST_VARIABLE_MISSING`.
+    pub fn missing_argument(name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "REQUEST_VARIABLE_MISSING",
+            format!("Missing '{name}' argument"),
+        )
+        .with("var_name", json!(name))
+    }
+
+    /// 400 `REQUEST_VARIABLE_INVALID`.
+    pub fn invalid_argument(name: &str, detail: impl Into<String>) -> ApiError {
+        let detail = detail.into();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "REQUEST_VARIABLE_INVALID",
+            format!("Bad value for '{name}': {detail}"),
+        )
+        .with("var_name", json!(name))
+    }
+
+    /// "Invalid subdomain" as the login endpoints say it: 404 `NONEXISTENT_SUBDOMAIN`.
+    pub fn nonexistent_subdomain() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NONEXISTENT_SUBDOMAIN",
+            "Invalid subdomain",
+        )
+    }
+
+    /// "Invalid subdomain" as server_settings says it: 400 `BAD_REQUEST`.
+    pub fn invalid_subdomain_400() -> ApiError {
+        ApiError::bad_request("Invalid subdomain")
+    }
+
+    /// 405 with `allowed_methods` and no `code`, as Zulip's verb guards answer.
+    pub fn method_not_allowed(allowed: &[&str]) -> ApiError {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: None,
+            msg: "Method Not Allowed".into(),
+            extra: {
+                let mut m = Map::new();
+                m.insert("allowed_methods".into(), json!(allowed));
+                m
+            },
+            headers: vec![(header::ALLOW, allowed.join(", "))],
+        }
+    }
+
+    /// 404 for paths Latchkey does not serve.
+    pub fn no_such_endpoint() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "BAD_REQUEST",
+            "Endpoint does not exist",
+        )
+    }
+
+    /// 500 without details (the details go to the log, never to the client).
+    pub fn internal() -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: None,
+            msg: "Internal server error".into(),
+            extra: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 503: the database or a directory could not be reached.
+    pub fn backend_unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            CODE_BACKEND_UNAVAILABLE,
+            "The authentication backend is unavailable; try again later",
+        )
+        .with_header(header::RETRY_AFTER, "5")
+    }
+
+    /// A failed password login, mapped per the spec (§1.2 and Latchkey's decisions).
+    pub fn from_auth_failure(failure: &AuthFailure) -> ApiError {
+        use StatusCode as S;
+        match failure {
+            AuthFailure::BadCredentials => ApiError::new(
+                S::UNAUTHORIZED,
+                "AUTHENTICATION_FAILED",
+                "Your username or password is incorrect",
+            ),
+            AuthFailure::UserDeactivated => {
+                ApiError::new(S::UNAUTHORIZED, "USER_DEACTIVATED", "Account is deactivated")
+            }
+            AuthFailure::RealmDeactivated => ApiError::new(
+                S::UNAUTHORIZED,
+                "REALM_DEACTIVATED",
+                "This organization has been deactivated",
+            ),
+            AuthFailure::PasswordAuthDisabled => ApiError::new(
+                S::UNAUTHORIZED,
+                "PASSWORD_AUTH_DISABLED",
+                "Password authentication is disabled in this organization",
+            ),
+            AuthFailure::PasswordResetRequired => ApiError::new(
+                S::UNAUTHORIZED,
+                "PASSWORD_RESET_REQUIRED",
+                "Your password has been disabled and needs to be reset",
+            ),
+            AuthFailure::WrongRealm => ApiError::nonexistent_subdomain(),
+            AuthFailure::Refused(reason) => refusal(*reason),
+            AuthFailure::Unavailable { .. } => ApiError::backend_unavailable(),
+        }
+    }
+}
+
+fn refusal(reason: DirectoryRefusal) -> ApiError {
+    use DirectoryRefusal as D;
+    let (code, msg) = match reason {
+        D::AccountDisabled => ("USER_DEACTIVATED", "Account is deactivated"),
+        D::AccountExpired => ("USER_DEACTIVATED", "Your directory account has expired"),
+        D::AccountLocked => (
+            "USER_DEACTIVATED",
+            "Your directory account is locked; contact your administrator",
+        ),
+        D::PasswordExpired | D::PasswordMustChange => (
+            "PASSWORD_RESET_REQUIRED",
+            "Your password has expired and must be changed in the directory",
+        ),
+        D::NotPermittedNow => (
+            "AUTHENTICATION_FAILED",
+            "Your directory account may not log in at this time or from here",
+        ),
+        D::NotAllowedInRealm => (
+            "AUTHENTICATION_FAILED",
+            "Your account is not allowed to log in to this organization",
+        ),
+        D::ProvisioningDisabled => (
+            "AUTHENTICATION_FAILED",
+            "You have no account in this organization; ask an administrator to create one",
+        ),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, code, msg)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = Map::new();
+        body.insert("result".into(), json!("error"));
+        body.insert("msg".into(), json!(self.msg));
+        if let Some(code) = self.code {
+            body.insert("code".into(), json!(code));
+        }
+        for (k, v) in &self.extra {
+            body.insert(k.clone(), v.clone());
+        }
+        let mut resp = HttpResponse::build(self.status);
+        for (name, value) in &self.headers {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                resp.insert_header((name.clone(), v));
+            }
+        }
+        json_body(resp, &Value::Object(body))
+    }
+}
+
+fn json_body(mut builder: actix_web::HttpResponseBuilder, body: &Value) -> HttpResponse {
+    // Zulip serialises compactly with a trailing newline.
+    let mut text = body.to_string();
+    text.push('\n');
+    builder
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("application/json")
+        .body(text)
+}
+
+/// `{"result":"success","msg":"", …fields}`; `ignored` becomes `ignored_parameters_unsupported`
+/// when not empty.
+pub fn success(fields: Map<String, Value>, ignored: &[String]) -> HttpResponse {
+    let mut body = Map::new();
+    body.insert("result".into(), json!("success"));
+    body.insert("msg".into(), json!(""));
+    for (k, v) in fields {
+        body.insert(k, v);
+    }
+    if !ignored.is_empty() {
+        body.insert("ignored_parameters_unsupported".into(), json!(ignored));
+    }
+    json_body(HttpResponse::Ok(), &Value::Object(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body(resp: HttpResponse) -> Value {
+        let bytes = resp.into_body().try_into_bytes().unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn error_envelope_shapes() {
+        let e = ApiError::missing_argument("username");
+        let resp = e.error_response();
+        assert_eq!(resp.status(), 400);
+        assert_eq!(
+            body(resp),
+            json!({"result":"error","msg":"Missing 'username' argument","code":"REQUEST_VARIABLE_MISSING","var_name":"username"})
+        );
+        let resp = ApiError::method_not_allowed(&["POST"]).error_response();
+        assert_eq!(resp.status(), 405);
+        assert_eq!(resp.headers().get("allow").unwrap(), "POST");
+        assert_eq!(
+            body(resp),
+            json!({"result":"error","msg":"Method Not Allowed","allowed_methods":["POST"]})
+        );
+    }
+
+    #[test]
+    fn auth_failures_map_per_spec() {
+        let cases = [
+            (AuthFailure::BadCredentials, 401, "AUTHENTICATION_FAILED", "Your username or password is incorrect"),
+            (AuthFailure::UserDeactivated, 401, "USER_DEACTIVATED", "Account is deactivated"),
+            (AuthFailure::RealmDeactivated, 401, "REALM_DEACTIVATED", "This organization has been deactivated"),
+            (AuthFailure::PasswordAuthDisabled, 401, "PASSWORD_AUTH_DISABLED", "Password authentication is disabled in this organization"),
+            (AuthFailure::PasswordResetRequired, 401, "PASSWORD_RESET_REQUIRED", "Your password has been disabled and needs to be reset"),
+            (AuthFailure::WrongRealm, 404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain"),
+        ];
+        for (failure, status, code, msg) in cases {
+            let e = ApiError::from_auth_failure(&failure);
+            assert_eq!(e.status.as_u16(), status);
+            assert_eq!(e.code, Some(code));
+            assert_eq!(e.msg, msg);
+        }
+        let e = ApiError::from_auth_failure(&AuthFailure::Unavailable {
+            backend: auth_core::BackendKind::Ldap,
+            reason: "connect timeout".into(),
+        });
+        assert_eq!(e.status.as_u16(), 503);
+        assert!(!e.msg.contains("timeout"));
+    }
+
+    #[test]
+    fn success_envelope() {
+        let mut f = Map::new();
+        f.insert("api_key".into(), json!("k"));
+        let v = body(success(f, &["foo".into()]));
+        assert_eq!(
+            v,
+            json!({"result":"success","msg":"","api_key":"k","ignored_parameters_unsupported":["foo"]})
+        );
+    }
+}

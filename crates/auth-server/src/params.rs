@@ -1,0 +1,237 @@
+//! Request parameters as Zulip reads them: the form body (urlencoded or multipart) first, then the
+//! query string; the last value of a repeated name wins; names no handler asked for are reported
+//! back in `ignored_parameters_unsupported`. Bodies of other content types are not parsed.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+
+use crate::envelope::ApiError;
+
+/// Parameters consumed by middleware in Zulip and never reported as ignored.
+const ALWAYS_CONSUMED: &[&str] = &["client"];
+
+#[derive(Default)]
+pub struct Params {
+    body: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be passwords: show names only.
+        let names: Vec<&str> = self.body.iter().chain(&self.query).map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Params").field("names", &names).finish()
+    }
+}
+
+impl Drop for Params {
+    fn drop(&mut self) {
+        for (_, v) in self.body.iter_mut().chain(self.query.iter_mut()) {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BAD_REQUEST",
+        format!("Request body too large (limit {limit} bytes)"),
+    )
+}
+
+fn reject_replacement_chars(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    // The form decoders replace invalid UTF-8 with U+FFFD. Refuse it rather than let two
+    // different byte strings become the same password or username.
+    for (k, v) in pairs {
+        if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+            let name = if k.contains('\u{FFFD}') {
+                "a parameter name".to_owned()
+            } else {
+                format!("parameter '{k}'")
+            };
+            return Err(ApiError::bad_request(format!(
+                "Invalid UTF-8 in {name}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_urlencoded(bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
+        .map_err(|_| ApiError::bad_request("Malformed form data in request body"))
+}
+
+impl Params {
+    /// Reads the query string and, for form content types, the body (at most `limit` bytes).
+    pub async fn read(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+    ) -> Result<Params, ApiError> {
+        let query = parse_urlencoded(req.query_string().as_bytes())
+            .map_err(|_| ApiError::bad_request("Malformed query string"))?;
+        reject_replacement_chars(&query)?;
+        let mime = req.mime_type().ok().flatten();
+        let body = match mime {
+            Some(m) if m.essence_str() == "application/x-www-form-urlencoded" => {
+                let bytes = read_limited(payload, limit).await?;
+                parse_urlencoded(&bytes)?
+            }
+            Some(m) if m.essence_str() == "multipart/form-data" => {
+                read_multipart(req, payload, limit).await?
+            }
+            _ => {
+                // Not a form: like Zulip, ignore the body (but still refuse a huge one).
+                drain_limited(payload, limit).await?;
+                Vec::new()
+            }
+        };
+        reject_replacement_chars(&body)?;
+        Ok(Params {
+            body,
+            query,
+            used: RefCell::new(BTreeSet::new()),
+        })
+    }
+
+    #[cfg(test)]
+    pub fn from_pairs(body: &[(&str, &str)], query: &[(&str, &str)]) -> Params {
+        let own = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        Params {
+            body: own(body),
+            query: own(query),
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    /// The value of `name`, marking it used.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.used.borrow_mut().insert(name.to_owned());
+        last_value(&self.body, name).or_else(|| last_value(&self.query, name))
+    }
+
+    /// The value of a required parameter; `REQUEST_VARIABLE_MISSING` when absent.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.optional(name)
+            .ok_or_else(|| ApiError::missing_argument(name))
+    }
+
+    /// Sorted names that were sent but never asked for.
+    pub fn ignored(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        let names: BTreeSet<&str> = self
+            .body
+            .iter()
+            .chain(self.query.iter())
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !used.contains(*k) && !ALWAYS_CONSUMED.contains(k))
+            .collect();
+        names.into_iter().map(str::to_owned).collect()
+    }
+}
+
+fn last_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+async fn drain_limited(mut payload: web::Payload, limit: usize) -> Result<(), ApiError> {
+    let mut seen = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
+        seen += chunk.len();
+        if seen > limit {
+            return Err(too_large(limit));
+        }
+    }
+    Ok(())
+}
+
+async fn read_multipart(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let malformed = || ApiError::bad_request("Malformed multipart form data in request body");
+    let mut form = Multipart::new(req.headers(), payload.into_inner());
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|_| malformed())?;
+        let name = field.name().map(str::to_owned).ok_or_else(malformed)?;
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| malformed())?;
+            total += chunk.len();
+            if total > limit {
+                return Err(too_large(limit));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(value)
+            .map_err(|_| ApiError::bad_request(format!("Invalid UTF-8 in parameter '{name}'")))?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_wins_over_query_and_last_value_wins() {
+        let p = Params::from_pairs(
+            &[("username", "a"), ("username", "b")],
+            &[("username", "q"), ("password", "qp")],
+        );
+        assert_eq!(p.optional("username"), Some("b"));
+        assert_eq!(p.optional("password"), Some("qp"));
+    }
+
+    #[test]
+    fn ignored_is_sorted_and_skips_client() {
+        let p = Params::from_pairs(
+            &[("username", "a"), ("zeta", "1"), ("client", "x")],
+            &[("alpha", "1")],
+        );
+        p.required("username").unwrap();
+        assert_eq!(p.ignored(), vec!["alpha".to_string(), "zeta".to_string()]);
+        let e = p.required("password").unwrap_err();
+        assert_eq!(e.code, Some("REQUEST_VARIABLE_MISSING"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let pairs = parse_urlencoded(b"username=a&password=%FF").unwrap();
+        let e = reject_replacement_chars(&pairs).unwrap_err();
+        assert!(e.msg.contains("password"), "{}", e.msg);
+    }
+}

@@ -1,0 +1,124 @@
+//! `POST /api/v1/fetch_api_key`: password login through the backend chain.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_core::{AuthFailure, Password, Realm, User, policy};
+use auth_store::{Actor, AuditEvent};
+use serde_json::{Map, json};
+
+use crate::envelope::{ApiError, success};
+use crate::logging::note_user;
+use crate::params::Params;
+use crate::state::AppState;
+
+pub async fn fetch_api_key(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::read(&req, payload, state.settings.server.max_body_bytes).await?;
+    // Parameters are checked first, username before password, as Zulip's REQ framework does.
+    let username = params.required("username")?.to_owned();
+    let password = Password::new(params.required("password")?);
+    let realm = state
+        .realm_for(&req)
+        .await?
+        .ok_or_else(ApiError::nonexistent_subdomain)?;
+    if state.require_email_format_usernames(Some(&realm)) {
+        policy::validate_email(&username)
+            .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
+    }
+    match state.chain.authenticate(&realm, &username, &password).await {
+        Ok(ok) => {
+            note_user(&req, ok.user.id);
+            let key = state.keys.key_for(ok.user.id).await.map_err(|e| {
+                tracing::error!(user_id = %ok.user.id, error = %e, "cannot read the user's API key");
+                ApiError::backend_unavailable()
+            })?;
+            record_login(&state, &realm, Some(&ok.user), &username, None, ok.backend.name()).await;
+            let mut fields = Map::new();
+            fields.insert("api_key".into(), json!(key.expose()));
+            fields.insert("email".into(), json!(ok.user.delivery_email));
+            fields.insert("user_id".into(), json!(ok.user.id.0));
+            Ok(success(fields, &params.ignored()))
+        }
+        Err(failure) => {
+            // For the audit row: whose account was tried, when it exists in this realm.
+            let tried = state
+                .store
+                .user_by_email(realm.id, &username)
+                .await
+                .ok()
+                .flatten();
+            record_login(&state, &realm, tried.as_ref(), &username, Some(&failure), "").await;
+            Err(ApiError::from_auth_failure(&failure))
+        }
+    }
+}
+
+fn failure_reason(failure: &AuthFailure) -> &'static str {
+    match failure {
+        AuthFailure::BadCredentials => "bad_credentials",
+        AuthFailure::UserDeactivated => "user_deactivated",
+        AuthFailure::RealmDeactivated => "realm_deactivated",
+        AuthFailure::PasswordAuthDisabled => "password_auth_disabled",
+        AuthFailure::PasswordResetRequired => "password_reset_required",
+        AuthFailure::WrongRealm => "other_organization",
+        AuthFailure::Refused(_) => "refused_by_directory",
+        AuthFailure::Unavailable { .. } => "backend_unavailable",
+    }
+}
+
+/// Logs the attempt and writes its audit row (never the password). A failed audit write is
+/// logged but does not turn a login into an error.
+async fn record_login(
+    state: &AppState,
+    realm: &Realm,
+    user: Option<&User>,
+    username: &str,
+    failure: Option<&AuthFailure>,
+    backend: &str,
+) {
+    // The username as typed, shortened: it is not a secret, but it is attacker-controlled.
+    let shown: String = username.chars().take(120).collect();
+    let (event, detail) = match failure {
+        None => {
+            tracing::info!(realm = %realm.subdomain, user_id = ?user.map(|u| u.id.0), backend, "login succeeded");
+            (
+                AuditEvent::UserLoggedIn,
+                json!({"backend": backend, "username": shown}),
+            )
+        }
+        Some(f) => {
+            let reason = failure_reason(f);
+            match f {
+                AuthFailure::Unavailable { backend, reason: why } => tracing::warn!(
+                    realm = %realm.subdomain, username = %shown, %backend, error = %why,
+                    "login could not be decided: backend unavailable"
+                ),
+                _ => tracing::info!(realm = %realm.subdomain, username = %shown, reason, "login failed"),
+            }
+            (
+                AuditEvent::UserLoginFailed,
+                json!({"reason": reason, "username": shown}),
+            )
+        }
+    };
+    let user_id = user.map(|u| u.id);
+    let acting = if failure.is_none() { user_id } else { None };
+    if let Err(e) = state
+        .store
+        .record_event(
+            Some(realm.id),
+            event,
+            Actor {
+                source: "login",
+                user: acting,
+            },
+            user_id,
+            detail,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not write the login audit row");
+    }
+}

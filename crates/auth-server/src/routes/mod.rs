@@ -1,0 +1,51 @@
+//! The route table: every path Latchkey answers, with the verbs each accepts. Anything else gets
+//! the Zulip envelope (404 "Endpoint does not exist", or 405 with `allowed_methods`).
+
+mod dev;
+mod login;
+mod settings;
+
+use actix_web::{HttpResponse, web};
+
+use crate::envelope::ApiError;
+use crate::state::AppState;
+
+/// A handler answering 405 with the given verbs.
+fn only(allowed: &'static [&'static str]) -> actix_web::Route {
+    web::route().to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allowed)) })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/fetch_api_key")
+            .route(web::post().to(login::fetch_api_key))
+            .default_service(only(&["POST"])),
+    )
+    .service(
+        web::resource("/api/v1/server_settings")
+            .route(web::get().to(settings::server_settings))
+            .route(web::head().to(settings::server_settings))
+            .default_service(only(&["GET", "HEAD"])),
+    )
+    .service(
+        web::resource("/api/v1/dev_fetch_api_key")
+            .route(web::post().to(dev::dev_fetch_api_key))
+            .default_service(only(&["POST"])),
+    )
+    .service(web::resource("/api/v1/dev_list_users").to(dev::dev_list_users))
+    .service(web::resource("/health").route(web::get().to(health)));
+}
+
+/// Load-balancer health check: 200 when the database answers, 503 otherwise.
+async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "health check: database unreachable");
+        ApiError::backend_unavailable()
+    })?;
+    Ok(crate::envelope::success(serde_json::Map::new(), &[]))
+}
+
+/// Fallback for unknown paths.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::no_such_endpoint())
+}

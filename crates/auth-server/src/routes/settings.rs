@@ -1,0 +1,132 @@
+//! `GET /api/v1/server_settings`: what a client needs to know before it logs in. Unauthenticated;
+//! any Authorization header is ignored.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_core::{BackendKind, Realm};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::envelope::{ApiError, success};
+use crate::host::realm_url;
+use crate::state::AppState;
+
+/// Zulip's method names in `authentication_methods`, in its order; Latchkey implements the
+/// password methods and `dev`, the rest are always false.
+const OTHER_METHODS: &[&str] = &[
+    "remoteuser",
+    "github",
+    "azuread",
+    "gitlab",
+    "google",
+    "apple",
+    "saml",
+    "openid connect",
+    "discord",
+];
+
+pub async fn server_settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let subdomain = state.subdomain_of(&req);
+    let realm = state.realm_for(&req).await?;
+    if realm.is_none() {
+        if !subdomain.is_empty() {
+            return Err(ApiError::invalid_subdomain_400());
+        }
+        if state.settings.server.root_domain_landing_page {
+            return Err(ApiError::bad_request("Subdomain required"));
+        }
+    }
+    let realm = realm.as_ref();
+    let enabled = |kind| state.method_enabled(kind, realm);
+
+    let mut methods = Map::new();
+    methods.insert("password".into(), json!(state.chain.password_auth_enabled(realm)));
+    methods.insert("dev".into(), json!(enabled(BackendKind::Dev)));
+    methods.insert("email".into(), json!(enabled(BackendKind::Email)));
+    methods.insert("ldap".into(), json!(enabled(BackendKind::Ldap)));
+    for name in OTHER_METHODS {
+        methods.insert((*name).into(), json!(false));
+    }
+
+    let zulip = &state.settings.zulip;
+    let url = realm_url(&subdomain, &state.settings.server);
+    let mut f = Map::new();
+    f.insert("authentication_methods".into(), Value::Object(methods));
+    f.insert("external_authentication_methods".into(), json!([]));
+    f.insert("zulip_version".into(), json!(zulip.version));
+    f.insert("zulip_merge_base".into(), json!(zulip.merge_base));
+    f.insert("zulip_feature_level".into(), json!(zulip.feature_level));
+    f.insert(
+        "push_notifications_enabled".into(),
+        json!(zulip.push_notifications_enabled),
+    );
+    f.insert("is_incompatible".into(), json!(is_incompatible(&req)));
+    f.insert("email_auth_enabled".into(), json!(enabled(BackendKind::Email)));
+    f.insert(
+        "require_email_format_usernames".into(),
+        json!(state.require_email_format_usernames(realm)),
+    );
+    f.insert("realm_uri".into(), json!(url));
+    f.insert("realm_url".into(), json!(url));
+    f.insert("realm_web_public_access_enabled".into(), json!(false));
+    if let Some(r) = realm {
+        f.insert("realm_name".into(), json!(r.name));
+        f.insert("realm_icon".into(), json!(realm_icon(r)));
+        f.insert(
+            "realm_description".into(),
+            json!(render_description(&r.description)),
+        );
+    }
+    // server_settings is not part of Zulip's parameter framework: no ignored_parameters list.
+    Ok(success(f, &[]))
+}
+
+/// True only for the `ZulipInvalid` client, Zulip's hook for refusing outdated clients.
+fn is_incompatible(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.split('/').next().unwrap_or("").trim() == "ZulipInvalid")
+        .unwrap_or(false)
+}
+
+/// Zulip's default realm icon: a Gravatar identicon derived from the realm id.
+fn realm_icon(realm: &Realm) -> String {
+    let hash = hex::encode(Sha256::digest(realm.id.0.to_string().as_bytes()));
+    format!("https://secure.gravatar.com/avatar/{hash}?d=identicon")
+}
+
+/// The description as HTML: escaped text, one `<p>` per blank-line-separated paragraph,
+/// single line breaks as `<br>`.
+fn render_description(text: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
+    };
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", escape(p).replace('\n', "<br>\n")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_is_escaped_html() {
+        assert_eq!(render_description(""), "");
+        assert_eq!(
+            render_description("Hello <b>world</b> & co\n\nSecond\nline"),
+            "<p>Hello &lt;b&gt;world&lt;/b&gt; &amp; co</p>\n<p>Second<br>\nline</p>"
+        );
+    }
+}

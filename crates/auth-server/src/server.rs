@@ -1,0 +1,78 @@
+//! Building and running the HTTP server.
+
+use std::net::SocketAddr;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::logging::request_log;
+use crate::routes;
+use crate::state::{AppState, StartupError};
+
+/// A running server: its address, and the handle to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, finishes in-flight requests, and waits for the workers to exit.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+
+    /// Runs until the server exits (for example on SIGINT/SIGTERM).
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
+}
+
+/// Binds `bind` (the settings' address unless given) and serves in the background.
+pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer, StartupError> {
+    let addr = bind
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.settings.server.bind.clone());
+    let workers = match state.settings.server.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(request_log))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(&addr)
+    .map_err(|e| StartupError::Bind {
+        addr: addr.clone(),
+        error: e.to_string(),
+    })?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| StartupError::Bind {
+            addr: addr.clone(),
+            error: "no address bound".into(),
+        })?;
+    let server = server.run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    Ok(RunningServer {
+        addr: bound,
+        handle,
+        task,
+    })
+}

@@ -1,0 +1,220 @@
+//! Everything a request handler or a CLI command needs, built once from the settings.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use auth_core::{
+    AuthBackend, BackendChain, BackendKind, KeyVault, PasswordPolicy, Realm, SecretBytes,
+};
+use auth_email::{EmailAuthBackend, PasswordHasher};
+use auth_store::{Store, StoreError, StoreOptions};
+
+use crate::config::{ConfigError, Settings, read_secret_file};
+use crate::envelope::ApiError;
+use crate::host;
+use crate::keys::KeyService;
+
+/// Why the server (or a CLI command) could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("server secret: {0}")]
+    Secret(String),
+    #[error("password hashing: {0}")]
+    Hasher(#[from] auth_email::HashError),
+    #[error(
+        "the server secret does not match the one this database was set up with \
+         (fingerprint {found} != {expected}); every stored API key would be unreadable. \
+         Use the original secret, or a fresh database"
+    )]
+    SecretMismatch { expected: String, found: String },
+    #[error("cannot listen on {addr}: {error}")]
+    Bind { addr: String, error: String },
+}
+
+const SECRET_FINGERPRINT: &str = "server_secret_fingerprint";
+
+/// Shared application state.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub chain: BackendChain,
+    pub keys: KeyService,
+    pub hasher: PasswordHasher,
+    pub policy: PasswordPolicy,
+    /// Whether the LDAP configuration maps usernames to emails (append domain or email
+    /// attribute); feeds `require_email_format_usernames`.
+    pub ldap_maps_usernames: bool,
+    /// Development server with the `dev` backend configured (passwordless logins).
+    pub dev_backend: bool,
+}
+
+impl AppState {
+    /// Validates the settings, connects, migrates (when configured), loads the server secret
+    /// and checks it against the database, and builds the backend chain.
+    pub async fn open(settings: Settings) -> Result<AppState, StartupError> {
+        settings.validate()?;
+        let store = Store::connect(
+            &settings.database_url()?,
+            &StoreOptions {
+                max_connections: settings.database.max_connections,
+                connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+            },
+        )?;
+        if settings.database.auto_migrate {
+            let applied = store.migrate().await?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "applied database migrations");
+            }
+        }
+        let secret = load_or_create_secret(&settings)?;
+        let vault = KeyVault::new(&secret).map_err(|e| StartupError::Secret(e.to_string()))?;
+        let found = vault.fingerprint();
+        let expected = store.meta_get_or_init(SECRET_FINGERPRINT, &found).await?;
+        if expected != found {
+            return Err(StartupError::SecretMismatch { expected, found });
+        }
+        let keys = KeyService::new(vault, store.clone());
+        let hasher = PasswordHasher::new(settings.auth.bcrypt_cost)?;
+        let policy = settings.password_policy();
+        let mut backends: Vec<Arc<dyn AuthBackend>> = Vec::new();
+        for kind in settings.backend_kinds() {
+            match kind {
+                BackendKind::Email => backends.push(Arc::new(EmailAuthBackend::new(
+                    Arc::new(store.clone()),
+                    hasher.clone(),
+                    policy,
+                ))),
+                // Not a password backend: `dev_fetch_api_key` handles it (see `dev_backend`).
+                BackendKind::Dev => {}
+                // Refused by validation until the LDAP backend lands.
+                BackendKind::Ldap => {}
+            }
+        }
+        let dev_backend = settings.development.enabled
+            && settings.backend_kinds().contains(&BackendKind::Dev);
+        Ok(AppState {
+            dev_backend,
+            settings,
+            store,
+            chain: BackendChain::new(backends),
+            keys,
+            hasher,
+            policy,
+            ldap_maps_usernames: false,
+        })
+    }
+
+    /// The subdomain the request's Host header names.
+    pub fn subdomain_of(&self, req: &HttpRequest) -> String {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        host::subdomain_for_host(host, &self.settings.server)
+    }
+
+    /// The realm for the request's Host, if there is one. A database failure is a 503.
+    pub async fn realm_for(&self, req: &HttpRequest) -> Result<Option<Realm>, ApiError> {
+        let subdomain = self.subdomain_of(req);
+        let realm = self.store.realm_by_subdomain(&subdomain).await.map_err(|e| {
+            tracing::error!(error = %e, "realm lookup failed");
+            ApiError::backend_unavailable()
+        })?;
+        crate::logging::note_realm(req, &subdomain);
+        Ok(realm)
+    }
+
+    /// Whether a login method is on for the realm (or, with no realm, on the server).
+    pub fn method_enabled(&self, kind: BackendKind, realm: Option<&Realm>) -> bool {
+        match kind {
+            BackendKind::Dev => self.dev_backend && realm.is_none_or(|r| r.methods.dev),
+            other => self.chain.is_enabled(other, realm),
+        }
+    }
+
+    /// Zulip's `require_email_format_usernames(realm)`.
+    pub fn require_email_format_usernames(&self, realm: Option<&Realm>) -> bool {
+        auth_core::policy::require_email_format_usernames(
+            self.chain.is_enabled(BackendKind::Ldap, realm),
+            self.ldap_maps_usernames,
+        )
+    }
+}
+
+/// The server secret: inline, from its file, or newly generated into its file (mode 0600).
+pub fn load_or_create_secret(settings: &Settings) -> Result<SecretBytes, StartupError> {
+    let s = &settings.secrets;
+    let text = if !s.server_secret.is_empty() {
+        s.server_secret.0.clone()
+    } else if s.server_secret_file.exists() {
+        warn_if_readable_by_others(&s.server_secret_file);
+        read_secret_file(&s.server_secret_file, "the server secret")?
+    } else if s.generate_if_missing {
+        generate_secret_file(&s.server_secret_file)?;
+        tracing::info!(path = %s.server_secret_file.display(), "generated a new server secret");
+        read_secret_file(&s.server_secret_file, "the server secret")?
+    } else {
+        return Err(StartupError::Secret(format!(
+            "{} does not exist and secrets.generate_if_missing is false",
+            s.server_secret_file.display()
+        )));
+    };
+    let bytes = text.expose().as_bytes().to_vec();
+    if bytes.len() < auth_core::api_key::MIN_SERVER_SECRET_LEN {
+        return Err(StartupError::Secret(format!(
+            "the server secret must be at least {} characters",
+            auth_core::api_key::MIN_SERVER_SECRET_LEN
+        )));
+    }
+    Ok(SecretBytes::new(bytes))
+}
+
+fn generate_secret_file(path: &Path) -> Result<(), StartupError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| {
+        StartupError::Secret(format!("cannot create {}: {e}", path.display()))
+    };
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let mut text = hex::encode(bytes);
+    text.push('\n');
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match result {
+        Ok(mut f) => f.write_all(text.as_bytes()).map_err(fail)?,
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(fail(e)),
+    }
+    zeroize::Zeroize::zeroize(&mut text);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Ok(())
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "the server secret file is readable by group or others; chmod 600 it"
+            );
+        }
+    }
+}
