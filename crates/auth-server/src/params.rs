@@ -79,6 +79,17 @@ impl Params {
         let query = parse_urlencoded(req.query_string().as_bytes())
             .map_err(|_| ApiError::bad_request("Malformed query string"))?;
         reject_replacement_chars(&query)?;
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            // Read (and discard) what a reasonable client sends so that it gets to see the
+            // answer instead of a reset connection.
+            discard(payload).await;
+            return Err(too_large(limit));
+        }
         let mime = req.mime_type().ok().flatten();
         let body = match mime {
             Some(m) if m.essence_str() == "application/x-www-form-urlencoded" => {
@@ -150,11 +161,26 @@ fn last_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
+/// How much of an oversized body is read and thrown away before answering 413; past this the
+/// connection is simply closed.
+const DISCARD_CAP: usize = 4 * 1024 * 1024;
+
+async fn discard(mut payload: web::Payload) {
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = payload.next().await {
+        seen += chunk.len();
+        if seen > DISCARD_CAP {
+            break;
+        }
+    }
+}
+
 async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
         if buf.len() + chunk.len() > limit {
+            discard(payload).await;
             return Err(too_large(limit));
         }
         buf.extend_from_slice(&chunk);
@@ -168,6 +194,7 @@ async fn drain_limited(mut payload: web::Payload, limit: usize) -> Result<(), Ap
         let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
         seen += chunk.len();
         if seen > limit {
+            discard(payload).await;
             return Err(too_large(limit));
         }
     }

@@ -23,6 +23,11 @@ impl RunningServer {
         let _ = self.task.await;
     }
 
+    /// Asks the server to stop without waiting (for use where awaiting is impossible).
+    pub fn stop_soon(&self) {
+        drop(self.handle.stop(false));
+    }
+
     /// Runs until the server exits (for example on SIGINT/SIGTERM).
     pub async fn wait(self) -> std::io::Result<()> {
         match self.task.await {
