@@ -133,7 +133,10 @@ pub(crate) fn build(target: Target, options: &crate::StoreOptions) -> Result<Poo
     }
     r2d2::Pool::builder()
         .max_size(options.max_connections.max(1))
-        .min_idle(Some(1))
+        // No idle minimum: r2d2 would otherwise open replacement connections on background
+        // threads, and a short-lived process (a CLI command) can exit while libpq is inside
+        // such a connect, which crashes in its exit handlers.
+        .min_idle(Some(0))
         .connection_timeout(options.connect_timeout)
         .test_on_check_out(true)
         .build(Manager { target })
