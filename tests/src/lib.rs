@@ -9,6 +9,8 @@
 //!   Cordelia, Othello).
 //! - [`Client`]: a reqwest client that sets the Host header per realm.
 
+pub mod slapd;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

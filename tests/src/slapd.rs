@@ -11,6 +11,18 @@
 //! DN and an empty password succeed as anonymous (RFC 4513 §5.1.2), which is what the
 //! empty-password guard must be tested against.
 //!
+//! Access control (the rootdn [`ADMIN_DN`] bypasses it):
+//! - `userPassword`: `by self write`, `by anonymous auth`, `by * none` — users bind with their own
+//!   passwords; nobody but the rootdn reads a password.
+//! - everything else: the service account [`SERVICE_DN`] reads the whole tree (search-then-bind),
+//!   a user reads its own entry and may search (but not read) the rest, anonymous sees nothing
+//!   except the root DSE and the schema.
+//! - the memberof overlay is loaded when `/usr/lib/ldap/memberof.la` exists (Debian's slapd has
+//!   it): people in the `groupOfNames` groups carry `memberOf` (operational: request it by name).
+//!
+//! Blocking: call [`Slapd::start`] and the helpers from a plain `#[test]` or via
+//! `tokio::task::spawn_blocking`; they shell out and sleep (start takes ~0.1–0.2 s).
+//!
 //! Needs the `slapd`, `slapadd`, `ldap-utils` and `openssl` binaries (`tests/ldap/install-deps.sh`
 //! installs them on Debian). Environment knobs:
 //! - `LATCHKEY_SLAPD_DEBUG`: slapd debug level (`-d`), default `0`; e.g. `stats` logs every
@@ -216,9 +228,11 @@ pub fn groups_ldif() -> String {
 pub fn seed_entry_ldif(dn: &str) -> Option<String> {
     let want = format!("dn: {dn}");
     [seed_ldif(), groups_ldif()].into_iter().find_map(|ldif| {
-        ldif_records(&ldif)
-            .into_iter()
-            .find(|rec| rec.lines().next().is_some_and(|l| l.eq_ignore_ascii_case(&want)))
+        ldif_records(&ldif).into_iter().find(|rec| {
+            rec.lines()
+                .next()
+                .is_some_and(|l| l.eq_ignore_ascii_case(&want))
+        })
     })
 }
 
@@ -227,15 +241,20 @@ fn render(template: &str) -> String {
         .replace("@SERVICE_DN@", SERVICE_DN)
         .replace("@SERVICE_PASSWORD@", SERVICE_PASSWORD)
         .replace("@BASE_DN@", BASE_DN);
-    debug_assert!(!has_placeholder(&out), "unsubstituted placeholder in LDIF template");
+    debug_assert!(
+        !has_placeholder(&out),
+        "unsubstituted placeholder in LDIF template"
+    );
     out
 }
 
 /// True when `s` contains `@UPPER_CASE@`.
 fn has_placeholder(s: &str) -> bool {
-    s.split('@').skip(1).collect::<Vec<_>>().windows(2).any(|w| {
-        !w[0].is_empty() && w[0].bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
-    })
+    s.split('@')
+        .skip(1)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| !w[0].is_empty() && w[0].bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
 }
 
 /// Splits LDIF into records (blank-line separated), dropping comment lines.
@@ -299,10 +318,17 @@ impl Slapd {
         let began = Instant::now();
         let slapd_bin = find_bin("slapd")?;
         let slapadd_bin = find_bin("slapadd")?;
-        for tool in ["ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "openssl"] {
+        for tool in [
+            "ldapsearch",
+            "ldapadd",
+            "ldapmodify",
+            "ldapdelete",
+            "openssl",
+        ] {
             find_bin(tool)?;
         }
-        let keep = std::env::var_os("LATCHKEY_SLAPD_KEEP").is_some_and(|v| v != "0" && !v.is_empty());
+        let keep =
+            std::env::var_os("LATCHKEY_SLAPD_KEEP").is_some_and(|v| v != "0" && !v.is_empty());
         let mut dir = tempfile::Builder::new()
             .prefix("latchkey-slapd-")
             .tempdir()
@@ -325,7 +351,10 @@ impl Slapd {
         };
         fs::create_dir(s.data_dir()).context("creating the mdb directory")?;
         s.make_certs()?;
-        fs::write(s.path("ldap.conf"), format!("TLS_CACERT {}\nTLS_REQCERT demand\n", s.ca_file().display()))?;
+        fs::write(
+            s.path("ldap.conf"),
+            format!("TLS_CACERT {}\nTLS_REQCERT demand\n", s.ca_file().display()),
+        )?;
 
         // Offline load. The ports are not in slapd.conf, so this can run before they are chosen.
         s.write_config()?;
@@ -341,7 +370,12 @@ impl Slapd {
             COMMAND_TIMEOUT,
         )?;
         if !out.success() {
-            bail!("slapadd failed ({}): {}{}", out.status, out.stdout, out.stderr);
+            bail!(
+                "slapadd failed ({}): {}{}",
+                out.status,
+                out.stdout,
+                out.stderr
+            );
         }
 
         // Free ports can be taken between probing and slapd's bind (other tests run in parallel):
@@ -368,11 +402,14 @@ impl Slapd {
             }
         }
         if let Some(e) = last_err {
-            return Err(e.context(format!("slapd could not bind free ports after {PORT_ATTEMPTS} attempts")));
+            return Err(e.context(format!(
+                "slapd could not bind free ports after {PORT_ATTEMPTS} attempts"
+            )));
         }
 
         // Groups go in online so that the memberof overlay sets memberOf on the people.
-        s.add_ldif(&groups_ldif()).context("adding the seed groups")?;
+        s.add_ldif(&groups_ldif())
+            .context("adding the seed groups")?;
         s.startup_time = began.elapsed();
         Ok(s)
     }
@@ -381,7 +418,9 @@ impl Slapd {
     pub fn uri(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
     }
-    /// `ldaps://127.0.0.1:PORT2`.
+    /// `ldaps://127.0.0.1:PORT2`. Use 127.0.0.1, as here: the certificate also names `localhost`,
+    /// but libldap's own tools (not ldap3) swap `localhost` for the reverse lookup of the peer
+    /// address (`vm` on these machines) before checking the name, and then fail.
     pub fn ldaps_uri(&self) -> String {
         format!("ldaps://127.0.0.1:{}", self.ldaps_port)
     }
@@ -469,7 +508,8 @@ impl Slapd {
     pub fn restart(&mut self) -> Result<()> {
         self.kill_process();
         let slapd_bin = find_bin("slapd")?;
-        self.spawn_and_wait(&slapd_bin).inspect_err(|_| self.kill_process())
+        self.spawn_and_wait(&slapd_bin)
+            .inspect_err(|_| self.kill_process())
     }
 
     /// Freezes slapd (SIGSTOP): TCP connections still complete (the kernel accepts into the
@@ -517,7 +557,11 @@ impl Slapd {
         let ldif = seed_entry_ldif(dn).ok_or_else(|| anyhow!("{dn} is not in the seed"))?;
         let out = self.admin_cmd("ldapdelete", &[dn], None)?;
         if !out.success() && out.code() != Some(32) {
-            bail!("ldapdelete {dn} failed ({}): {}", out.status, out.stderr.trim());
+            bail!(
+                "ldapdelete {dn} failed ({}): {}",
+                out.status,
+                out.stderr.trim()
+            );
         }
         self.add_ldif(&ldif)
     }
@@ -525,11 +569,24 @@ impl Slapd {
     /// `ldapsearch -LLL` as the rootdn; returns the LDIF text (long lines unwrapped, base64 for
     /// non-ASCII values as ldapsearch prints them).
     pub fn search(&self, base: &str, scope: &str, filter: &str, attrs: &[&str]) -> Result<String> {
-        let mut args = vec!["-LLL", "-o", "ldif_wrap=no", "-b", base, "-s", scope, filter];
+        let mut args = vec![
+            "-LLL",
+            "-o",
+            "ldif_wrap=no",
+            "-b",
+            base,
+            "-s",
+            scope,
+            filter,
+        ];
         args.extend_from_slice(attrs);
         let out = self.admin_cmd("ldapsearch", &args, None)?;
         if !out.success() {
-            bail!("ldapsearch -b {base} {filter} failed ({}): {}", out.status, out.stderr.trim());
+            bail!(
+                "ldapsearch -b {base} {filter} failed ({}): {}",
+                out.status,
+                out.stderr.trim()
+            );
         }
         Ok(out.stdout)
     }
@@ -591,8 +648,18 @@ impl Slapd {
 
     fn admin_cmd(&self, program: &str, args: &[&str], stdin: Option<&str>) -> Result<CmdOutput> {
         let mut cmd = self.client_command(program);
-        cmd.args(["-x", "-H", &self.uri(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD, "-o", "nettimeout=5"])
-            .args(args);
+        cmd.args([
+            "-x",
+            "-H",
+            &self.uri(),
+            "-D",
+            ADMIN_DN,
+            "-w",
+            ADMIN_PASSWORD,
+            "-o",
+            "nettimeout=5",
+        ])
+        .args(args);
         run(&mut cmd, stdin, COMMAND_TIMEOUT)
     }
 
@@ -612,7 +679,13 @@ impl Slapd {
 
     fn signal(&self, sig: &str) -> Result<()> {
         let pid = self.pid().ok_or_else(|| anyhow!("slapd is not running"))?;
-        let out = run(Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()), None, COMMAND_TIMEOUT)?;
+        let out = run(
+            Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string()),
+            None,
+            COMMAND_TIMEOUT,
+        )?;
         if !out.success() {
             bail!("kill -{sig} {pid} failed: {}", out.stderr.trim());
         }
@@ -629,28 +702,84 @@ impl Slapd {
             cmd.current_dir(dir).args(args).env("OPENSSL_CONF", &cnf);
             let out = run(&mut cmd, None, COMMAND_TIMEOUT)?;
             if !out.success() {
-                bail!("openssl {} failed ({}): {}", args.join(" "), out.status, out.stderr.trim());
+                bail!(
+                    "openssl {} failed ({}): {}",
+                    args.join(" "),
+                    out.status,
+                    out.stderr.trim()
+                );
             }
             Ok(())
         };
         let cnf_s = cnf.to_str().ok_or_else(|| anyhow!("non-UTF-8 temp path"))?;
-        for (name, cn) in [("ca", "Latchkey Test CA"), ("wrong-ca", "Latchkey Unrelated Test CA")] {
+        for (name, cn) in [
+            ("ca", "Latchkey Test CA"),
+            ("wrong-ca", "Latchkey Unrelated Test CA"),
+        ] {
             let subj = format!("/O=Latchkey tests/CN={cn}");
             let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
             ossl(&[
-                "req", "-x509", "-new", "-config", cnf_s, "-extensions", "v3_ca", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", &key, "-out", &crt,
-                "-days", "3650", "-subj", &subj, "-set_serial", &random_serial(),
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                cnf_s,
+                "-extensions",
+                "v3_ca",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+                "-days",
+                "3650",
+                "-subj",
+                &subj,
+                "-set_serial",
+                &random_serial(),
             ])?;
         }
         ossl(&[
-            "req", "-new", "-config", cnf_s, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/O=Latchkey tests/CN=127.0.0.1",
+            "req",
+            "-new",
+            "-config",
+            cnf_s,
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/O=Latchkey tests/CN=127.0.0.1",
         ])?;
         ossl(&[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial",
-            &random_serial(), "-days", "3650", "-sha256", "-extfile", cnf_s, "-extensions", "v3_server",
-            "-out", "server.crt",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            &random_serial(),
+            "-days",
+            "3650",
+            "-sha256",
+            "-extfile",
+            cnf_s,
+            "-extensions",
+            "v3_server",
+            "-out",
+            "server.crt",
         ])?;
         Ok(())
     }
@@ -733,7 +862,11 @@ access to *
         let deadline = Instant::now() + START_TIMEOUT;
         let mut delay = Duration::from_millis(5);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 bail!(
                     "slapd exited during startup ({status}); log tail ({}):\n{}",
@@ -741,7 +874,11 @@ access to *
                     self.log_tail(30)
                 );
             }
-            let out = self.admin_cmd("ldapsearch", &["-b", BASE_DN, "-s", "base", "-LLL", "1.1"], None)?;
+            let out = self.admin_cmd(
+                "ldapsearch",
+                &["-b", BASE_DN, "-s", "base", "-LLL", "1.1"],
+                None,
+            )?;
             if out.success() {
                 return Ok(());
             }
@@ -833,7 +970,10 @@ fn spawn_watchdog(pid: u32) -> Result<(Child, ChildStdin)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdin = wd.stdin.take().ok_or_else(|| anyhow!("no watchdog stdin"))?;
+    let stdin = wd
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("no watchdog stdin"))?;
     Ok((wd, stdin))
 }
 
@@ -854,10 +994,16 @@ fn find_bin(name: &str) -> Result<PathBuf> {
 
 /// Runs a command to completion with a timeout, capturing stdout and stderr.
 fn run(cmd: &mut Command, stdin: Option<&str>, timeout: Duration) -> Result<CmdOutput> {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("spawning {:?}", cmd.get_program()))?;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped stdin");
         let input = input.to_owned();
@@ -891,14 +1037,20 @@ fn run(cmd: &mut Command, stdin: Option<&str>, timeout: Duration) -> Result<CmdO
     };
     let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    Ok(CmdOutput { status, stdout, stderr })
+    Ok(CmdOutput {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Values of `attr` in LDIF (unwrapped, as from `-o ldif_wrap=no`), base64 values decoded.
 fn parse_attr(ldif: &str, attr: &str) -> Vec<String> {
     let mut vals = Vec::new();
     for line in ldif.lines() {
-        let Some((name, rest)) = line.split_once(':') else { continue };
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
         if !name.eq_ignore_ascii_case(attr) {
             continue;
         }
@@ -917,7 +1069,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -952,22 +1108,37 @@ mod tests {
 
     fn whoami(s: &Slapd, uri: &str, dn: &str, pw: &str, extra: &[&str]) -> CmdOutput {
         let mut cmd = s.client_command("ldapwhoami");
-        cmd.args(["-x", "-H", uri, "-o", "nettimeout=5", "-D", dn, "-w", pw]).args(extra);
+        cmd.args(["-x", "-H", uri, "-o", "nettimeout=5", "-D", dn, "-w", pw])
+            .args(extra);
         s.run(&mut cmd, None).expect("running ldapwhoami")
     }
 
     fn user_search(s: &Slapd, dn: &str, pw: &str, filter: &str, attrs: &[&str]) -> CmdOutput {
         let mut cmd = s.client_command("ldapsearch");
-        cmd.args(["-x", "-LLL", "-o", "ldif_wrap=no", "-H", &s.uri(), "-D", dn, "-w", pw])
-            .args(["-b", BASE_DN, filter])
-            .args(attrs);
+        cmd.args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif_wrap=no",
+            "-H",
+            &s.uri(),
+            "-D",
+            dn,
+            "-w",
+            pw,
+        ])
+        .args(["-b", BASE_DN, filter])
+        .args(attrs);
         s.run(&mut cmd, None).expect("running ldapsearch")
     }
 
     #[test]
     fn helpers() {
         assert_eq!(base64("lpw-jos\u{e9}".as_bytes()), "bHB3LWpvc8Op");
-        assert_eq!(unbase64("bHB3LWpvc8Op").unwrap(), "lpw-jos\u{e9}".as_bytes());
+        assert_eq!(
+            unbase64("bHB3LWpvc8Op").unwrap(),
+            "lpw-jos\u{e9}".as_bytes()
+        );
         for s in ["", "a", "ab", "abc", "abcd"] {
             assert_eq!(unbase64(&base64(s.as_bytes())).unwrap(), s.as_bytes());
         }
@@ -996,7 +1167,10 @@ mod tests {
             assert_eq!(s.attr_values(u.dn, "cn").unwrap(), [u.cn]);
             assert_eq!(s.attr_values(u.dn, "givenName").unwrap(), [u.given_name]);
             assert_eq!(s.attr_values(u.dn, "sn").unwrap(), [u.sn]);
-            assert_eq!(s.attr_values(u.dn, "mail").unwrap(), u.mail.into_iter().collect::<Vec<_>>());
+            assert_eq!(
+                s.attr_values(u.dn, "mail").unwrap(),
+                u.mail.into_iter().collect::<Vec<_>>()
+            );
             assert_eq!(
                 s.attr_values(u.dn, DEPARTMENT_ATTR).unwrap(),
                 u.department.into_iter().collect::<Vec<_>>()
@@ -1014,30 +1188,70 @@ mod tests {
             }
         }
         // A search for the metacharacter uid must escape it (RFC 4515).
-        let out = user_search(&s, SERVICE_DN, SERVICE_PASSWORD, "(uid=star\\2a\\28paren\\29\\5cback)", &["1.1"]);
+        let out = user_search(
+            &s,
+            SERVICE_DN,
+            SERVICE_PASSWORD,
+            "(uid=star\\2a\\28paren\\29\\5cback)",
+            &["1.1"],
+        );
         assert!(out.success(), "{out:?}");
         assert_eq!(out.stdout.trim(), format!("dn: {}", STAR.dn));
 
         // The service account reads the tree, but not userPassword; entryUUID visible.
-        let out = user_search(&s, SERVICE_DN, SERVICE_PASSWORD, "(uid=hamlet)", &["*", "entryUUID", "memberOf"]);
+        let out = user_search(
+            &s,
+            SERVICE_DN,
+            SERVICE_PASSWORD,
+            "(uid=hamlet)",
+            &["*", "entryUUID", "memberOf"],
+        );
         assert!(out.success(), "{out:?}");
-        assert!(out.stdout.contains("mail: hamlet@zulip.com"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("mail: hamlet@zulip.com"),
+            "{}",
+            out.stdout
+        );
         assert!(out.stdout.contains("entryUUID: "), "{}", out.stdout);
         assert!(!out.stdout.contains("userPassword"), "{}", out.stdout);
-        let out = user_search(&s, SERVICE_DN, SERVICE_PASSWORD, "(objectClass=groupOfNames)", &["1.1"]);
+        let out = user_search(
+            &s,
+            SERVICE_DN,
+            SERVICE_PASSWORD,
+            "(objectClass=groupOfNames)",
+            &["1.1"],
+        );
         assert_eq!(out.stdout.matches("dn: ").count(), 3, "{}", out.stdout);
         // An ordinary user sees only its own entry; anonymous sees nothing.
         let out = user_search(&s, HAMLET.dn, HAMLET.password, "(objectClass=*)", &["1.1"]);
         assert_eq!(out.stdout.trim(), format!("dn: {}", HAMLET.dn), "{out:?}");
         let mut cmd = s.client_command("ldapsearch");
-        cmd.args(["-x", "-LLL", "-H", &s.uri(), "-b", PEOPLE_DN, "(uid=hamlet)", "1.1"]);
+        cmd.args([
+            "-x",
+            "-LLL",
+            "-H",
+            &s.uri(),
+            "-b",
+            PEOPLE_DN,
+            "(uid=hamlet)",
+            "1.1",
+        ]);
         let out = s.run(&mut cmd, None).unwrap();
-        assert!(!out.stdout.contains("dn:"), "anonymous read something: {out:?}");
+        assert!(
+            !out.stdout.contains("dn:"),
+            "anonymous read something: {out:?}"
+        );
 
         // Wrong password: invalidCredentials (49). Unknown DN too.
         let out = whoami(&s, &s.uri(), HAMLET.dn, "wrong", &[]);
         assert_eq!(out.code(), Some(49), "{out:?}");
-        let out = whoami(&s, &s.uri(), "uid=nobody,ou=people,dc=example,dc=org", "x", &[]);
+        let out = whoami(
+            &s,
+            &s.uri(),
+            "uid=nobody,ou=people,dc=example,dc=org",
+            "x",
+            &[],
+        );
         assert_eq!(out.code(), Some(49), "{out:?}");
 
         // Hostile: a DN with an empty password binds as anonymous.
@@ -1055,37 +1269,74 @@ mod tests {
         for (uri, extra) in [(s.uri(), &["-ZZ"][..]), (s.ldaps_uri(), &[][..])] {
             let mut cmd = s.client_command("ldapwhoami");
             cmd.env("LDAPTLS_CACERT", s.wrong_ca_file())
-                .args(["-x", "-H", &uri, "-o", "nettimeout=5", "-D", HAMLET.dn, "-w", HAMLET.password])
+                .args([
+                    "-x",
+                    "-H",
+                    &uri,
+                    "-o",
+                    "nettimeout=5",
+                    "-D",
+                    HAMLET.dn,
+                    "-w",
+                    HAMLET.password,
+                ])
                 .args(extra);
             let out = s.run(&mut cmd, None).unwrap();
-            assert!(!out.success(), "TLS with the wrong CA succeeded on {uri}: {out:?}");
+            assert!(
+                !out.success(),
+                "TLS with the wrong CA succeeded on {uri}: {out:?}"
+            );
         }
 
         // add / modify / delete / restore / rename.
         let old_uuid = s.entry_uuid(AARON.dn).unwrap();
         s.delete_dn(AARON.dn).unwrap();
         assert!(s.attr_values(AARON.dn, "uid").is_err());
-        assert_eq!(whoami(&s, &s.uri(), AARON.dn, AARON.password, &[]).code(), Some(49));
+        assert_eq!(
+            whoami(&s, &s.uri(), AARON.dn, AARON.password, &[]).code(),
+            Some(49)
+        );
         s.restore_seed_entry(AARON.dn).unwrap();
         assert_ne!(s.entry_uuid(AARON.dn).unwrap(), old_uuid);
         assert!(whoami(&s, &s.uri(), AARON.dn, AARON.password, &[]).success());
-        s.modify(&format!("dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: disabled\n", AARON.dn))
-            .unwrap();
-        assert_eq!(s.attr_values(AARON.dn, "employeeType").unwrap(), ["disabled"]);
+        s.modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: disabled\n",
+            AARON.dn
+        ))
+        .unwrap();
+        assert_eq!(
+            s.attr_values(AARON.dn, "employeeType").unwrap(),
+            ["disabled"]
+        );
         s.set_password(JOSE.dn, "new-pw-\u{f1}").unwrap();
         assert!(whoami(&s, &s.uri(), JOSE.dn, "new-pw-\u{f1}", &[]).success());
         let nomail_uuid = s.entry_uuid(NOMAIL.dn).unwrap();
         s.rename(NOMAIL.dn, "uid=nomail2").unwrap();
-        assert_eq!(s.entry_uuid("uid=nomail2,ou=people,dc=example,dc=org").unwrap(), nomail_uuid);
+        assert_eq!(
+            s.entry_uuid("uid=nomail2,ou=people,dc=example,dc=org")
+                .unwrap(),
+            nomail_uuid
+        );
         s.add_ldif(
             "dn: uid=newbie,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: newbie\ncn: New Bie\nsn: Bie\nuserPassword: np\n",
         )
         .unwrap();
-        assert!(whoami(&s, &s.uri(), "uid=newbie,ou=people,dc=example,dc=org", "np", &[]).success());
+        assert!(
+            whoami(
+                &s,
+                &s.uri(),
+                "uid=newbie,ou=people,dc=example,dc=org",
+                "np",
+                &[]
+            )
+            .success()
+        );
         assert!(s.add_ldif("dn: uid=newbie,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: newbie\ncn: x\nsn: x\n").is_err());
 
         // stop: nothing answers; restart: same ports, same data.
         let (uri, pid) = (s.uri(), s.pid().unwrap());
+        // A client connection open across the stop must not keep the port from being reused.
+        let held = std::net::TcpStream::connect(("127.0.0.1", s.port())).unwrap();
         s.stop();
         assert!(!s.is_running());
         let out = whoami(&s, &uri, HAMLET.dn, HAMLET.password, &[]);
@@ -1096,16 +1347,35 @@ mod tests {
         eprintln!("Slapd::restart took {:?}", t.elapsed());
         assert_eq!(s.uri(), uri);
         assert_ne!(s.pid().unwrap(), pid);
+        drop(held);
         assert!(whoami(&s, &uri, HAMLET.dn, HAMLET.password, &[]).success());
         assert!(whoami(&s, &s.ldaps_uri(), HAMLET.dn, HAMLET.password, &[]).success());
-        assert_eq!(s.attr_values(AARON.dn, "employeeType").unwrap(), ["disabled"]);
+        assert_eq!(
+            s.attr_values(AARON.dn, "employeeType").unwrap(),
+            ["disabled"]
+        );
 
         // pause: connects, never answers; resume: answers again.
         s.pause().unwrap();
         let mut cmd = s.client_command("ldapwhoami");
-        cmd.args(["-x", "-H", &uri, "-o", "nettimeout=1", "-o", "timeout=1", "-D", HAMLET.dn, "-w", HAMLET.password]);
+        cmd.args([
+            "-x",
+            "-H",
+            &uri,
+            "-o",
+            "nettimeout=1",
+            "-o",
+            "timeout=1",
+            "-D",
+            HAMLET.dn,
+            "-w",
+            HAMLET.password,
+        ]);
         let out = run(&mut cmd, None, Duration::from_secs(2));
-        assert!(out.map(|o| !o.success()).unwrap_or(true), "paused slapd answered");
+        assert!(
+            out.map(|o| !o.success()).unwrap_or(true),
+            "paused slapd answered"
+        );
         s.resume().unwrap();
         assert!(whoami(&s, &uri, HAMLET.dn, HAMLET.password, &[]).success());
 
@@ -1113,7 +1383,10 @@ mod tests {
         let pid = s.pid().unwrap();
         let dir = s.dir().to_owned();
         drop(s);
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "slapd {pid} survived drop");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "slapd {pid} survived drop"
+        );
         assert!(!dir.exists());
     }
 
@@ -1124,10 +1397,24 @@ mod tests {
         assert_ne!(a.port(), b.port());
         // b's server certificate does not chain to a's CA.
         let mut cmd = b.client_command("ldapwhoami");
-        cmd.env("LDAPTLS_CACERT", a.ca_file()).args(["-x", "-H", &b.ldaps_uri(), "-o", "nettimeout=5"]);
+        cmd.env("LDAPTLS_CACERT", a.ca_file()).args([
+            "-x",
+            "-H",
+            &b.ldaps_uri(),
+            "-o",
+            "nettimeout=5",
+        ]);
         assert!(!b.run(&mut cmd, None).unwrap().success());
         let mut cmd = a.client_command("ldapwhoami");
-        cmd.args(["-x", "-H", &a.ldaps_uri(), "-D", HAMLET.dn, "-w", HAMLET.password]);
+        cmd.args([
+            "-x",
+            "-H",
+            &a.ldaps_uri(),
+            "-D",
+            HAMLET.dn,
+            "-w",
+            HAMLET.password,
+        ]);
         assert!(a.run(&mut cmd, None).unwrap().success());
     }
 }

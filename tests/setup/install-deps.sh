@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, and nothing that is already
+# there. Safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# Build: libpq for diesel's PostgreSQL driver (SQLite is bundled), pkg-config, a C compiler.
+for p in libpq-dev pkg-config gcc; do pkg_installed "$p" || need_apt+=("$p"); done
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends "${need_apt[@]}"; then
+    apt-get update
+    apt-get install -y --no-install-recommends "${need_apt[@]}"
+  fi
+fi
+
+# LDAP tests: a private slapd, the ldap utilities and openssl for its certificates.
+bash tests/ldap/install-deps.sh
+
+if ! have cargo-nextest; then
+  echo "cargo-nextest not found: the tests will run with cargo test"
+fi
+
+# PostgreSQL must answer for the PostgreSQL half of the suite; in CI its absence is an error.
+pg_url="${LATCHKEY_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if have pg_isready; then
+  if ! pg_isready -q -d "$pg_url"; then
+    if [ -n "${CI:-}" ]; then
+      echo "PostgreSQL at $pg_url is not answering and CI is set" >&2
+      exit 1
+    fi
+    echo "warning: PostgreSQL at $pg_url is not answering; PostgreSQL tests will be skipped" >&2
+  fi
+fi
+echo "test dependencies ready"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the whole suite: unit tests of every crate and the integration tests (real servers over
+# HTTP on SQLite and PostgreSQL).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --failure-output final
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --no-fail-fast
+fi
