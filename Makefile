@@ -1,11 +1,10 @@
 # Latchkey — the two commands a newcomer needs are `make run` and `make test`.
 #
-# Builds go to $CARGO_TARGET_DIR when it is set, else to a cache outside the clone so that
-# fresh clones (and CI) reuse earlier builds.
+# Builds go where cargo puts them ($CARGO_TARGET_DIR, else ./target), so `cargo run --bin
+# latchkey -- …` in another terminal reuses the build of `make run`.
 
 SHELL := /bin/bash
 CARGO ?= cargo
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/latchkey/target
 LATCHKEY := $(CARGO) run --quiet --bin latchkey --
 
 .PHONY: run build test test-deps unit integration bench lint fmt clean-data help

@@ -102,6 +102,10 @@ fn admin_commands_change_state_and_write_audit_rows() {
     for kind in [DbKind::Sqlite, DbKind::Postgres] {
         let Some(db) = TestDb::new(kind) else { continue };
         let dir = db.dir();
+        let text = ok(&latchkey(&dir, &db, &["migrate"]));
+        assert!(text.contains("applied"), "{text}");
+        let text = ok(&latchkey(&dir, &db, &["migrate"]));
+        assert!(text.contains("up to date"), "{text}");
         let text = ok(&latchkey(&dir, &db, &["init"]));
         assert!(text.contains("root realm"), "{text}");
         let secret = dir.join("data/secret.key");
@@ -176,6 +180,7 @@ fn admin_commands_change_state_and_write_audit_rows() {
             .collect();
         let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
         for expected in [
+            "database_migrated",
             "realm_created",
             "user_created",
             "user_deactivated",

@@ -193,10 +193,17 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
             bail!("internal: serve and config are handled by main")
         }
         Command::Migrate => {
-            let mut settings = settings;
-            settings.database.auto_migrate = false;
-            let state = open(settings).await?;
-            let applied = state.store.migrate().await?;
+            // Only the database: the rest of the state needs the migrated schema.
+            let store = auth_store::Store::connect(
+                &settings.database_url()?,
+                &auth_store::StoreOptions {
+                    max_connections: 1,
+                    connect_timeout: std::time::Duration::from_secs(
+                        settings.database.connect_timeout_secs,
+                    ),
+                },
+            )?;
+            let applied = store.migrate(Actor::cli()).await?;
             if applied.is_empty() {
                 println!("database is up to date");
             } else {

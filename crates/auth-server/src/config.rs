@@ -597,6 +597,13 @@ mod tests {
         );
     }
 
+    #[test]
+    fn example_config_lists_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/latchkey.example.toml");
+        let loaded = Settings::load_with_env(Some(&example), env(&[])).unwrap();
+        assert_eq!(loaded.to_masked_toml(), Settings::default().to_masked_toml());
+    }
+
     fn tempfile_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "latchkey-config-test-{}-{}",

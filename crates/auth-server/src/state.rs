@@ -68,7 +68,7 @@ impl AppState {
             },
         )?;
         if settings.database.auto_migrate {
-            let applied = store.migrate().await?;
+            let applied = store.migrate(auth_store::Actor::startup()).await?;
             if !applied.is_empty() {
                 tracing::info!(?applied, "applied database migrations");
             }

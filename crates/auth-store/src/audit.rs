@@ -5,6 +5,7 @@ use auth_core::{RealmId, Timestamp, UserId};
 /// Kinds of audited events. Stored as their `as_str()` name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditEvent {
+    DatabaseMigrated,
     RealmCreated,
     RealmDeactivated,
     RealmReactivated,
@@ -22,6 +23,7 @@ pub enum AuditEvent {
 impl AuditEvent {
     pub fn as_str(self) -> &'static str {
         match self {
+            AuditEvent::DatabaseMigrated => "database_migrated",
             AuditEvent::RealmCreated => "realm_created",
             AuditEvent::RealmDeactivated => "realm_deactivated",
             AuditEvent::RealmReactivated => "realm_reactivated",
@@ -51,6 +53,14 @@ impl Actor {
     pub fn cli() -> Actor {
         Actor {
             source: "cli",
+            user: None,
+        }
+    }
+
+    /// The server itself, while starting.
+    pub fn startup() -> Actor {
+        Actor {
+            source: "startup",
             user: None,
         }
     }

@@ -159,9 +159,21 @@ impl Store {
         self.kind
     }
 
-    /// Applies pending migrations; returns the versions applied.
-    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        self.with_conn(pool::run_migrations).await
+    /// Applies pending migrations; returns the versions applied. Applied migrations are
+    /// recorded in the audit log.
+    pub async fn migrate(&self, actor: Actor) -> Result<Vec<String>, StoreError> {
+        let applied = self.with_conn(pool::run_migrations).await?;
+        if !applied.is_empty() {
+            self.record_event(
+                None,
+                AuditEvent::DatabaseMigrated,
+                actor,
+                None,
+                serde_json::json!({"applied": applied}),
+            )
+            .await?;
+        }
+        Ok(applied)
     }
 
     /// Checks that the database answers.

@@ -1,0 +1,251 @@
+//! `make bench`: measures Latchkey over HTTP on loopback and writes docs/benchmarks.md.
+//!
+//! Every loop is bounded by a request count and a wall-clock budget. Servers run in this process
+//! (release build), on a fresh SQLite file and a fresh PostgreSQL database.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use auth_core::Role;
+use latchkey_tests::{Client, DbKind, TestDb, TestServer};
+
+struct Stats {
+    label: String,
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+}
+
+impl Stats {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            self.label,
+            self.requests,
+            self.rate(),
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            self.errors
+        )
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Runs `total` requests from `concurrency` tasks (or until `budget` runs out).
+async fn load<F, Fut>(label: &str, concurrency: usize, total: usize, budget: Duration, make: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let start = Instant::now();
+    let deadline = start + budget;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let make = make.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= total || Instant::now() > deadline {
+                    break;
+                }
+                let t = Instant::now();
+                if !make(i).await {
+                    errors += 1;
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((lat, e)) = t.await {
+            all.extend(lat);
+            errors += e;
+        }
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    Stats {
+        label: label.to_owned(),
+        requests: all.len(),
+        errors,
+        elapsed,
+        p50: pct(0.50),
+        p90: pct(0.90),
+        p99: pct(0.99),
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|o| o.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_owned()))
+        .unwrap_or_default();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem} RAM, {os}, {rustc}")
+}
+
+const TABLE_HEAD: &str = "| scenario | requests | req/s | p50 ms | p90 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|";
+
+async fn server_for(kind: DbKind, cost: u32) -> Option<(TestDb, TestServer)> {
+    let db = TestDb::new(kind)?;
+    let mut settings = db.settings();
+    settings.auth.bcrypt_cost = cost;
+    settings.server.workers = 2;
+    let server = TestServer::start(settings).await;
+    let realm = server.create_realm("zulip", "Zulip").await;
+    server
+        .create_user(&realm, "hamlet@zulip.com", Some(latchkey_tests::PW), Role::Member)
+        .await;
+    Some((db, server))
+}
+
+async fn bench_db(kind: DbKind, out: &mut String, ratios: &mut Vec<String>) {
+    let name = match kind {
+        DbKind::Sqlite => "SQLite",
+        DbKind::Postgres => "PostgreSQL",
+    };
+    // Cheap requests: HTTP, realm lookup, envelope.
+    let Some((_db4, server4)) = server_for(kind, 4).await else {
+        let _ = writeln!(out, "\n({name} unreachable: skipped)\n");
+        return;
+    };
+    let c = server4.client();
+    let settings = {
+        let c = c.clone();
+        load(&format!("{name}: GET server_settings, 16 clients"), 16, 20_000, Duration::from_secs(15), move |_| {
+            let c = c.clone();
+            async move { c.get("zulip", "/api/v1/server_settings").await.status == 200 }
+        })
+        .await
+    };
+    let cheap_login = {
+        let c = c.clone();
+        load(&format!("{name}: fetch_api_key success, bcrypt cost 4, 8 clients"), 8, 3_000, Duration::from_secs(15), move |_| {
+            let c = c.clone();
+            async move { c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW).await.status == 200 }
+        })
+        .await
+    };
+    server4.stop().await;
+
+    // The default cost: bcrypt dominates.
+    let Some((_db12, server12)) = server_for(kind, 12).await else { return };
+    let c: Client = server12.client();
+    let login12 = {
+        let c = c.clone();
+        load(&format!("{name}: fetch_api_key success, bcrypt cost 12, 4 clients"), 4, 60, Duration::from_secs(30), move |_| {
+            let c = c.clone();
+            async move { c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW).await.status == 200 }
+        })
+        .await
+    };
+    let wrong12 = {
+        let c = c.clone();
+        load(&format!("{name}: wrong password, cost 12, 1 client"), 1, 20, Duration::from_secs(30), move |_| {
+            let c = c.clone();
+            async move { c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong-password").await.status == 401 }
+        })
+        .await
+    };
+    let unknown12 = {
+        let c = c.clone();
+        load(&format!("{name}: unknown user, cost 12, 1 client"), 1, 20, Duration::from_secs(30), move |_| {
+            let c = c.clone();
+            async move { c.fetch_api_key("zulip", "nobody@zulip.com", "wrong-password").await.status == 401 }
+        })
+        .await
+    };
+    server12.stop().await;
+
+    let _ = writeln!(out, "\n### {name}\n\n{TABLE_HEAD}");
+    for s in [&settings, &cheap_login, &login12, &wrong12, &unknown12] {
+        let _ = writeln!(out, "{}", s.row());
+    }
+    ratios.push(format!(
+        "- {name}: unknown-user p50 / wrong-password p50 at cost 12 = **{:.2}** ({:.1} ms / {:.1} ms): an unknown email costs what a wrong password costs.",
+        ms(unknown12.p50) / ms(wrong12.p50),
+        ms(unknown12.p50),
+        ms(wrong12.p50)
+    ));
+    ratios.push(format!(
+        "- {name}: login throughput at bcrypt cost 4 / cost 12 = **{:.0}×** ({:.0} vs {:.1} logins/s on 2 cores): at the default cost, bcrypt is the cost of a login (a cost-4 login is {:.2} ms at p50 with 8 clients).",
+        cheap_login.rate() / login12.rate(),
+        cheap_login.rate(),
+        login12.rate(),
+        ms(cheap_login.p50)
+    ));
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let out_path = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "docs/benchmarks.md".into());
+    let started = Instant::now();
+    let mut tables = String::new();
+    let mut ratios = Vec::new();
+    for kind in [DbKind::Sqlite, DbKind::Postgres] {
+        bench_db(kind, &mut tables, &mut ratios).await;
+    }
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut doc = String::new();
+    let _ = writeln!(
+        doc,
+        "# Benchmarks\n\nWritten by `make bench` (which runs `cargo run --release -p latchkey-tests --bin latchkey-bench -- --out docs/benchmarks.md`). \
+         Do not edit by hand; rerun it.\n\n- Run: {date}, {:.0} s in all\n- Machine: {}\n- Setup: one Latchkey server in the benchmark process (release build, 2 HTTP workers), \
+         clients in the same process over loopback HTTP/1.1 keep-alive; a fresh SQLite file (WAL) or a fresh PostgreSQL 15 database on the same machine. \
+         Latencies are per request as the client sees them. All numbers in a table come from one run.\n\n## Ratios\n",
+        started.elapsed().as_secs_f64(),
+        machine()
+    );
+    for r in &ratios {
+        let _ = writeln!(doc, "{r}");
+    }
+    let _ = writeln!(doc, "\n## Measurements\n{tables}");
+    if let Err(e) = std::fs::write(&out_path, &doc) {
+        eprintln!("cannot write {out_path}: {e}");
+        std::process::exit(1);
+    }
+    print!("{doc}");
+}
