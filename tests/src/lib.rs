@@ -181,6 +181,7 @@ impl TestServer {
                     name: name.into(),
                     description: String::new(),
                     methods: AuthMethods::default(),
+                    ldap_auto_create: true,
                 },
                 Actor::cli(),
             )
@@ -205,6 +206,7 @@ impl TestServer {
                     role,
                     bot_type: None,
                     bot_owner_id: None,
+                    external_id: None,
                 },
                 self.admin.keys.sealer(),
                 Actor::cli(),

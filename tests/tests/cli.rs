@@ -212,7 +212,7 @@ fn serve_answers_the_readme_walkthrough() {
     ));
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut server = Command::new(latchkey_bin())
+    let server = Command::new(latchkey_bin())
         .args(["serve", "--bind", &bind])
         .current_dir(&dir)
         .env("LATCHKEY__DATABASE__URL", db.url())

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use auth_core::{AccountStore, Role};
+use auth_core::Role;
 use latchkey_tests::{DbKind, Fixture, PW, TestServer, both_dbs};
 
 both_dbs!(

@@ -61,17 +61,31 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// Why a directory refused an account whose password was right (LDAP account states).
+/// Why a directory login was refused although the password was right (or, for a lockout, the
+/// directory would not say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirectoryRefusal {
+    /// Disabled in the directory (AD `userAccountControl` bit 2, a `deactivated` attribute,
+    /// AD bind sub-code 533).
     AccountDisabled,
+    /// AD 701.
     AccountExpired,
+    /// AD 775, OpenLDAP ppolicy `accountLocked`.
     AccountLocked,
+    /// AD 532, ppolicy `passwordExpired`.
     PasswordExpired,
+    /// AD 773, ppolicy `changeAfterReset`.
     PasswordMustChange,
+    /// AD 530 (logon hours) and 531 (workstation).
     NotPermittedNow,
+    /// Organization membership, realm access rules, require-group or deny-group.
     NotAllowedInRealm,
+    /// No account in the realm and the realm does not create them from the directory.
     ProvisioningDisabled,
+    /// The entry lacks an attribute the mapping needs (the email attribute).
+    MissingAttribute,
+    /// The mapped name or email cannot make an account.
+    InvalidProfile,
 }
 
 /// A login attempt that did not produce a user.
@@ -157,7 +171,42 @@ pub trait AuthBackend: Send + Sync {
 #[error("account store unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
 
-/// What backends need from account storage. Implemented by the store crate; faked in tests.
+/// A write to the account store failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountWriteError {
+    #[error(transparent)]
+    Unavailable(#[from] StoreUnavailable),
+    /// Another account already has that email (or directory id) in the realm.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// An account to create from a directory entry (no usable password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDirectoryUser {
+    pub realm: RealmId,
+    pub email: String,
+    pub full_name: String,
+    pub external_id: Option<String>,
+}
+
+/// Changes to an account that the directory is the source of; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryUpdate {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub external_id: Option<String>,
+    pub active: Option<bool>,
+}
+
+impl DirectoryUpdate {
+    pub fn is_empty(&self) -> bool {
+        self == &DirectoryUpdate::default()
+    }
+}
+
+/// What backends (and directory sync) need from account storage. Implemented over the store by
+/// the server, which also seals the keys of accounts created here; faked in tests.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// The account with this delivery email (compared case-insensitively, whitespace trimmed)
@@ -182,6 +231,32 @@ pub trait AccountStore: Send + Sync {
         user: UserId,
         hash: PasswordHash,
     ) -> Result<(), StoreUnavailable>;
+
+    /// The account in the realm that carries this directory id.
+    async fn user_by_external_id(
+        &self,
+        realm: RealmId,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreUnavailable>;
+
+    /// Every account of the realm (people and bots, active or not), oldest first.
+    async fn realm_users(&self, realm: RealmId) -> Result<Vec<User>, StoreUnavailable>;
+
+    /// Creates an account from a directory entry, with a fresh API key; `source` names the path
+    /// (`"ldap"` at login, `"ldap-sync"`) for the audit log.
+    async fn create_directory_user(
+        &self,
+        new: NewDirectoryUser,
+        source: &'static str,
+    ) -> Result<User, AccountWriteError>;
+
+    /// Applies directory-sourced changes to an account (each audited under `source`).
+    async fn update_directory_user(
+        &self,
+        user: UserId,
+        update: DirectoryUpdate,
+        source: &'static str,
+    ) -> Result<User, AccountWriteError>;
 }
 
 /// The configured password backends, in order.
@@ -297,6 +372,7 @@ mod tests {
             bot_type: None,
             bot_owner_id: None,
             password_reset_needed: false,
+            external_id: None,
             created_at: Timestamp(0),
         }
     }
@@ -313,6 +389,7 @@ mod tests {
                 ldap,
                 dev: false,
             },
+            ldap_auto_create: true,
             created_at: Timestamp(0),
         }
     }

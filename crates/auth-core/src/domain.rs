@@ -56,6 +56,8 @@ pub struct Realm {
     pub description: String,
     pub deactivated: bool,
     pub methods: AuthMethods,
+    /// Create an account on the first successful directory login of someone who has none.
+    pub ldap_auto_create: bool,
     pub created_at: Timestamp,
 }
 
@@ -163,6 +165,9 @@ pub struct User {
     pub bot_owner_id: Option<UserId>,
     /// An administrator asked for a reset; the password is refused until it is changed.
     pub password_reset_needed: bool,
+    /// The directory's immutable id for this person (LDAP `entryUUID`, AD `objectGUID`), so a
+    /// renamed person stays the same account.
+    pub external_id: Option<String>,
     pub created_at: Timestamp,
 }
 

@@ -12,11 +12,14 @@ pub mod auth;
 pub mod domain;
 pub mod policy;
 pub mod secret;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
 pub use auth::{
-    AccountStore, AuthBackend, AuthFailure, AuthSuccess, BackendChain, BackendKind,
-    DirectoryRefusal, LoginAttempt, StoreUnavailable,
+    AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendChain,
+    BackendKind, DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser,
+    StoreUnavailable,
 };
 pub use domain::{
     AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User,

@@ -142,64 +142,9 @@ impl AuthBackend for EmailAuthBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auth_core::{
-        AuthMethods, Password, PasswordHash, Realm, RealmId, Role, StoreUnavailable, Timestamp,
-        User, UserId,
-    };
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[derive(Default)]
-    struct FakeStore {
-        records: Mutex<Vec<LoginRecord>>,
-        upgrades: AtomicUsize,
-        down: bool,
-    }
-
-    #[async_trait]
-    impl AccountStore for FakeStore {
-        async fn login_record(
-            &self,
-            realm: RealmId,
-            email: &str,
-        ) -> Result<Option<LoginRecord>, StoreUnavailable> {
-            Ok(self
-                .login_records_any_realm(email)
-                .await?
-                .into_iter()
-                .find(|r| r.user.realm_id == realm))
-        }
-        async fn login_records_any_realm(
-            &self,
-            email: &str,
-        ) -> Result<Vec<LoginRecord>, StoreUnavailable> {
-            if self.down {
-                return Err(StoreUnavailable("down".into()));
-            }
-            let key = auth_core::email_lookup_key(email);
-            Ok(self
-                .records
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| r.user.delivery_email.to_lowercase() == key)
-                .cloned()
-                .collect())
-        }
-        async fn upgrade_password_hash(
-            &self,
-            user: UserId,
-            hash: PasswordHash,
-        ) -> Result<(), StoreUnavailable> {
-            self.upgrades.fetch_add(1, Ordering::SeqCst);
-            for r in self.records.lock().unwrap().iter_mut() {
-                if r.user.id == user {
-                    r.password_hash = Some(hash.clone());
-                }
-            }
-            Ok(())
-        }
-    }
+    use auth_core::testing::MemoryAccounts;
+    use auth_core::{AuthMethods, Password, Realm, RealmId, Timestamp, User};
+    use std::sync::atomic::Ordering;
 
     fn realm(id: i64) -> Realm {
         Realm {
@@ -209,37 +154,24 @@ mod tests {
             description: String::new(),
             deactivated: false,
             methods: AuthMethods::default(),
+            ldap_auto_create: true,
             created_at: Timestamp(0),
         }
     }
 
     fn user(id: i64, realm: i64, email: &str) -> User {
-        User {
-            id: UserId(id),
-            realm_id: RealmId(realm),
-            delivery_email: email.into(),
-            full_name: "Hamlet".into(),
-            role: Role::Member,
-            is_active: true,
-            bot_type: None,
-            bot_owner_id: None,
-            password_reset_needed: false,
-            created_at: Timestamp(0),
-        }
+        MemoryAccounts::person(id, realm, email)
     }
 
     async fn setup(
         cost: u32,
         users: Vec<(User, &str)>,
-    ) -> (Arc<FakeStore>, EmailAuthBackend, PasswordHasher) {
+    ) -> (Arc<MemoryAccounts>, EmailAuthBackend, PasswordHasher) {
         let hasher = PasswordHasher::new(cost).unwrap();
-        let store = Arc::new(FakeStore::default());
+        let store = Arc::new(MemoryAccounts::new());
         for (u, pw) in users {
             let hash = hasher.hash(&Password::new(pw)).await.unwrap();
-            store.records.lock().unwrap().push(LoginRecord {
-                user: u,
-                password_hash: Some(hash),
-            });
+            store.insert(u, Some(hash));
         }
         let backend = EmailAuthBackend::new(
             store.clone(),
@@ -329,11 +261,10 @@ mod tests {
 
     #[tokio::test]
     async fn store_outage_is_unavailable_not_bad_credentials() {
+        let down = Arc::new(MemoryAccounts::new());
+        down.set_down(true);
         let b = EmailAuthBackend::new(
-            Arc::new(FakeStore {
-                down: true,
-                ..Default::default()
-            }),
+            down,
             PasswordHasher::new(4).unwrap(),
             PasswordPolicy::default(),
         );
@@ -365,7 +296,7 @@ mod tests {
         let r1 = realm(1);
         assert_eq!(login(&b, &r1, "strong@example.org", "f657gdGGk9").await, Ok(1));
         assert_eq!(store.upgrades.load(Ordering::SeqCst), 1);
-        let upgraded = store.records.lock().unwrap()[0].password_hash.clone().unwrap();
+        let upgraded = store.all()[0].password_hash.clone().unwrap();
         assert!(upgraded.0.contains("$05$"));
         // Second login: nothing left to upgrade.
         assert_eq!(login(&b, &r1, "strong@example.org", "f657gdGGk9").await, Ok(1));

@@ -240,6 +240,7 @@ async fn init(settings: Settings, realm_name: &str) -> Result<()> {
                     name: realm_name.to_owned(),
                     description: String::new(),
                     methods: AuthMethods::default(),
+                    ldap_auto_create: true,
                 },
                 Actor::cli(),
             )
@@ -323,6 +324,7 @@ async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
                             ldap: !methods.no_ldap,
                             dev: !methods.no_dev,
                         },
+                        ldap_auto_create: true,
                     },
                     Actor::cli(),
                 )
@@ -458,6 +460,7 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                         role,
                         bot_type: None,
                         bot_owner_id: None,
+                        external_id: None,
                     },
                     state.keys.sealer(),
                     Actor::cli(),

@@ -172,14 +172,19 @@ impl ApiError {
     }
 }
 
+/// Directory refusals keep Zulip's codes (so clients react as they know how) with a message that
+/// says what happened.
 fn refusal(reason: DirectoryRefusal) -> ApiError {
     use DirectoryRefusal as D;
     let (code, msg) = match reason {
         D::AccountDisabled => ("USER_DEACTIVATED", "Account is deactivated"),
-        D::AccountExpired => ("USER_DEACTIVATED", "Your directory account has expired"),
-        D::AccountLocked => (
+        D::AccountExpired => (
             "USER_DEACTIVATED",
-            "Your directory account is locked; contact your administrator",
+            "Your directory account has expired; contact your administrator",
+        ),
+        D::AccountLocked => (
+            "AUTHENTICATION_FAILED",
+            "Your directory account is locked; try again later or contact your administrator",
         ),
         D::PasswordExpired | D::PasswordMustChange => (
             "PASSWORD_RESET_REQUIRED",
@@ -187,7 +192,7 @@ fn refusal(reason: DirectoryRefusal) -> ApiError {
         ),
         D::NotPermittedNow => (
             "AUTHENTICATION_FAILED",
-            "Your directory account may not log in at this time or from here",
+            "Your directory account may not log in at this time or from this place",
         ),
         D::NotAllowedInRealm => (
             "AUTHENTICATION_FAILED",
@@ -196,6 +201,14 @@ fn refusal(reason: DirectoryRefusal) -> ApiError {
         D::ProvisioningDisabled => (
             "AUTHENTICATION_FAILED",
             "You have no account in this organization; ask an administrator to create one",
+        ),
+        D::MissingAttribute => (
+            "AUTHENTICATION_FAILED",
+            "Your directory entry has no email address for this organization; contact your administrator",
+        ),
+        D::InvalidProfile => (
+            "AUTHENTICATION_FAILED",
+            "Your directory entry's name or email cannot be used for an account here; contact your administrator",
         ),
     };
     ApiError::new(StatusCode::UNAUTHORIZED, code, msg)

@@ -8,6 +8,7 @@
 //! depend on it; it must not build SQL (that is `auth-store`'s) or speak a backend's protocol
 //! (that is the backend crates').
 
+pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod envelope;

@@ -15,6 +15,7 @@ use auth_store::{Store, StoreError, StoreOptions};
 use crate::config::{ConfigError, Settings, read_secret_file};
 use crate::envelope::ApiError;
 use crate::host;
+use crate::accounts::StoreAccounts;
 use crate::keys::KeyService;
 
 /// Why the server (or a CLI command) could not start.
@@ -81,13 +82,17 @@ impl AppState {
             return Err(StartupError::SecretMismatch { expected, found });
         }
         let keys = KeyService::new(vault, store.clone());
+        let accounts = Arc::new(StoreAccounts {
+            store: store.clone(),
+            keys: keys.clone(),
+        });
         let hasher = PasswordHasher::new(settings.auth.bcrypt_cost)?;
         let policy = settings.password_policy();
         let mut backends: Vec<Arc<dyn AuthBackend>> = Vec::new();
         for kind in settings.backend_kinds() {
             match kind {
                 BackendKind::Email => backends.push(Arc::new(EmailAuthBackend::new(
-                    Arc::new(store.clone()),
+                    accounts.clone(),
                     hasher.clone(),
                     policy,
                 ))),

@@ -16,6 +16,10 @@ pub enum AuditEvent {
     UserPasswordChanged,
     UserPasswordHashUpgraded,
     UserApiKeyChanged,
+    UserEmailChanged,
+    UserFullNameChanged,
+    UserExternalIdChanged,
+    RealmSettingsChanged,
     UserLoggedIn,
     UserLoginFailed,
 }
@@ -34,6 +38,10 @@ impl AuditEvent {
             AuditEvent::UserPasswordChanged => "user_password_changed",
             AuditEvent::UserPasswordHashUpgraded => "user_password_hash_upgraded",
             AuditEvent::UserApiKeyChanged => "user_api_key_changed",
+            AuditEvent::UserEmailChanged => "user_email_changed",
+            AuditEvent::UserFullNameChanged => "user_full_name_changed",
+            AuditEvent::UserExternalIdChanged => "user_external_id_changed",
+            AuditEvent::RealmSettingsChanged => "realm_settings_changed",
             AuditEvent::UserLoggedIn => "user_logged_in",
             AuditEvent::UserLoginFailed => "user_login_failed",
         }

@@ -1,8 +1,9 @@
 //! Latchkey's storage: the diesel schema, embedded migrations and every query, over SQLite (the
 //! embedded default) and PostgreSQL through one [`DbConnection`] (`diesel::MultiConnection`), so
-//! each query is written once. It hands out core domain types, implements the core's
-//! [`AccountStore`] port for the backends, writes an audit row in the same transaction as every
-//! change it makes, and never sees a plaintext API key: keys arrive sealed by the core's vault.
+//! each query is written once. It hands out core domain types, offers every query the core's
+//! `AccountStore` port needs (the server adapts it), writes an audit row in the same transaction
+//! as every change it makes, and never sees a plaintext API key: keys arrive sealed by the core's
+//! vault.
 //!
 //! This is the only crate that knows SQL. It must never depend on HTTP, the Zulip envelope, LDAP or
 //! any backend crate; it depends on `auth-core` alone within the workspace.
@@ -15,10 +16,9 @@ pub mod schema;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use auth_core::{
-    AccountStore, AuthMethods, BotType, KeyDigest, LoginRecord, PasswordHash, Realm, RealmId, Role,
-    SealedKey, SecretString, StoreUnavailable, User, UserId, email_lookup_key,
+    AuthMethods, BotType, DirectoryUpdate, KeyDigest, LoginRecord, PasswordHash, Realm, RealmId,
+    Role, SealedKey, SecretString, StoreUnavailable, User, UserId, email_lookup_key,
 };
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -94,6 +94,7 @@ pub struct NewRealm {
     pub name: String,
     pub description: String,
     pub methods: AuthMethods,
+    pub ldap_auto_create: bool,
 }
 
 /// A user (or bot) to create.
@@ -106,6 +107,8 @@ pub struct NewUser {
     pub role: Role,
     pub bot_type: Option<BotType>,
     pub bot_owner_id: Option<UserId>,
+    /// The directory's immutable id, for accounts created from a directory.
+    pub external_id: Option<String>,
 }
 
 /// Seals a freshly generated key for the user id the database has just assigned.
@@ -262,6 +265,7 @@ impl Store {
                 ldap_auth_enabled: new.methods.ldap,
                 dev_auth_enabled: new.methods.dev,
                 created_at: now_micros(),
+                ldap_auto_create: new.ldap_auto_create,
             };
             // RETURNING is not available through the multi-backend connection; the subdomain is
             // unique, so read the row back inside the same transaction.
@@ -366,6 +370,7 @@ impl Store {
                 bot_owner_id: new.bot_owner_id.map(|u| u.0),
                 password_reset_needed: false,
                 created_at: now,
+                external_id: new.external_id.as_deref(),
             };
             diesel::insert_into(users::table)
                 .values(&row)
@@ -715,61 +720,176 @@ fn audit(
     Ok(())
 }
 
-#[async_trait]
-impl AccountStore for Store {
-    async fn login_record(
+impl Store {
+    // ------------------------------------------ what the account port is built on
+
+    /// The account with this delivery email in the realm, with its password hash.
+    pub async fn login_record(
         &self,
         realm: RealmId,
         email: &str,
-    ) -> Result<Option<LoginRecord>, StoreUnavailable> {
+    ) -> Result<Option<LoginRecord>, StoreError> {
         let key = email_lookup_key(email);
-        Ok(self
-            .with_conn(move |c| Ok(find_login(c, realm, &key)?))
-            .await?)
+        self.with_conn(move |c| Ok(find_login(c, realm, &key)?))
+            .await
     }
 
-    async fn login_records_any_realm(
+    /// Every account with this delivery email, in any realm, oldest first.
+    pub async fn login_records_any_realm(
         &self,
         email: &str,
-    ) -> Result<Vec<LoginRecord>, StoreUnavailable> {
+    ) -> Result<Vec<LoginRecord>, StoreError> {
         let key = email_lookup_key(email);
-        Ok(self
-            .with_conn(move |c| {
-                Ok(users::table
-                    .filter(users::email_key.eq(key))
-                    .order(users::id.asc())
-                    .select(UserRow::as_select())
-                    .load(c)?
-                    .into_iter()
-                    .map(UserRow::into_record)
-                    .collect())
-            })
-            .await?)
+        self.with_conn(move |c| {
+            Ok(users::table
+                .filter(users::email_key.eq(key))
+                .order(users::id.asc())
+                .select(UserRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(UserRow::into_record)
+                .collect())
+        })
+        .await
     }
 
-    async fn upgrade_password_hash(
+    /// Replaces a password hash after a login with an outdated one (audited).
+    pub async fn upgrade_password_hash(
         &self,
         user: UserId,
         hash: PasswordHash,
-    ) -> Result<(), StoreUnavailable> {
-        Ok(self
-            .write(move |c| {
-                let realm = user_realm(c, user)?;
-                diesel::update(users::table.find(user.0))
-                    .set(users::password_hash.eq(Some(hash.0.clone())))
-                    .execute(c)?;
-                audit(
-                    c,
-                    Some(realm),
-                    AuditEvent::UserPasswordHashUpgraded,
-                    &Actor {
-                        source: "login",
-                        user: Some(user),
-                    },
-                    Some(user),
-                    serde_json::json!({}),
-                )
-            })
-            .await?)
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::update(users::table.find(user.0))
+                .set(users::password_hash.eq(Some(hash.0.clone())))
+                .execute(c)?;
+            audit(
+                c,
+                Some(realm),
+                AuditEvent::UserPasswordHashUpgraded,
+                &Actor {
+                    source: "login",
+                    user: Some(user),
+                },
+                Some(user),
+                serde_json::json!({}),
+            )
+        })
+        .await
+    }
+
+    /// The account in the realm with this directory id.
+    pub async fn user_by_external_id(
+        &self,
+        realm: RealmId,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let id = external_id.to_owned();
+        self.with_conn(move |c| {
+            Ok(users::table
+                .filter(users::realm_id.eq(realm.0))
+                .filter(users::external_id.eq(id))
+                .select(UserRow::as_select())
+                .first(c)
+                .optional()?
+                .map(UserRow::into_user))
+        })
+        .await
+    }
+
+    /// Applies directory-sourced changes, one audit row per changed field.
+    pub async fn update_directory_user(
+        &self,
+        user: UserId,
+        update: DirectoryUpdate,
+        actor: Actor,
+    ) -> Result<User, StoreError> {
+        self.write(move |c| {
+            let current = users::table
+                .find(user.0)
+                .select(UserRow::as_select())
+                .first(c)
+                .optional()?
+                .ok_or(StoreError::NotFound("user"))?
+                .into_user();
+            let realm = Some(current.realm_id);
+            if let Some(email) = &update.email {
+                let email = email.trim();
+                if email != current.delivery_email {
+                    diesel::update(users::table.find(user.0))
+                        .set((
+                            users::delivery_email.eq(email),
+                            users::email_key.eq(email_lookup_key(email)),
+                        ))
+                        .execute(c)
+                        .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
+                    let detail = serde_json::json!({"old": current.delivery_email, "new": email});
+                    audit(c, realm, AuditEvent::UserEmailChanged, &actor, Some(user), detail)?;
+                }
+            }
+            if let Some(name) = &update.full_name {
+                if *name != current.full_name {
+                    diesel::update(users::table.find(user.0))
+                        .set(users::full_name.eq(name))
+                        .execute(c)?;
+                    let detail = serde_json::json!({"old": current.full_name, "new": name});
+                    audit(c, realm, AuditEvent::UserFullNameChanged, &actor, Some(user), detail)?;
+                }
+            }
+            if let Some(id) = &update.external_id {
+                if current.external_id.as_deref() != Some(id.as_str()) {
+                    diesel::update(users::table.find(user.0))
+                        .set(users::external_id.eq(Some(id)))
+                        .execute(c)
+                        .map_err(|e| {
+                            conflict_as(e, "a user with that directory id in this realm")
+                        })?;
+                    let detail = serde_json::json!({"external_id": id});
+                    audit(c, realm, AuditEvent::UserExternalIdChanged, &actor, Some(user), detail)?;
+                }
+            }
+            if let Some(active) = update.active {
+                if active != current.is_active {
+                    diesel::update(users::table.find(user.0))
+                        .set(users::is_active.eq(active))
+                        .execute(c)?;
+                    let event = if active {
+                        AuditEvent::UserReactivated
+                    } else {
+                        AuditEvent::UserDeactivated
+                    };
+                    audit(c, realm, event, &actor, Some(user), serde_json::json!({}))?;
+                }
+            }
+            users::table
+                .find(user.0)
+                .select(UserRow::as_select())
+                .first(c)
+                .map(UserRow::into_user)
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+
+    /// Whether a first directory login creates an account in the realm.
+    pub async fn set_realm_ldap_auto_create(
+        &self,
+        id: RealmId,
+        enabled: bool,
+        actor: Actor,
+    ) -> Result<Realm, StoreError> {
+        self.write(move |c| {
+            let n = diesel::update(realms::table.find(id.0))
+                .set(realms::ldap_auto_create.eq(enabled))
+                .execute(c)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("realm"));
+            }
+            let detail = serde_json::json!({"ldap_auto_create": enabled});
+            audit(c, Some(id), AuditEvent::RealmSettingsChanged, &actor, None, detail)?;
+            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+        })
+        .await
     }
 }

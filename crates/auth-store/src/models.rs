@@ -19,6 +19,7 @@ pub(crate) struct RealmRow {
     pub ldap_auth_enabled: bool,
     pub dev_auth_enabled: bool,
     pub created_at: i64,
+    pub ldap_auto_create: bool,
 }
 
 impl From<RealmRow> for Realm {
@@ -34,6 +35,7 @@ impl From<RealmRow> for Realm {
                 ldap: r.ldap_auth_enabled,
                 dev: r.dev_auth_enabled,
             },
+            ldap_auto_create: r.ldap_auto_create,
             created_at: Timestamp(r.created_at),
         }
     }
@@ -50,6 +52,7 @@ pub(crate) struct NewRealmRow<'a> {
     pub ldap_auth_enabled: bool,
     pub dev_auth_enabled: bool,
     pub created_at: i64,
+    pub ldap_auto_create: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -68,6 +71,7 @@ pub(crate) struct UserRow {
     pub bot_owner_id: Option<i64>,
     pub password_reset_needed: bool,
     pub created_at: i64,
+    pub external_id: Option<String>,
 }
 
 impl UserRow {
@@ -88,6 +92,7 @@ impl UserRow {
             bot_type: self.bot_type.map(|t| BotType::from_i32(t).unwrap_or(BotType::Generic)),
             bot_owner_id: self.bot_owner_id.map(UserId),
             password_reset_needed: self.password_reset_needed,
+            external_id: self.external_id,
             created_at: Timestamp(self.created_at),
         };
         LoginRecord {
@@ -111,6 +116,7 @@ pub(crate) struct NewUserRow<'a> {
     pub bot_owner_id: Option<i64>,
     pub password_reset_needed: bool,
     pub created_at: i64,
+    pub external_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

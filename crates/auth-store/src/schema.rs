@@ -12,6 +12,7 @@ diesel::table! {
         ldap_auth_enabled -> Bool,
         dev_auth_enabled -> Bool,
         created_at -> BigInt,
+        ldap_auto_create -> Bool,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         bot_owner_id -> Nullable<BigInt>,
         password_reset_needed -> Bool,
         created_at -> BigInt,
+        external_id -> Nullable<Text>,
     }
 }
 

@@ -53,12 +53,11 @@ pub async fn dev_fetch_api_key(
         .await
         .map_err(unavailable)?
     else {
-        let elsewhere = auth_core::AccountStore::login_records_any_realm(&state.store, &username)
+        let elsewhere = state
+            .store
+            .login_records_any_realm(&username)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "dev login lookup failed");
-                ApiError::backend_unavailable()
-            })?;
+            .map_err(unavailable)?;
         return Err(if elsewhere.is_empty() {
             failed()
         } else {

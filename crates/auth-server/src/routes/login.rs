@@ -1,7 +1,7 @@
 //! `POST /api/v1/fetch_api_key`: password login through the backend chain.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_core::{AuthFailure, Password, Realm, User, policy};
+use auth_core::{AuthFailure, DirectoryRefusal, Password, Realm, User, policy};
 use auth_store::{Actor, AuditEvent};
 use serde_json::{Map, json};
 
@@ -63,7 +63,18 @@ fn failure_reason(failure: &AuthFailure) -> &'static str {
         AuthFailure::PasswordAuthDisabled => "password_auth_disabled",
         AuthFailure::PasswordResetRequired => "password_reset_required",
         AuthFailure::WrongRealm => "other_organization",
-        AuthFailure::Refused(_) => "refused_by_directory",
+        AuthFailure::Refused(r) => match r {
+            DirectoryRefusal::AccountDisabled => "directory_account_disabled",
+            DirectoryRefusal::AccountExpired => "directory_account_expired",
+            DirectoryRefusal::AccountLocked => "directory_account_locked",
+            DirectoryRefusal::PasswordExpired => "directory_password_expired",
+            DirectoryRefusal::PasswordMustChange => "directory_password_must_change",
+            DirectoryRefusal::NotPermittedNow => "directory_not_permitted_now",
+            DirectoryRefusal::NotAllowedInRealm => "not_allowed_in_realm",
+            DirectoryRefusal::ProvisioningDisabled => "no_account_and_provisioning_off",
+            DirectoryRefusal::MissingAttribute => "directory_entry_missing_attribute",
+            DirectoryRefusal::InvalidProfile => "directory_entry_invalid_profile",
+        },
         AuthFailure::Unavailable { .. } => "backend_unavailable",
     }
 }

@@ -1,0 +1,99 @@
+//! The core's `AccountStore` port over the store, with the key service for accounts that a
+//! directory login or sync creates.
+
+use async_trait::async_trait;
+use auth_core::{
+    AccountStore, AccountWriteError, DirectoryUpdate, LoginRecord, NewDirectoryUser, PasswordHash,
+    RealmId, Role, StoreUnavailable, User, UserId,
+};
+use auth_store::{Actor, NewUser, Store, StoreError, UserFilter};
+
+use crate::keys::KeyService;
+
+/// What the backends see of the database.
+#[derive(Clone)]
+pub struct StoreAccounts {
+    pub store: Store,
+    pub keys: KeyService,
+}
+
+fn write_error(e: StoreError) -> AccountWriteError {
+    match e {
+        StoreError::Conflict(what) => AccountWriteError::Conflict(what.to_owned()),
+        other => AccountWriteError::Unavailable(other.into()),
+    }
+}
+
+#[async_trait]
+impl AccountStore for StoreAccounts {
+    async fn login_record(
+        &self,
+        realm: RealmId,
+        email: &str,
+    ) -> Result<Option<LoginRecord>, StoreUnavailable> {
+        Ok(self.store.login_record(realm, email).await?)
+    }
+
+    async fn login_records_any_realm(
+        &self,
+        email: &str,
+    ) -> Result<Vec<LoginRecord>, StoreUnavailable> {
+        Ok(self.store.login_records_any_realm(email).await?)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        hash: PasswordHash,
+    ) -> Result<(), StoreUnavailable> {
+        Ok(self.store.upgrade_password_hash(user, hash).await?)
+    }
+
+    async fn user_by_external_id(
+        &self,
+        realm: RealmId,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreUnavailable> {
+        Ok(self.store.user_by_external_id(realm, external_id).await?)
+    }
+
+    async fn realm_users(&self, realm: RealmId) -> Result<Vec<User>, StoreUnavailable> {
+        Ok(self.store.list_users(realm, UserFilter::All).await?)
+    }
+
+    async fn create_directory_user(
+        &self,
+        new: NewDirectoryUser,
+        source: &'static str,
+    ) -> Result<User, AccountWriteError> {
+        self.store
+            .create_user(
+                NewUser {
+                    realm_id: new.realm,
+                    delivery_email: new.email,
+                    full_name: new.full_name,
+                    password_hash: None,
+                    role: Role::Member,
+                    bot_type: None,
+                    bot_owner_id: None,
+                    external_id: new.external_id,
+                },
+                self.keys.sealer(),
+                Actor { source, user: None },
+            )
+            .await
+            .map_err(write_error)
+    }
+
+    async fn update_directory_user(
+        &self,
+        user: UserId,
+        update: DirectoryUpdate,
+        source: &'static str,
+    ) -> Result<User, AccountWriteError> {
+        self.store
+            .update_directory_user(user, update, Actor { source, user: None })
+            .await
+            .map_err(write_error)
+    }
+}
