@@ -1,0 +1,280 @@
+//! `LdapAuthBackend`: one login against the directory, and what `ldap query` shows without a
+//! password.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use auth_core::{
+    AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendKind,
+    DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser, Password, Realm, User,
+};
+use ldap3::Ldap;
+
+use crate::conn::DirError;
+use crate::directory::{BindOutcome, Directory};
+use crate::entry::{self, DirEntry};
+use crate::timing::Padder;
+
+/// What the directory says about a person, before any account is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    pub dn: String,
+    pub username: String,
+    pub email: Result<String, DirectoryRefusal>,
+    pub full_name: Result<String, DirectoryRefusal>,
+    pub external_id: Option<String>,
+    /// `Err` when the disabled attribute holds a value that means neither.
+    pub disabled: Result<bool, String>,
+    pub realm_allowed: bool,
+    /// `(group DN, member?)` for the require and deny groups.
+    pub require_group: Option<(String, bool)>,
+    pub deny_group: Option<(String, bool)>,
+}
+
+impl Assessment {
+    /// The refusal that applies, in the order a login checks them.
+    pub fn refusal(&self) -> Option<DirectoryRefusal> {
+        match &self.disabled {
+            Ok(true) => return Some(DirectoryRefusal::AccountDisabled),
+            Err(_) => return Some(DirectoryRefusal::InvalidProfile),
+            Ok(false) => {}
+        }
+        if !self.realm_allowed
+            || self.require_group.as_ref().is_some_and(|(_, m)| !m)
+            || self.deny_group.as_ref().is_some_and(|(_, m)| *m)
+        {
+            return Some(DirectoryRefusal::NotAllowedInRealm);
+        }
+        if let Err(r) = &self.email {
+            return Some(*r);
+        }
+        None
+    }
+}
+
+/// Assesses an entry for a realm (groups are read on `conn` when there is no service account).
+pub async fn assess(
+    dir: &Directory,
+    mut conn: Option<&mut Ldap>,
+    entry: &DirEntry,
+    typed_username: &str,
+    realm_subdomain: &str,
+) -> Result<Assessment, DirError> {
+    let cfg = dir.config();
+    let username = entry::directory_username(entry, typed_username, cfg).to_owned();
+    let mut require_group = None;
+    if let Some(g) = &cfg.require_group {
+        let member = dir.is_member(conn.as_deref_mut(), entry, &username, g).await?;
+        require_group = Some((g.clone(), member));
+    }
+    let mut deny_group = None;
+    if let Some(g) = &cfg.deny_group {
+        let member = dir.is_member(conn.as_deref_mut(), entry, &username, g).await?;
+        deny_group = Some((g.clone(), member));
+    }
+    Ok(Assessment {
+        dn: entry.dn.clone(),
+        email: entry::email_for(entry, &username, cfg),
+        full_name: entry::full_name_for(entry, cfg),
+        external_id: entry.unique_id(&cfg.attributes.unique_id),
+        disabled: entry::is_disabled(entry, cfg),
+        realm_allowed: entry::realm_allows(entry, realm_subdomain, cfg),
+        require_group,
+        deny_group,
+        username,
+    })
+}
+
+/// The LDAP backend of the chain.
+pub struct LdapAuthBackend {
+    dir: Arc<Directory>,
+    accounts: Arc<dyn AccountStore>,
+    padder: Padder,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> AuthFailure {
+    AuthFailure::Unavailable {
+        backend: BackendKind::Ldap,
+        reason: e.to_string(),
+    }
+}
+
+impl LdapAuthBackend {
+    pub fn new(dir: Arc<Directory>, accounts: Arc<dyn AccountStore>) -> Self {
+        LdapAuthBackend {
+            dir,
+            accounts,
+            padder: Padder::new(),
+        }
+    }
+
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.dir
+    }
+
+    async fn login(
+        &self,
+        realm: &Realm,
+        typed: &str,
+        password: &Password,
+    ) -> Result<User, AuthFailure> {
+        if password.is_empty() {
+            return Err(AuthFailure::BadCredentials);
+        }
+        let dir = &self.dir;
+        let Some(username) = dir.translate_username(typed).await.map_err(unavailable)? else {
+            return Err(AuthFailure::BadCredentials);
+        };
+        let (dn, found) = match dir.templated_dn(&username) {
+            Some(dn) => (dn, None),
+            None => match dir.find_user(&username).await.map_err(unavailable)? {
+                Some(e) => (e.dn.clone(), Some(e)),
+                None => {
+                    tracing::debug!("no LDAP entry matches the username");
+                    return Err(AuthFailure::BadCredentials);
+                }
+            },
+        };
+        // The one bind of this attempt.
+        let mut conn = match dir.bind_user(&dn, password).await.map_err(unavailable)? {
+            BindOutcome::Bound(conn) => conn,
+            BindOutcome::BadCredentials => return Err(AuthFailure::BadCredentials),
+            BindOutcome::Refused(r) => {
+                tracing::info!(reason = ?r, "the directory refused the account");
+                return Err(AuthFailure::Refused(r));
+            }
+        };
+        let entry = match found {
+            Some(e) => e,
+            None => dir
+                .read_entry(Some(&mut conn), &dn)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| unavailable("the bound entry cannot be read"))?,
+        };
+        let assessment = assess(dir, Some(&mut conn), &entry, &username, &realm.subdomain)
+            .await
+            .map_err(unavailable)?;
+        let _ = conn.unbind().await;
+        if let Some(r) = assessment.refusal() {
+            tracing::info!(reason = ?r, "directory login refused after a successful bind");
+            return Err(AuthFailure::Refused(r));
+        }
+        let email = assessment.email.clone().map_err(AuthFailure::Refused)?;
+        self.account_for(realm, &assessment, &email).await
+    }
+
+    /// Finds (by directory id, then email) or creates the account for a proven person.
+    async fn account_for(
+        &self,
+        realm: &Realm,
+        a: &Assessment,
+        email: &str,
+    ) -> Result<User, AuthFailure> {
+        let accounts = &self.accounts;
+        let mut user = None;
+        if let Some(id) = &a.external_id {
+            user = accounts
+                .user_by_external_id(realm.id, id)
+                .await
+                .map_err(unavailable)?;
+        }
+        if user.is_none() {
+            user = accounts
+                .login_record(realm.id, email)
+                .await
+                .map_err(unavailable)?
+                .map(|r| r.user);
+        }
+        match user {
+            Some(u) => {
+                if realm.deactivated {
+                    return Err(AuthFailure::RealmDeactivated);
+                }
+                if !u.is_active {
+                    return Err(AuthFailure::UserDeactivated);
+                }
+                if u.is_bot() {
+                    return Err(AuthFailure::BadCredentials);
+                }
+                // Keep the account tied to the person: remember the id, follow a rename.
+                let mut update = DirectoryUpdate::default();
+                if a.external_id.is_some() && u.external_id != a.external_id {
+                    update.external_id = a.external_id.clone();
+                }
+                if !u.delivery_email.eq_ignore_ascii_case(email) && u.external_id.is_some() && u.external_id == a.external_id {
+                    update.email = Some(email.to_owned());
+                }
+                if update.is_empty() {
+                    return Ok(u);
+                }
+                match accounts.update_directory_user(u.id, update, "ldap").await {
+                    Ok(updated) => Ok(updated),
+                    Err(e) => {
+                        tracing::warn!(user_id = %u.id, error = %e, "could not record directory changes at login");
+                        Ok(u)
+                    }
+                }
+            }
+            None => {
+                if realm.deactivated {
+                    return Err(AuthFailure::RealmDeactivated);
+                }
+                if !realm.ldap_auto_create {
+                    return Err(AuthFailure::Refused(DirectoryRefusal::ProvisioningDisabled));
+                }
+                let full_name = a.full_name.clone().map_err(AuthFailure::Refused)?;
+                let new = NewDirectoryUser {
+                    realm: realm.id,
+                    email: email.to_owned(),
+                    full_name,
+                    external_id: a.external_id.clone(),
+                };
+                match accounts.create_directory_user(new, "ldap").await {
+                    Ok(u) => {
+                        tracing::info!(user_id = %u.id, realm = %realm.subdomain, "created an account from the directory");
+                        Ok(u)
+                    }
+                    // Someone else created it in the meantime (two first logins at once).
+                    Err(AccountWriteError::Conflict(_)) => accounts
+                        .login_record(realm.id, email)
+                        .await
+                        .map_err(unavailable)?
+                        .map(|r| r.user)
+                        .filter(|u| u.is_active)
+                        .ok_or_else(|| AuthFailure::Refused(DirectoryRefusal::InvalidProfile)),
+                    Err(AccountWriteError::Unavailable(e)) => Err(unavailable(e)),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AuthBackend for LdapAuthBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Ldap
+    }
+
+    async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
+        let started = Instant::now();
+        let result = self
+            .login(attempt.realm, attempt.username, attempt.password)
+            .await;
+        match result {
+            Ok(user) => {
+                self.padder.observe_success(started.elapsed());
+                Ok(AuthSuccess {
+                    user,
+                    backend: BackendKind::Ldap,
+                })
+            }
+            Err(AuthFailure::BadCredentials) => {
+                self.padder.pad(started).await;
+                Err(AuthFailure::BadCredentials)
+            }
+            Err(other) => Err(other),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Connections: TLS, connect and operation timeouts, failover across servers, and the pool of
+//! bound service connections.
+//!
+//! `ldap3` gives none of these except the per-operation timeout: here every connect (TCP, TLS
+//! and StartTLS together) is bounded by `connect_timeout`, servers are tried in order and a
+//! server that just failed is skipped for a while, and service connections that break (a server
+//! restart) are dropped and replaced on the next use.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+
+use crate::config::LdapConfig;
+
+/// How long a server that failed to connect is passed over while others are tried.
+const SKIP_FAILED_FOR: Duration = Duration::from_secs(15);
+
+/// A directory problem that is not about the credentials: the answer is "unknown".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirError {
+    #[error("no LDAP server could be reached: {0}")]
+    Unreachable(String),
+    #[error("LDAP operation timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("LDAP error: {0}")]
+    Protocol(String),
+    #[error("the LDAP service account was refused: {0}")]
+    ServiceBind(String),
+    #[error("LDAP configuration: {0}")]
+    Config(String),
+}
+
+/// Opens connections to the configured servers.
+pub struct Connector {
+    uris: Vec<String>,
+    settings: LdapConnSettings,
+    connect_timeout: Duration,
+    failed_until: Mutex<Vec<Option<Instant>>>,
+}
+
+fn tls_connector(cfg: &LdapConfig) -> Result<native_tls::TlsConnector, DirError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(path) = &cfg.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| DirError::Config(format!("cannot read ca_file {}: {e}", path.display())))?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|e| DirError::Config(format!("ca_file {} is not a PEM certificate: {e}", path.display())))?;
+        builder.add_root_certificate(cert);
+        builder.disable_built_in_roots(true);
+    }
+    if !cfg.tls_verify {
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
+    builder
+        .build()
+        .map_err(|e| DirError::Config(format!("TLS setup failed: {e}")))
+}
+
+impl Connector {
+    pub fn new(cfg: &LdapConfig) -> Result<Connector, DirError> {
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(cfg.connect_timeout)
+            .set_starttls(cfg.starttls)
+            .set_connector(tls_connector(cfg)?);
+        Ok(Connector {
+            uris: cfg.uris.clone(),
+            settings,
+            connect_timeout: cfg.connect_timeout,
+            failed_until: Mutex::new(vec![None; cfg.uris.len()]),
+        })
+    }
+
+    /// The servers in the order to try them now: those not recently failed first (in
+    /// configured order), then the recently failed ones.
+    fn order(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let failed = self.failed_until.lock().unwrap_or_else(|p| p.into_inner());
+        let (fresh, stale): (Vec<usize>, Vec<usize>) = (0..self.uris.len())
+            .partition(|&i| failed.get(i).copied().flatten().is_none_or(|t| t <= now));
+        fresh.into_iter().chain(stale).collect()
+    }
+
+    fn mark(&self, i: usize, ok: bool) {
+        let mut failed = self.failed_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = failed.get_mut(i) {
+            *slot = if ok { None } else { Some(Instant::now() + SKIP_FAILED_FOR) };
+        }
+    }
+
+    /// A new connection to the first server that answers.
+    pub async fn connect(&self) -> Result<Ldap, DirError> {
+        let mut errors = Vec::new();
+        for i in self.order() {
+            let uri = &self.uris[i];
+            let attempt = LdapConnAsync::with_settings(self.settings.clone(), uri);
+            match tokio::time::timeout(self.connect_timeout, attempt).await {
+                Ok(Ok((conn, ldap))) => {
+                    ldap3::drive!(conn);
+                    self.mark(i, true);
+                    return Ok(ldap);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(server = %uri, error = %e, "LDAP server unreachable");
+                    errors.push(format!("{uri}: {e}"));
+                }
+                Err(_) => {
+                    tracing::warn!(server = %uri, timeout = ?self.connect_timeout, "LDAP connect timed out");
+                    errors.push(format!("{uri}: connect timed out after {:?}", self.connect_timeout));
+                }
+            }
+            self.mark(i, false);
+        }
+        Err(DirError::Unreachable(errors.join("; ")))
+    }
+}
+
+/// Idle service connections, bound as the service account (or anonymous).
+pub struct ServicePool {
+    connector: std::sync::Arc<Connector>,
+    bind_dn: String,
+    bind_password: auth_core::SecretString,
+    operation_timeout: Duration,
+    idle: Mutex<Vec<Ldap>>,
+    max_idle: usize,
+}
+
+impl ServicePool {
+    pub fn new(connector: std::sync::Arc<Connector>, cfg: &LdapConfig) -> ServicePool {
+        ServicePool {
+            connector,
+            bind_dn: cfg.bind_dn.clone(),
+            bind_password: cfg.bind_password.clone(),
+            operation_timeout: cfg.operation_timeout,
+            idle: Mutex::new(Vec::new()),
+            max_idle: cfg.pool_size.max(1),
+        }
+    }
+
+    /// A bound service connection; `reused` says whether it came from the pool (and so may
+    /// have gone stale while idle).
+    pub async fn get(&self) -> Result<(Ldap, bool), DirError> {
+        loop {
+            let candidate = self
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            match candidate {
+                Some(mut ldap) => {
+                    if !ldap.is_closed() {
+                        return Ok((ldap, true));
+                    }
+                }
+                None => break,
+            }
+        }
+        let mut ldap = self.connector.connect().await?;
+        if !self.bind_dn.is_empty() {
+            if self.bind_password.is_empty() {
+                return Err(DirError::ServiceBind(
+                    "the service account has no password (an empty password would be an anonymous bind)".into(),
+                ));
+            }
+            let res = tokio::time::timeout(
+                self.operation_timeout,
+                ldap.with_timeout(self.operation_timeout)
+                    .simple_bind(&self.bind_dn, self.bind_password.expose()),
+            )
+            .await
+            .map_err(|_| DirError::Timeout(self.operation_timeout))?
+            .map_err(|e| classify_transport(&e, self.operation_timeout))?;
+            if res.rc != 0 {
+                let _ = ldap.unbind().await;
+                return Err(DirError::ServiceBind(format!("result {} ({})", res.rc, redact_diagnostic(&res.text))));
+            }
+        }
+        Ok((ldap, false))
+    }
+
+    /// Returns a healthy connection for reuse.
+    pub fn put(&self, mut ldap: Ldap) {
+        if ldap.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(ldap);
+        }
+    }
+
+    /// Drops every idle connection (after an error that suggests the server went away).
+    pub fn clear(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// Maps an `ldap3` error to a directory error.
+pub fn classify_transport(e: &ldap3::LdapError, op_timeout: Duration) -> DirError {
+    match e {
+        ldap3::LdapError::Timeout { .. } => DirError::Timeout(op_timeout),
+        ldap3::LdapError::Io { .. }
+        | ldap3::LdapError::OpSend { .. }
+        | ldap3::LdapError::ResultRecv { .. }
+        | ldap3::LdapError::EndOfStream => DirError::Unreachable(e.to_string()),
+        other => DirError::Protocol(other.to_string()),
+    }
+}
+
+/// Directory diagnostic messages can echo what was sent; keep only the leading code part.
+pub fn redact_diagnostic(text: &str) -> String {
+    text.split(':').next().unwrap_or("").chars().take(60).collect()
+}

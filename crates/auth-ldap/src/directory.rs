@@ -1,0 +1,570 @@
+//! The directory as Latchkey uses it: find a person, bind as them once, read their entry and
+//! groups, list everyone for a sync. Every value put into a filter is RFC 4515-escaped and every
+//! value put into a DN is RFC 4514-escaped, exactly once, where it enters; passwords are never
+//! touched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{DirectoryRefusal, Password, policy};
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::controls::RawControl;
+use ldap3::{Ldap, LdapResult, Scope, SearchEntry, dn_escape, ldap_escape};
+
+use crate::config::{GroupMembership, LdapConfig, SearchScope};
+use crate::conn::{Connector, DirError, ServicePool, classify_transport, redact_diagnostic};
+use crate::entry::{DirEntry, wanted_attributes};
+
+/// OpenLDAP's password-policy request/response control.
+const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
+/// Active Directory's LDAP_MATCHING_RULE_IN_CHAIN, for nested groups.
+const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+/// Paging size for listing every person in a sync.
+const PAGE_SIZE: i32 = 500;
+
+/// What one bind as the person said.
+#[derive(Debug)]
+pub enum BindOutcome {
+    /// The password is right; the connection is bound as the person.
+    Bound(Ldap),
+    /// Wrong password or no such DN (result 49, AD 52e/525): a real credential failure.
+    BadCredentials,
+    /// The directory refused an account (AD sub-codes, ppolicy).
+    Refused(DirectoryRefusal),
+}
+
+/// Replaces `{placeholder}` in a filter template with the RFC 4515-escaped value.
+pub fn fill_filter(template: &str, placeholder: &str, value: &str) -> String {
+    template.replace(placeholder, &ldap_escape(value))
+}
+
+/// Replaces `{user}` in a DN template with the RFC 4514-escaped value.
+pub fn fill_dn(template: &str, value: &str) -> String {
+    template.replace("{user}", &dn_escape(value))
+}
+
+/// Escapes raw bytes for a filter (`\hh` each), for binary ids such as `objectGUID`.
+fn escape_bytes_hex(hex: &str) -> Option<String> {
+    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(
+        hex.as_bytes()
+            .chunks(2)
+            .map(|pair| format!("\\{}", String::from_utf8_lossy(pair)))
+            .collect(),
+    )
+}
+
+/// Reads the Active Directory sub-code from a bind diagnostic (`… data 52e, …`).
+pub fn ad_subcode(text: &str) -> Option<&str> {
+    let idx = text.find("data ")?;
+    let code = text[idx + 5..].split([',', ' ']).next()?;
+    (!code.is_empty() && code.len() <= 4 && code.bytes().all(|b| b.is_ascii_hexdigit())).then_some(code)
+}
+
+/// Maps a failed simple bind to a credential failure or a directory refusal.
+pub fn classify_bind(res: &LdapResult) -> Result<Option<DirectoryRefusal>, DirError> {
+    if let Some(refusal) = ppolicy_error(res) {
+        return Ok(Some(refusal));
+    }
+    match res.rc {
+        49 => Ok(match ad_subcode(&res.text).map(str::to_ascii_lowercase).as_deref() {
+            Some("530") | Some("531") => Some(DirectoryRefusal::NotPermittedNow),
+            Some("532") => Some(DirectoryRefusal::PasswordExpired),
+            Some("533") => Some(DirectoryRefusal::AccountDisabled),
+            Some("701") => Some(DirectoryRefusal::AccountExpired),
+            Some("773") => Some(DirectoryRefusal::PasswordMustChange),
+            Some("775") => Some(DirectoryRefusal::AccountLocked),
+            // 52e (bad password), 525 (no such user) and plain OpenLDAP 49.
+            _ => None,
+        }),
+        rc => Err(DirError::Protocol(format!(
+            "bind answered result {rc} ({})",
+            redact_diagnostic(&res.text)
+        ))),
+    }
+}
+
+/// The error of an OpenLDAP password-policy response control, when there is one:
+/// `SEQUENCE { warning [0] … OPTIONAL, error [1] ENUMERATED OPTIONAL }`.
+pub fn ppolicy_error(res: &LdapResult) -> Option<DirectoryRefusal> {
+    use ldap3::asn1::{PL, TagClass, parse_tag, parse_uint};
+    let ctrl = res.ctrls.iter().find(|c| c.1.ctype == PPOLICY_OID)?;
+    let value = ctrl.1.val.as_ref()?;
+    let (_, seq) = parse_tag(value).ok()?;
+    let PL::C(items) = seq.payload else {
+        return None;
+    };
+    let error = items.into_iter().find(|t| t.class == TagClass::Context && t.id == 1)?;
+    let PL::P(bytes) = error.payload else {
+        return None;
+    };
+    let (_, code) = parse_uint(&bytes).ok()?;
+    Some(match code {
+        0 => DirectoryRefusal::PasswordExpired,
+        1 => DirectoryRefusal::AccountLocked,
+        2 => DirectoryRefusal::PasswordMustChange,
+        _ => return None,
+    })
+}
+
+/// The directory: a connector for person binds, a pool of service connections for searches.
+pub struct Directory {
+    cfg: Arc<LdapConfig>,
+    connector: Arc<Connector>,
+    pool: ServicePool,
+    attrs: Vec<String>,
+}
+
+impl Directory {
+    pub fn new(cfg: LdapConfig) -> Result<Directory, DirError> {
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            return Err(DirError::Config(problems.join("; ")));
+        }
+        let connector = Arc::new(Connector::new(&cfg)?);
+        let pool = ServicePool::new(connector.clone(), &cfg);
+        let attrs = wanted_attributes(&cfg);
+        Ok(Directory {
+            cfg: Arc::new(cfg),
+            connector,
+            pool,
+            attrs,
+        })
+    }
+
+    pub fn config(&self) -> &LdapConfig {
+        &self.cfg
+    }
+
+    fn op_timeout(&self) -> Duration {
+        self.cfg.operation_timeout
+    }
+
+    async fn run_search(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+    ) -> Result<Vec<DirEntry>, DirError> {
+        let t = self.op_timeout();
+        let result = tokio::time::timeout(
+            t,
+            ldap.with_timeout(t).search(base, scope, filter, &self.attrs),
+        )
+        .await
+        .map_err(|_| DirError::Timeout(t))?
+        .map_err(|e| classify_transport(&e, t))?;
+        let (entries, res) = (result.0, result.1);
+        match res.rc {
+            0 => {}
+            // The base does not exist: a configuration problem, not "nobody".
+            32 => {
+                return Err(DirError::Protocol(format!(
+                    "search base {base:?} does not exist (result 32)"
+                )));
+            }
+            rc => {
+                return Err(DirError::Protocol(format!(
+                    "search answered result {rc} ({})",
+                    redact_diagnostic(&res.text)
+                )));
+            }
+        }
+        Ok(entries
+            .into_iter()
+            .map(|e| DirEntry::from_search(SearchEntry::construct(e)))
+            .collect())
+    }
+
+    /// A search on a service connection, retried once on a fresh connection when a pooled one
+    /// turns out to be dead (a directory restart).
+    async fn service_search(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+    ) -> Result<Vec<DirEntry>, DirError> {
+        let (mut ldap, reused) = self.pool.get().await?;
+        match self.run_search(&mut ldap, base, scope, filter).await {
+            Ok(v) => {
+                self.pool.put(ldap);
+                Ok(v)
+            }
+            Err(DirError::Unreachable(_)) if reused => {
+                self.pool.clear();
+                let (mut fresh, _) = self.pool.get().await?;
+                let v = self.run_search(&mut fresh, base, scope, filter).await?;
+                self.pool.put(fresh);
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn user_scope(&self) -> Scope {
+        match self.cfg.user_search_scope {
+            SearchScope::Subtree => Scope::Subtree,
+            SearchScope::OneLevel => Scope::OneLevel,
+        }
+    }
+
+    /// Zulip's `django_to_ldap_username`: the directory username for what was typed, or `None`
+    /// when an email's domain does not match the append domain.
+    pub async fn translate_username(&self, typed: &str) -> Result<Option<String>, DirError> {
+        let is_email = policy::validate_email(typed).is_ok();
+        if let Some(domain) = &self.cfg.append_domain {
+            if !is_email {
+                return Ok(Some(typed.to_owned()));
+            }
+            return Ok(match typed.rsplit_once('@') {
+                Some((local, d)) if d == domain => Some(unquote_local(local)),
+                _ => {
+                    tracing::debug!(%domain, "email does not match the LDAP append domain");
+                    None
+                }
+            });
+        }
+        if is_email {
+            if let Some(template) = &self.cfg.reverse_email_search_filter {
+                let filter = fill_filter(template, "{email}", typed);
+                let hits = self
+                    .service_search(&self.cfg.user_search_base, self.user_scope(), &filter)
+                    .await?;
+                match hits.len() {
+                    1 => {
+                        if let Some(u) = hits[0].first(&self.cfg.username_attr) {
+                            return Ok(Some(u.to_owned()));
+                        }
+                    }
+                    0 => {}
+                    n => tracing::warn!(matches = n, "several LDAP entries share one email; using the input as the username"),
+                }
+            }
+        }
+        Ok(Some(typed.to_owned()))
+    }
+
+    /// Search-then-bind's search: the single entry for a directory username. Several matches
+    /// are refused as ambiguous (`None`).
+    pub async fn find_user(&self, username: &str) -> Result<Option<DirEntry>, DirError> {
+        let filter = fill_filter(&self.cfg.user_search_filter, "{user}", username);
+        let mut hits = self
+            .service_search(&self.cfg.user_search_base, self.user_scope(), &filter)
+            .await?;
+        match hits.len() {
+            0 => Ok(None),
+            1 => Ok(hits.pop()),
+            n => {
+                tracing::warn!(matches = n, "the LDAP user filter matches several entries; refusing");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The DN a direct bind uses, when a DN template is configured.
+    pub fn templated_dn(&self, username: &str) -> Option<String> {
+        self.cfg
+            .user_dn_template
+            .as_ref()
+            .map(|t| fill_dn(t, username))
+    }
+
+    /// Binds once as `dn` with the password, on a new connection. An empty password never
+    /// reaches the directory (it would be an anonymous bind on most servers).
+    pub async fn bind_user(&self, dn: &str, password: &Password) -> Result<BindOutcome, DirError> {
+        if password.is_empty() || dn.is_empty() {
+            return Ok(BindOutcome::BadCredentials);
+        }
+        let mut ldap = self.connector.connect().await?;
+        let t = self.op_timeout();
+        let request = RawControl {
+            ctype: PPOLICY_OID.to_owned(),
+            crit: false,
+            val: None,
+        };
+        let res = tokio::time::timeout(
+            t,
+            ldap.with_timeout(t)
+                .with_controls(request)
+                .simple_bind(dn, password.expose()),
+        )
+        .await
+        .map_err(|_| DirError::Timeout(t))?
+        .map_err(|e| classify_transport(&e, t))?;
+        if res.rc == 0 && ppolicy_error(&res).is_none() {
+            return Ok(BindOutcome::Bound(ldap));
+        }
+        let _ = ldap.unbind().await;
+        Ok(match classify_bind(&res)? {
+            Some(refusal) => BindOutcome::Refused(refusal),
+            None => BindOutcome::BadCredentials,
+        })
+    }
+
+    /// Reads an entry by DN, on the given (bound) connection or a service connection.
+    pub async fn read_entry(&self, conn: Option<&mut Ldap>, dn: &str) -> Result<Option<DirEntry>, DirError> {
+        let mut hits = match conn {
+            Some(ldap) if self.cfg.bind_dn.is_empty() => {
+                self.run_search(ldap, dn, Scope::Base, "(objectClass=*)").await?
+            }
+            _ => self.service_search(dn, Scope::Base, "(objectClass=*)").await?,
+        };
+        Ok(hits.pop())
+    }
+
+    /// Whether the person is in the group.
+    pub async fn is_member(
+        &self,
+        conn: Option<&mut Ldap>,
+        entry: &DirEntry,
+        username: &str,
+        group_dn: &str,
+    ) -> Result<bool, DirError> {
+        let (base, scope, filter) = match self.cfg.group_membership {
+            GroupMembership::MemberOf if self.cfg.nested_groups => (
+                entry.dn.clone(),
+                Scope::Base,
+                format!("(memberOf:{IN_CHAIN}:={})", ldap_escape(group_dn)),
+            ),
+            GroupMembership::MemberOf => {
+                let wanted = normalize_dn(group_dn);
+                return Ok(entry
+                    .values("memberOf")
+                    .iter()
+                    .any(|g| normalize_dn(g) == wanted));
+            }
+            GroupMembership::Member => (
+                group_dn.to_owned(),
+                Scope::Base,
+                format!("(member={})", ldap_escape(&entry.dn)),
+            ),
+            GroupMembership::UniqueMember => (
+                group_dn.to_owned(),
+                Scope::Base,
+                format!("(uniqueMember={})", ldap_escape(&entry.dn)),
+            ),
+            GroupMembership::MemberUid => (
+                group_dn.to_owned(),
+                Scope::Base,
+                format!("(memberUid={})", ldap_escape(username)),
+            ),
+        };
+        let hits = match conn {
+            Some(ldap) if self.cfg.bind_dn.is_empty() => {
+                self.run_search(ldap, &base, scope, &filter).await
+            }
+            _ => self.service_search(&base, scope, &filter).await,
+        };
+        match hits {
+            Ok(h) => Ok(!h.is_empty()),
+            // A group that does not exist has no members.
+            Err(DirError::Protocol(msg)) if msg.contains("result 32") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Groups named in the configuration that the person belongs to (for `ldap query`).
+    pub async fn configured_groups(&self, entry: &DirEntry, username: &str) -> Result<Vec<(String, bool)>, DirError> {
+        let mut out = Vec::new();
+        for g in [&self.cfg.require_group, &self.cfg.deny_group].into_iter().flatten() {
+            out.push((g.clone(), self.is_member(None, entry, username, g).await?));
+        }
+        Ok(out)
+    }
+
+    /// Every person under the search base (paged), for a sync.
+    pub async fn all_people(&self) -> Result<Vec<DirEntry>, DirError> {
+        let filter = format!("({}=*)", self.cfg.username_attr);
+        let filter = match self.cfg.user_search_filter.replace("{user}", "*") {
+            f if self.cfg.user_dn_template.is_none() => f,
+            _ => filter,
+        };
+        let base = if self.cfg.user_search_base.is_empty() {
+            // Direct-bind setups: the template's parent is where people live.
+            self.cfg
+                .user_dn_template
+                .as_deref()
+                .and_then(|t| t.split_once(',').map(|(_, parent)| parent.to_owned()))
+                .unwrap_or_default()
+        } else {
+            self.cfg.user_search_base.clone()
+        };
+        let (mut ldap, _) = self.pool.get().await?;
+        let t = self.op_timeout();
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(PAGE_SIZE)),
+        ];
+        let mut stream = ldap
+            .with_timeout(t)
+            .streaming_search_with(adapters, &base, self.user_scope(), &filter, &self.attrs)
+            .await
+            .map_err(|e| classify_transport(&e, t))?;
+        let mut out = Vec::new();
+        loop {
+            let next = tokio::time::timeout(t, stream.next())
+                .await
+                .map_err(|_| DirError::Timeout(t))?
+                .map_err(|e| classify_transport(&e, t))?;
+            match next {
+                Some(e) => out.push(DirEntry::from_search(SearchEntry::construct(e))),
+                None => break,
+            }
+        }
+        let res = stream.finish().await;
+        if res.rc != 0 {
+            return Err(DirError::Protocol(format!(
+                "listing people answered result {} ({})",
+                res.rc,
+                redact_diagnostic(&res.text)
+            )));
+        }
+        self.pool.put(ldap);
+        Ok(out)
+    }
+
+    /// The entry carrying this immutable id, if any.
+    pub async fn find_by_unique_id(&self, id: &str) -> Result<Option<DirEntry>, DirError> {
+        let attr = &self.cfg.attributes.unique_id;
+        let value = if attr.eq_ignore_ascii_case("objectGUID") {
+            match escape_bytes_hex(id) {
+                Some(v) => v,
+                None => return Ok(None),
+            }
+        } else {
+            ldap_escape(id).into_owned()
+        };
+        let filter = format!("({attr}={value})");
+        let mut hits = self
+            .service_search(&self.cfg.user_search_base, self.user_scope(), &filter)
+            .await?;
+        Ok(if hits.len() == 1 { hits.pop() } else { None })
+    }
+
+    /// Connects, binds the service account and reads the search base: the "test connection"
+    /// of `config check --connect`.
+    pub async fn check(&self) -> Result<String, DirError> {
+        let base = if self.cfg.user_search_base.is_empty() {
+            String::new()
+        } else {
+            self.cfg.user_search_base.clone()
+        };
+        if base.is_empty() {
+            let (ldap, _) = self.pool.get().await?;
+            self.pool.put(ldap);
+            return Ok("connected and bound".into());
+        }
+        let hits = self.service_search(&base, Scope::Base, "(objectClass=*)").await?;
+        Ok(format!(
+            "connected, bound{}, search base {} {}",
+            if self.cfg.bind_dn.is_empty() { " anonymously" } else { " as the service account" },
+            base,
+            if hits.is_empty() { "not readable" } else { "readable" }
+        ))
+    }
+}
+
+/// `"hamlet@test"` (a quoted local part) → `hamlet@test`.
+fn unquote_local(local: &str) -> String {
+    if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
+        local[1..local.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\")
+    } else {
+        local.to_owned()
+    }
+}
+
+/// DNs compared loosely: lower-cased, spaces after commas removed.
+fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_happens_once_where_values_enter() {
+        assert_eq!(fill_filter("(uid={user})", "{user}", "*"), "(uid=\\2a)");
+        assert_eq!(
+            fill_filter("(uid={user})", "{user}", ")(uid=*"),
+            "(uid=\\29\\28uid=\\2a)"
+        );
+        assert_eq!(fill_filter("(uid={user})", "{user}", "a\0b"), "(uid=a\\00b)");
+        assert_eq!(
+            fill_filter("(&(objectClass=person)(|(uid={user})(mail={user})))", "{user}", "x*"),
+            "(&(objectClass=person)(|(uid=x\\2a)(mail=x\\2a)))"
+        );
+        assert_eq!(
+            fill_dn("uid={user},ou=people,dc=example,dc=org", "a,b+c"),
+            "uid=a\\2cb\\2bc,ou=people,dc=example,dc=org"
+        );
+    }
+
+    #[test]
+    fn ad_subcodes_are_read() {
+        let text = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 775, v4563";
+        assert_eq!(ad_subcode(text), Some("775"));
+        assert_eq!(ad_subcode("no code here"), None);
+        let res = |text: &str| LdapResult {
+            rc: 49,
+            matched: String::new(),
+            text: text.into(),
+            refs: vec![],
+            ctrls: vec![],
+        };
+        assert_eq!(classify_bind(&res("x, data 52e, v1")), Ok(None));
+        assert_eq!(classify_bind(&res("")), Ok(None));
+        assert_eq!(
+            classify_bind(&res("x, data 533, v1")),
+            Ok(Some(DirectoryRefusal::AccountDisabled))
+        );
+        assert_eq!(
+            classify_bind(&res("x, data 773, v1")),
+            Ok(Some(DirectoryRefusal::PasswordMustChange))
+        );
+        assert!(classify_bind(&LdapResult { rc: 52, ..res("") }).is_err());
+    }
+
+    #[test]
+    fn ppolicy_response_is_parsed() {
+        use ldap3::controls::Control;
+        // SEQUENCE { [1] ENUMERATED accountLocked(1) }
+        let value = vec![0x30, 0x03, 0x81, 0x01, 0x01];
+        let res = LdapResult {
+            rc: 49,
+            matched: String::new(),
+            text: String::new(),
+            refs: vec![],
+            ctrls: vec![Control(
+                None,
+                RawControl {
+                    ctype: PPOLICY_OID.into(),
+                    crit: false,
+                    val: Some(value),
+                },
+            )],
+        };
+        assert_eq!(ppolicy_error(&res), Some(DirectoryRefusal::AccountLocked));
+        assert_eq!(classify_bind(&res), Ok(Some(DirectoryRefusal::AccountLocked)));
+        // A warning only (time before expiration): no error.
+        let warning = vec![0x30, 0x05, 0xa0, 0x03, 0x80, 0x01, 0x05];
+        let mut res2 = res.clone();
+        res2.ctrls[0].1.val = Some(warning);
+        assert_eq!(ppolicy_error(&res2), None);
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(unquote_local("\"hamlet@test\""), "hamlet@test");
+        assert_eq!(unquote_local("hamlet"), "hamlet");
+        assert_eq!(escape_bytes_hex("01abff").as_deref(), Some("\\01\\ab\\ff"));
+        assert_eq!(escape_bytes_hex("xyz"), None);
+        assert_eq!(normalize_dn("CN=Staff, OU=Groups,DC=x"), "cn=staff,ou=groups,dc=x");
+    }
+}

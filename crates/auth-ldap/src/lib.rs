@@ -1,0 +1,26 @@
+//! `LDAPAuthBackend` on the `ldap3` crate: logs people in against OpenLDAP or Active Directory
+//! (search-then-bind or a DN template; StartTLS or LDAPS with certificate verification on by
+//! default; connect and operation timeouts; failover across servers; a pool of service
+//! connections that survives directory restarts), maps usernames to emails as Zulip does, applies
+//! organization membership, realm access rules and require/deny groups, creates accounts on a
+//! first login when the realm allows it, and syncs accounts with the directory without ever
+//! reading an outage as "everyone left".
+//!
+//! It reads and writes accounts only through the core's `AccountStore` port and reports typed
+//! outcomes (`AuthFailure`), telling real credential failures (result 49, AD `52e`) from
+//! directory refusals and from infrastructure errors. It must never depend on a database, an HTTP
+//! framework or another backend; its only workspace dependency is `auth-core`.
+
+mod backend;
+mod config;
+mod conn;
+mod directory;
+mod entry;
+pub mod sync;
+mod timing;
+
+pub use backend::{Assessment, LdapAuthBackend, assess};
+pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPolicy};
+pub use conn::DirError;
+pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
+pub use entry::DirEntry;

@@ -1,0 +1,235 @@
+//! `latchkey ldap sync`: bring a realm's directory-managed accounts in line with the directory.
+//!
+//! The rule that matters most: a transport error, a timeout or an empty listing means
+//! "unknown", never "gone". The whole listing is read before anything changes; any error stops
+//! the run with nothing changed; an empty listing stops it too; and a run that would deactivate
+//! more than the configured share of the realm's active people stops unless forced.
+
+use std::collections::HashMap;
+
+use auth_core::{AccountStore, DirectoryUpdate, Realm, User, email_lookup_key};
+
+use crate::conn::DirError;
+use crate::directory::Directory;
+use crate::entry::{self, DirEntry};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Plan and report; change nothing.
+    pub dry_run: bool,
+    /// Apply even when more than the configured share would be deactivated.
+    pub force: bool,
+    /// Every person in the realm is managed by the directory (LDAP is the realm's only password
+    /// method), not only accounts that a directory login created or linked.
+    pub directory_only_realm: bool,
+}
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub user: User,
+    pub update: DirectoryUpdate,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub realm: String,
+    pub directory_people: usize,
+    pub checked: usize,
+    pub changes: Vec<Change>,
+    pub deactivations: usize,
+    pub reactivations: usize,
+    /// Managed accounts the directory does not have, left alone (deactivation not configured).
+    pub missing_kept: Vec<String>,
+    /// Changes that could not be applied (e.g. an email another account already has).
+    pub failed: Vec<String>,
+    pub applied: bool,
+    /// Why nothing was changed, when the run stopped itself.
+    pub stopped: Option<String>,
+}
+
+impl SyncReport {
+    /// A one-paragraph summary for the CLI.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "realm {:?}: {} directory entries, {} accounts checked, {} change(s) ({} deactivation(s), {} reactivation(s)), {} missing from the directory kept",
+            self.realm,
+            self.directory_people,
+            self.checked,
+            self.changes.len(),
+            self.deactivations,
+            self.reactivations,
+            self.missing_kept.len()
+        );
+        if let Some(why) = &self.stopped {
+            s.push_str(&format!("; STOPPED, nothing changed: {why}"));
+        } else if !self.applied && !self.changes.is_empty() {
+            s.push_str("; dry run, nothing changed");
+        }
+        if !self.failed.is_empty() {
+            s.push_str(&format!("; {} change(s) failed", self.failed.len()));
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The directory could not be read completely: nothing was changed.
+    #[error("the directory could not be read, nothing was changed: {0}")]
+    Directory(#[from] DirError),
+    #[error("the account store failed: {0}")]
+    Store(String),
+}
+
+/// The person an account belongs to: by immutable id first, then by email.
+fn match_entry<'a>(
+    user: &User,
+    by_id: &HashMap<String, &'a DirEntry>,
+    by_email: &HashMap<String, &'a DirEntry>,
+) -> Option<&'a DirEntry> {
+    if let Some(id) = &user.external_id {
+        if let Some(e) = by_id.get(id) {
+            return Some(e);
+        }
+    }
+    by_email.get(&email_lookup_key(&user.delivery_email)).copied()
+}
+
+/// Plans (and, unless dry-run or stopped, applies) the sync of one realm.
+pub async fn sync_realm(
+    dir: &Directory,
+    accounts: &dyn AccountStore,
+    realm: &Realm,
+    options: SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let cfg = dir.config();
+    let people = dir.all_people().await?;
+    let users = accounts
+        .realm_users(realm.id)
+        .await
+        .map_err(|e| SyncError::Store(e.to_string()))?;
+    let mut report = SyncReport {
+        realm: realm.subdomain.clone(),
+        directory_people: people.len(),
+        ..SyncReport::default()
+    };
+    let managed: Vec<&User> = users
+        .iter()
+        .filter(|u| !u.is_bot() && (options.directory_only_realm || u.external_id.is_some()))
+        .collect();
+    if people.is_empty() {
+        if !managed.is_empty() {
+            report.stopped = Some(
+                "the directory listed nobody under the search base; that is read as an outage or a misconfiguration, not as everyone leaving".into(),
+            );
+        }
+        return Ok(report);
+    }
+
+    let mut by_id = HashMap::new();
+    let mut by_email = HashMap::new();
+    for p in &people {
+        if let Some(id) = p.unique_id(&cfg.attributes.unique_id) {
+            by_id.insert(id, p);
+        }
+        let username = entry::directory_username(p, "", cfg).to_owned();
+        if let Ok(email) = entry::email_for(p, &username, cfg) {
+            by_email.insert(email_lookup_key(&email), p);
+        }
+    }
+    let status_synced = cfg.attributes.user_account_control.is_some() || cfg.attributes.deactivated.is_some();
+
+    for user in managed {
+        report.checked += 1;
+        let Some(person) = match_entry(user, &by_id, &by_email) else {
+            if cfg.sync.deactivate_non_matching && user.is_active {
+                report.deactivations += 1;
+                report.changes.push(Change {
+                    user: user.clone(),
+                    update: DirectoryUpdate {
+                        active: Some(false),
+                        ..Default::default()
+                    },
+                    why: "not in the directory".into(),
+                });
+            } else if user.is_active {
+                report.missing_kept.push(user.delivery_email.clone());
+            }
+            continue;
+        };
+        let mut update = DirectoryUpdate::default();
+        let mut why = Vec::new();
+        let username = entry::directory_username(person, "", cfg).to_owned();
+        if let Ok(email) = entry::email_for(person, &username, cfg) {
+            if !email.eq_ignore_ascii_case(&user.delivery_email) {
+                why.push(format!("email {} → {}", user.delivery_email, email));
+                update.email = Some(email);
+            }
+        }
+        if let Ok(name) = entry::full_name_for(person, cfg) {
+            if name != user.full_name {
+                why.push("full name".to_owned());
+                update.full_name = Some(name);
+            }
+        }
+        if let Some(id) = person.unique_id(&cfg.attributes.unique_id) {
+            if user.external_id.as_deref() != Some(id.as_str()) {
+                why.push("directory id linked".to_owned());
+                update.external_id = Some(id);
+            }
+        }
+        let disabled = entry::is_disabled(person, cfg);
+        match disabled {
+            Ok(true) if user.is_active => {
+                why.push("disabled in the directory".to_owned());
+                update.active = Some(false);
+                report.deactivations += 1;
+            }
+            Ok(false) if !user.is_active && (status_synced || cfg.sync.deactivate_non_matching) => {
+                why.push("back in the directory".to_owned());
+                update.active = Some(true);
+                report.reactivations += 1;
+            }
+            Err(e) => report
+                .failed
+                .push(format!("{}: {e}", user.delivery_email)),
+            _ => {}
+        }
+        if !update.is_empty() {
+            report.changes.push(Change {
+                user: user.clone(),
+                update,
+                why: why.join(", "),
+            });
+        }
+    }
+
+    let active_people = users.iter().filter(|u| u.is_active && !u.is_bot()).count();
+    let limit = cfg.sync.max_deactivate_fraction * active_people as f64;
+    if report.deactivations as f64 > limit && !options.force {
+        report.stopped = Some(format!(
+            "{} of {} active people would be deactivated, more than the allowed {:.0}%; check the directory, then rerun with --force",
+            report.deactivations,
+            active_people,
+            cfg.sync.max_deactivate_fraction * 100.0
+        ));
+        return Ok(report);
+    }
+    if options.dry_run {
+        return Ok(report);
+    }
+    for change in &report.changes {
+        if let Err(e) = accounts
+            .update_directory_user(change.user.id, change.update.clone(), "ldap-sync")
+            .await
+        {
+            report
+                .failed
+                .push(format!("{}: {e}", change.user.delivery_email));
+        }
+    }
+    report.applied = true;
+    Ok(report)
+}
