@@ -410,3 +410,46 @@ pub fn latchkey_bin() -> PathBuf {
     );
     bin
 }
+
+/// A loopback address whose `connect()` hangs: a socket listening with a backlog of zero, its
+/// queue filled by a few connections it never accepts. For connect-timeout tests.
+pub struct BlackHole {
+    pub addr: std::net::SocketAddr,
+    _listener: socket2::Socket,
+    _fillers: Vec<socket2::Socket>,
+}
+
+impl BlackHole {
+    pub fn new() -> BlackHole {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        listener.bind(&any.into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let addr = listener
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("inet addr");
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+            s.set_nonblocking(true).expect("nonblocking");
+            let _ = s.connect(&addr.into());
+            fillers.push(s);
+        }
+        // Let the handshakes that can complete complete.
+        std::thread::sleep(Duration::from_millis(100));
+        BlackHole {
+            addr,
+            _listener: listener,
+            _fillers: fillers,
+        }
+    }
+}
+
+impl Default for BlackHole {
+    fn default() -> Self {
+        Self::new()
+    }
+}

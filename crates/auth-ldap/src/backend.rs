@@ -73,9 +73,12 @@ pub async fn assess(
         let member = dir.is_member(conn.as_deref_mut(), entry, &username, g).await?;
         deny_group = Some((g.clone(), member));
     }
+    // Zulip's rule: with an append domain the email is built from the directory username;
+    // without any mapping the username itself (as the login used it) is the email.
+    let email_base = if cfg.append_domain.is_some() { username.as_str() } else { typed_username };
     Ok(Assessment {
         dn: entry.dn.clone(),
-        email: entry::email_for(entry, &username, cfg),
+        email: entry::email_for(entry, email_base, cfg),
         full_name: entry::full_name_for(entry, cfg),
         external_id: entry.unique_id(&cfg.attributes.unique_id),
         disabled: entry::is_disabled(entry, cfg),

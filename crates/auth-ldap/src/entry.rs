@@ -98,7 +98,14 @@ pub fn directory_username<'a>(entry: &'a DirEntry, typed: &'a str, cfg: &LdapCon
 /// attribute's first value, else the username itself (which must then be an email).
 pub fn email_for(entry: &DirEntry, username: &str, cfg: &LdapConfig) -> Result<String, DirectoryRefusal> {
     let email = if let Some(domain) = &cfg.append_domain {
-        format!("{username}@{domain}")
+        let plain = format!("{username}@{domain}");
+        if policy::validate_email(&plain).is_ok() {
+            plain
+        } else {
+            // Not a dot-atom: quote the local part, as Zulip does (`"hamlet@test"@zulip.com`).
+            let quoted = username.replace('\\', "\\\\").replace('"', "\\\"");
+            format!("\"{quoted}\"@{domain}")
+        }
     } else if let Some(attr) = &cfg.email_attr {
         entry
             .first(attr)
@@ -218,6 +225,8 @@ mod tests {
         );
         cfg.append_domain = Some("zulip.com".into());
         assert_eq!(email_for(&e, "hamlet", &cfg).unwrap(), "hamlet@zulip.com");
+        assert_eq!(email_for(&e, "a*(b)\\c", &cfg).unwrap(), "\"a*(b)\\\\c\"@zulip.com");
+        assert_eq!(email_for(&e, "hamlet@test", &cfg).unwrap(), "\"hamlet@test\"@zulip.com");
     }
 
     #[test]

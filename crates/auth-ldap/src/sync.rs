@@ -141,9 +141,18 @@ pub async fn sync_realm(
     }
     let status_synced = cfg.attributes.user_account_control.is_some() || cfg.attributes.deactivated.is_some();
 
+    let maps_usernames = cfg.maps_usernames();
+    let no_emails = HashMap::new();
+    let email_index = if maps_usernames { &by_email } else { &no_emails };
     for user in managed {
         report.checked += 1;
-        let Some(person) = match_entry(user, &by_id, &by_email) else {
+        let mut found = match_entry(user, &by_id, email_index).cloned();
+        if found.is_none() && !maps_usernames {
+            // Without a mapping the email is the directory username: ask the directory as a
+            // login would. An error here stops the run before anything changed.
+            found = dir.find_user(&user.delivery_email).await?;
+        }
+        let Some(person) = found.as_ref() else {
             if cfg.sync.deactivate_non_matching && user.is_active {
                 report.deactivations += 1;
                 report.changes.push(Change {
@@ -161,7 +170,11 @@ pub async fn sync_realm(
         };
         let mut update = DirectoryUpdate::default();
         let mut why = Vec::new();
-        let username = entry::directory_username(person, "", cfg).to_owned();
+        let username = if maps_usernames {
+            entry::directory_username(person, "", cfg).to_owned()
+        } else {
+            user.delivery_email.clone()
+        };
         if let Ok(email) = entry::email_for(person, &username, cfg) {
             if !email.eq_ignore_ascii_case(&user.delivery_email) {
                 why.push(format!("email {} → {}", user.delivery_email, email));

@@ -51,13 +51,42 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// LDAP tools: sync accounts with the directory, show what a login would do.
+    #[command(subcommand)]
+    Ldap(LdapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LdapCommand {
+    /// Update names and emails from the directory, deactivate people who are gone or disabled
+    /// (when configured) and reactivate returning ones. Stops, changing nothing, when the
+    /// directory cannot be read completely or would deactivate too many.
+    Sync {
+        /// Only this realm (default: every realm with LDAP enabled).
+        #[arg(long)]
+        realm: Option<String>,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even if more than ldap.sync.max_deactivate_fraction would be deactivated.
+        #[arg(long)]
+        force: bool,
+    },
+    /// What the backend would do for this username (no password): the entry found, the
+    /// mapped email and name, groups, and whether the login would be allowed.
+    Query {
+        username: String,
+        /// The realm to judge access for.
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective configuration (secrets masked); exit 1 if it is invalid.
     Check {
-        /// Also connect to the database.
+        /// Also connect to the database (and the LDAP directory, when configured).
         #[arg(long)]
         connect: bool,
     },
@@ -92,6 +121,9 @@ pub enum RealmCommand {
         ldap: Option<bool>,
         #[arg(long)]
         dev: Option<bool>,
+        /// Create accounts on a person's first successful LDAP login.
+        #[arg(long)]
+        ldap_auto_create: Option<bool>,
     },
 }
 
@@ -217,6 +249,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Realm(cmd) => realm_command(open(settings).await?, cmd).await,
         Command::User(cmd) => user_command(open(settings).await?, cmd).await,
         Command::Audit(cmd) => audit_command(open(settings).await?, cmd).await,
+        Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
     }
 }
 
@@ -255,7 +288,7 @@ async fn init(settings: Settings, realm_name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn find_realm(state: &AppState, subdomain: &str) -> Result<Realm> {
+pub(crate) async fn find_realm(state: &AppState, subdomain: &str) -> Result<Realm> {
     state
         .store
         .realm_by_subdomain(subdomain)
@@ -289,12 +322,13 @@ fn show_realm(r: &Realm) -> String {
         methods.push("dev");
     }
     format!(
-        "{:>4}  {:<20} {:<30} {:<11} {}",
+        "{:>4}  {:<20} {:<30} {:<11} {}{}",
         r.id.0,
         if r.subdomain.is_empty() { "(root)" } else { &r.subdomain },
         r.name,
         if r.deactivated { "deactivated" } else { "active" },
-        methods.join(",")
+        methods.join(","),
+        if r.methods.ldap && !r.ldap_auto_create { " (no ldap auto-create)" } else { "" }
     )
 }
 
@@ -362,8 +396,15 @@ async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
             email,
             ldap,
             dev,
+            ldap_auto_create,
         } => {
-            let realm = find_realm(&state, &subdomain).await?;
+            let mut realm = find_realm(&state, &subdomain).await?;
+            if let Some(auto) = ldap_auto_create {
+                realm = state
+                    .store
+                    .set_realm_ldap_auto_create(realm.id, auto, Actor::cli())
+                    .await?;
+            }
             let methods = AuthMethods {
                 email: email.unwrap_or(realm.methods.email),
                 ldap: ldap.unwrap_or(realm.methods.ldap),

@@ -98,6 +98,159 @@ pub struct Settings {
     pub development: DevelopmentSettings,
     pub zulip: ZulipSettings,
     pub logging: LoggingSettings,
+    pub ldap: LdapSettings,
+}
+
+/// `[ldap]`: the LDAP backend (used when `auth.backends` lists `ldap`). Names follow Zulip's
+/// settings; empty strings mean "not set". See docs/ldap.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapSettings {
+    /// Servers tried in order (failover): `ldap://host:389`, `ldaps://host:636`.
+    pub uris: Vec<String>,
+    /// Upgrade `ldap://` connections with StartTLS.
+    pub starttls: bool,
+    /// PEM file with the CA that signed the directory's certificate (only it is trusted).
+    pub ca_file: Option<PathBuf>,
+    /// Certificate verification. `false` is insecure and logged loudly at every start.
+    pub tls_verify: bool,
+    pub connect_timeout_secs: f64,
+    pub operation_timeout_secs: f64,
+    /// Service account for searches (Zulip's `AUTH_LDAP_BIND_DN`); empty: anonymous searches.
+    pub bind_dn: String,
+    pub bind_password: Secret,
+    /// Read the service account's password from this file instead.
+    pub bind_password_file: Option<PathBuf>,
+    /// Search-then-bind (Zulip's `AUTH_LDAP_USER_SEARCH`): base, filter with `{user}`, scope.
+    pub user_search_base: String,
+    pub user_search_filter: String,
+    /// `sub` or `one`.
+    pub user_search_scope: String,
+    /// Direct bind instead of a search: `uid={user},ou=people,dc=example,dc=org`.
+    pub user_dn_template: String,
+    /// `LDAP_APPEND_DOMAIN`.
+    pub append_domain: String,
+    /// `LDAP_EMAIL_ATTR`.
+    pub email_attr: String,
+    /// `AUTH_LDAP_REVERSE_EMAIL_SEARCH`, with `{email}`: `(mail={email})`.
+    pub reverse_email_search_filter: String,
+    /// `AUTH_LDAP_USERNAME_ATTR`.
+    pub username_attr: String,
+    /// Only members of this group (a DN) may log in.
+    pub require_group: String,
+    /// Members of this group (a DN) may not log in.
+    pub deny_group: String,
+    /// `member` (groupOfNames), `uniqueMember` (groupOfUniqueNames), `memberUid` (posixGroup)
+    /// or `memberOf` (Active Directory, OpenLDAP memberof overlay).
+    pub group_membership: String,
+    /// Nested groups through AD's `1.2.840.113556.1.4.1941` (with `memberOf`).
+    pub nested_groups: bool,
+    /// Idle service connections kept open.
+    pub pool_size: usize,
+    pub attributes: LdapAttributeSettings,
+    /// `AUTH_LDAP_ADVANCED_REALM_ACCESS_CONTROL`: subdomain = [ {attribute = "value", …}, … ].
+    pub realm_access: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    pub sync: LdapSyncSettings,
+}
+
+/// `[ldap.attributes]`: Zulip's `AUTH_LDAP_USER_ATTR_MAP`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapAttributeSettings {
+    pub full_name: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// Active Directory: `userAccountControl` (bit value 2 = disabled).
+    pub user_account_control: String,
+    /// An attribute that marks disabled accounts.
+    pub deactivated: String,
+    /// Values of `deactivated` meaning disabled; empty: TRUE/YES vs FALSE/NO.
+    pub deactivated_values: Vec<String>,
+    /// Multi-valued attribute listing the subdomains a person may enter.
+    pub org_membership: String,
+    /// `entryUUID` (OpenLDAP) or `objectGUID` (Active Directory).
+    pub unique_id: String,
+}
+
+/// `[ldap.sync]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapSyncSettings {
+    /// `LDAP_DEACTIVATE_NON_MATCHING_USERS`.
+    pub deactivate_non_matching: bool,
+    /// Stop a run that would deactivate more than this share of a realm's active people.
+    pub max_deactivate_fraction: f64,
+}
+
+impl Default for LdapSettings {
+    fn default() -> Self {
+        let d = auth_ldap::LdapConfig::default();
+        LdapSettings {
+            uris: Vec::new(),
+            starttls: false,
+            ca_file: None,
+            tls_verify: true,
+            connect_timeout_secs: d.connect_timeout.as_secs_f64(),
+            operation_timeout_secs: d.operation_timeout.as_secs_f64(),
+            bind_dn: String::new(),
+            bind_password: Secret::default(),
+            bind_password_file: None,
+            user_search_base: String::new(),
+            user_search_filter: d.user_search_filter,
+            user_search_scope: "sub".into(),
+            user_dn_template: String::new(),
+            append_domain: String::new(),
+            email_attr: String::new(),
+            reverse_email_search_filter: String::new(),
+            username_attr: d.username_attr,
+            require_group: String::new(),
+            deny_group: String::new(),
+            group_membership: "member".into(),
+            nested_groups: false,
+            pool_size: d.pool_size,
+            attributes: LdapAttributeSettings::default(),
+            realm_access: BTreeMap::new(),
+            sync: LdapSyncSettings::default(),
+        }
+    }
+}
+
+impl Default for LdapAttributeSettings {
+    fn default() -> Self {
+        LdapAttributeSettings {
+            full_name: "cn".into(),
+            first_name: String::new(),
+            last_name: String::new(),
+            user_account_control: String::new(),
+            deactivated: String::new(),
+            deactivated_values: Vec::new(),
+            org_membership: String::new(),
+            unique_id: "entryUUID".into(),
+        }
+    }
+}
+
+impl Default for LdapSyncSettings {
+    fn default() -> Self {
+        let d = auth_ldap::SyncPolicy::default();
+        LdapSyncSettings {
+            deactivate_non_matching: d.deactivate_non_matching,
+            max_deactivate_fraction: d.max_deactivate_fraction,
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+fn seconds(v: f64) -> std::time::Duration {
+    if v.is_finite() && v > 0.0 {
+        std::time::Duration::from_secs_f64(v.min(3600.0))
+    } else {
+        std::time::Duration::ZERO
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,6 +356,7 @@ impl Default for Settings {
             development: DevelopmentSettings::default(),
             zulip: ZulipSettings::default(),
             logging: LoggingSettings::default(),
+            ldap: LdapSettings::default(),
         }
     }
 }
@@ -355,6 +509,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("auth.backends")
                 .with_list_parse_key("server.root_subdomain_aliases")
+                .with_list_parse_key("ldap.uris")
                 .source(Some(env)),
         );
         let settings: Settings = builder
@@ -409,9 +564,16 @@ impl Settings {
                 None => p.push(format!(
                     "auth.backends: unknown backend {name:?} (known: email, ldap, dev)"
                 )),
-                Some(BackendKind::Ldap) => p.push(
-                    "auth.backends: the ldap backend is not available in this build yet".into(),
-                ),
+                Some(BackendKind::Ldap) => {
+                    if seen.contains(&BackendKind::Ldap) {
+                        p.push(format!("auth.backends: {name:?} is listed twice"));
+                    }
+                    seen.push(BackendKind::Ldap);
+                    match self.ldap_config() {
+                        Ok(cfg) => p.extend(cfg.problems()),
+                        Err(e) => p.push(e.to_string()),
+                    }
+                }
                 Some(BackendKind::Dev) if !self.development.enabled => p.push(
                     "auth.backends: the dev backend logs anyone in without a password and needs development.enabled = true".into(),
                 ),
@@ -483,6 +645,76 @@ impl Settings {
             max_length: p.max_length,
             min_guesses: p.min_guesses,
         }
+    }
+
+    /// Whether `auth.backends` lists the LDAP backend.
+    pub fn ldap_enabled(&self) -> bool {
+        self.backend_kinds().contains(&BackendKind::Ldap)
+    }
+
+    /// The LDAP backend's configuration (the bind password read from its file when set).
+    pub fn ldap_config(&self) -> Result<auth_ldap::LdapConfig, ConfigError> {
+        let l = &self.ldap;
+        let bind_password = match &l.bind_password_file {
+            Some(path) => read_secret_file(path, "the LDAP bind password")?,
+            None => l.bind_password.0.clone(),
+        };
+        let user_search_scope = match l.user_search_scope.as_str() {
+            "sub" | "subtree" => auth_ldap::SearchScope::Subtree,
+            "one" | "onelevel" => auth_ldap::SearchScope::OneLevel,
+            other => {
+                return Err(ConfigError::Invalid(vec![format!(
+                    "ldap.user_search_scope = {other:?} must be \"sub\" or \"one\""
+                )]));
+            }
+        };
+        let group_membership = auth_ldap::GroupMembership::from_name(&l.group_membership)
+            .ok_or_else(|| {
+                ConfigError::Invalid(vec![format!(
+                    "ldap.group_membership = {:?} must be member, uniqueMember, memberUid or memberOf",
+                    l.group_membership
+                )])
+            })?;
+        let a = &l.attributes;
+        Ok(auth_ldap::LdapConfig {
+            uris: l.uris.clone(),
+            starttls: l.starttls,
+            ca_file: l.ca_file.clone(),
+            tls_verify: l.tls_verify,
+            connect_timeout: seconds(l.connect_timeout_secs),
+            operation_timeout: seconds(l.operation_timeout_secs),
+            bind_dn: l.bind_dn.trim().to_owned(),
+            bind_password,
+            user_search_base: l.user_search_base.trim().to_owned(),
+            user_search_filter: l.user_search_filter.trim().to_owned(),
+            user_search_scope,
+            user_dn_template: non_empty(&l.user_dn_template),
+            append_domain: non_empty(&l.append_domain),
+            email_attr: non_empty(&l.email_attr),
+            reverse_email_search_filter: non_empty(&l.reverse_email_search_filter),
+            username_attr: l.username_attr.trim().to_owned(),
+            attributes: auth_ldap::AttributeMap {
+                full_name: non_empty(&a.full_name),
+                first_name: non_empty(&a.first_name),
+                last_name: non_empty(&a.last_name),
+                user_account_control: non_empty(&a.user_account_control),
+                deactivated: non_empty(&a.deactivated),
+                deactivated_values: a.deactivated_values.clone(),
+                org_membership: non_empty(&a.org_membership),
+                unique_id: a.unique_id.trim().to_owned(),
+            },
+            realm_access: l.realm_access.clone(),
+            require_group: non_empty(&l.require_group),
+            deny_group: non_empty(&l.deny_group),
+            group_membership,
+            nested_groups: l.nested_groups,
+            sync: auth_ldap::SyncPolicy {
+                deactivate_non_matching: l.sync.deactivate_non_matching,
+                max_deactivate_fraction: l.sync.max_deactivate_fraction,
+            },
+            pool_size: l.pool_size,
+            root_aliases: self.server.root_subdomain_aliases.clone(),
+        })
     }
 
     /// The configured backends, in order (unknown names were refused by validation).

@@ -14,6 +14,7 @@ pub mod config;
 pub mod envelope;
 pub mod host;
 pub mod keys;
+mod ldap_cli;
 pub mod logging;
 pub mod params;
 mod routes;

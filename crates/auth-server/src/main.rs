@@ -97,12 +97,30 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
         }
         return Ok(ExitCode::FAILURE);
     }
+    if settings.ldap_enabled() {
+        if let Ok(cfg) = settings.ldap_config() {
+            for w in cfg.warnings() {
+                eprintln!("warning: {w}");
+            }
+        }
+    }
     if connect {
         let url = settings.database_url()?;
         let store = auth_store::Store::connect(&url, &auth_store::StoreOptions::default())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         store.ping().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!("database: connected ({})", store.kind().name());
+        if settings.ldap_enabled() {
+            let dir = auth_ldap::Directory::new(settings.ldap_config()?)
+                .map_err(|e| anyhow::anyhow!("LDAP: {e}"))?;
+            match dir.check().await {
+                Ok(msg) => eprintln!("ldap: {msg}"),
+                Err(e) => {
+                    eprintln!("ldap: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
     }
     eprintln!("configuration is valid");
     Ok(ExitCode::SUCCESS)

@@ -35,6 +35,8 @@ pub enum StartupError {
          Use the original secret, or a fresh database"
     )]
     SecretMismatch { expected: String, found: String },
+    #[error("LDAP: {0}")]
+    Ldap(String),
     #[error("cannot listen on {addr}: {error}")]
     Bind { addr: String, error: String },
 }
@@ -54,6 +56,10 @@ pub struct AppState {
     pub ldap_maps_usernames: bool,
     /// Development server with the `dev` backend configured (passwordless logins).
     pub dev_backend: bool,
+    /// The directory, when the LDAP backend is configured (for `ldap sync` and `ldap query`).
+    pub ldap: Option<Arc<auth_ldap::Directory>>,
+    /// The account port the backends use.
+    pub accounts: Arc<StoreAccounts>,
 }
 
 impl AppState {
@@ -88,6 +94,20 @@ impl AppState {
         });
         let hasher = PasswordHasher::new(settings.auth.bcrypt_cost)?;
         let policy = settings.password_policy();
+        let ldap = if settings.ldap_enabled() {
+            let cfg = settings.ldap_config()?;
+            for warning in cfg.warnings() {
+                tracing::warn!("{warning}");
+            }
+            Some(Arc::new(
+                auth_ldap::Directory::new(cfg).map_err(|e| StartupError::Ldap(e.to_string()))?,
+            ))
+        } else {
+            None
+        };
+        let ldap_maps_usernames = ldap
+            .as_ref()
+            .is_some_and(|d| d.config().maps_usernames());
         let mut backends: Vec<Arc<dyn AuthBackend>> = Vec::new();
         for kind in settings.backend_kinds() {
             match kind {
@@ -98,8 +118,14 @@ impl AppState {
                 ))),
                 // Not a password backend: `dev_fetch_api_key` handles it (see `dev_backend`).
                 BackendKind::Dev => {}
-                // Refused by validation until the LDAP backend lands.
-                BackendKind::Ldap => {}
+                BackendKind::Ldap => {
+                    if let Some(dir) = &ldap {
+                        backends.push(Arc::new(auth_ldap::LdapAuthBackend::new(
+                            dir.clone(),
+                            accounts.clone(),
+                        )));
+                    }
+                }
             }
         }
         let dev_backend = settings.development.enabled
@@ -112,7 +138,9 @@ impl AppState {
             keys,
             hasher,
             policy,
-            ldap_maps_usernames: false,
+            ldap_maps_usernames,
+            ldap,
+            accounts,
         })
     }
 
