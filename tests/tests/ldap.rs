@@ -66,6 +66,11 @@ async fn search_then_bind_creates_then_reuses_the_account() {
     for kind in [DbKind::Sqlite, DbKind::Postgres] {
         let Some(w) = world(kind, |_, _| {}).await else { continue };
         let c = w.server.client();
+        // Append domain: usernames need not be emails, and the form says so.
+        let settings = c.get("zulip", "/api/v1/server_settings").await;
+        assert_eq!(settings.body["require_email_format_usernames"], false);
+        assert_eq!(settings.body["authentication_methods"]["ldap"], true);
+        assert_eq!(settings.body["email_auth_enabled"], true);
         let r = c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
         r.assert_success();
         assert_eq!(r.body["email"], "hamlet@zulip.com");

@@ -187,9 +187,8 @@ pub fn wanted_attributes(cfg: &LdapConfig) -> Vec<String> {
             v.extend(rule.keys().cloned());
         }
     }
-    if cfg.group_membership == crate::config::GroupMembership::MemberOf {
-        v.push("memberOf".into());
-    }
+    // Always asked for: `ldap query` shows it, and group checks read it with `memberOf`.
+    v.push("memberOf".into());
     v.sort_by_key(|s| s.to_ascii_lowercase());
     v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     v

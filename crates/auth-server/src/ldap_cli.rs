@@ -111,6 +111,10 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
         }
     );
     println!("realm access:    {} for {:?}", if a.realm_allowed { "allowed" } else { "refused" }, realm.subdomain);
+    let member_of = entry.values("memberOf");
+    if !member_of.is_empty() {
+        println!("groups:          {}", member_of.join("; "));
+    }
     for (label, g) in [("require group", &a.require_group), ("deny group", &a.deny_group)] {
         if let Some((dn, member)) = g {
             println!("{label}:{}{dn}: {}", " ".repeat(16 - label.len() - 1), if *member { "member" } else { "not a member" });
