@@ -8,8 +8,8 @@ need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# Build: libpq for diesel's PostgreSQL driver (SQLite is bundled), pkg-config, a C compiler.
-for p in libpq-dev pkg-config gcc; do pkg_installed "$p" || need_apt+=("$p"); done
+# Build: libpq (diesel's PostgreSQL driver; SQLite is bundled), OpenSSL (LDAP TLS), pkg-config, gcc.
+for p in libpq-dev libssl-dev pkg-config gcc; do pkg_installed "$p" || need_apt+=("$p"); done
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
