@@ -69,9 +69,15 @@ impl TestDb {
                     Ok(c) => c,
                     Err(e) => {
                         if std::env::var_os("CI").is_some() {
-                            panic!("PostgreSQL at {} is unreachable and CI is set: {e}", pg_admin_url());
+                            panic!(
+                                "PostgreSQL at {} is unreachable and CI is set: {e}",
+                                pg_admin_url()
+                            );
                         }
-                        eprintln!("skipping the PostgreSQL half: {} unreachable: {e}", pg_admin_url());
+                        eprintln!(
+                            "skipping the PostgreSQL half: {} unreachable: {e}",
+                            pg_admin_url()
+                        );
                         return None;
                     }
                 };
@@ -102,7 +108,9 @@ impl TestDb {
 
     pub fn url(&self) -> String {
         match self {
-            TestDb::Sqlite { dir } => format!("sqlite://{}", dir.path().join("latchkey.sqlite3").display()),
+            TestDb::Sqlite { dir } => {
+                format!("sqlite://{}", dir.path().join("latchkey.sqlite3").display())
+            }
             TestDb::Postgres { url, .. } => url.clone(),
         }
     }
@@ -151,8 +159,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(settings: Settings) -> TestServer {
-        let admin = AppState::open(settings.clone()).await.expect("open admin state");
-        let state = AppState::open(settings.clone()).await.expect("open server state");
+        let admin = AppState::open(settings.clone())
+            .await
+            .expect("open admin state");
+        let state = AppState::open(settings.clone())
+            .await
+            .expect("open server state");
         let running = auth_server::start(state, None).await.expect("start server");
         TestServer {
             addr: running.addr,
@@ -190,9 +202,21 @@ impl TestServer {
     }
 
     /// Creates a person with the given password (or none).
-    pub async fn create_user(&self, realm: &Realm, email: &str, password: Option<&str>, role: Role) -> User {
+    pub async fn create_user(
+        &self,
+        realm: &Realm,
+        email: &str,
+        password: Option<&str>,
+        role: Role,
+    ) -> User {
         let hash = match password {
-            Some(pw) => Some(self.admin.hasher.hash(&Password::new(pw)).await.expect("hash")),
+            Some(pw) => Some(
+                self.admin
+                    .hasher
+                    .hash(&Password::new(pw))
+                    .await
+                    .expect("hash"),
+            ),
             None => None,
         };
         self.admin
@@ -217,7 +241,13 @@ impl TestServer {
 
     /// The user's key as the server would return it.
     pub async fn key_of(&self, user: &User) -> String {
-        self.admin.keys.key_for(user.id).await.expect("key").expose().to_owned()
+        self.admin
+            .keys
+            .key_for(user.id)
+            .await
+            .expect("key")
+            .expose()
+            .to_owned()
     }
 }
 
@@ -254,9 +284,15 @@ impl Fixture {
         let server = TestServer::start(settings).await;
         let zulip = server.create_realm("zulip", "Zulip Dev").await;
         let lear = server.create_realm("lear", "Lear & Co.").await;
-        let hamlet = server.create_user(&zulip, "hamlet@zulip.com", Some(PW), Role::Member).await;
-        let cordelia = server.create_user(&zulip, "cordelia@zulip.com", Some(PW), Role::Member).await;
-        let othello = server.create_user(&lear, "othello@lear.com", Some(PW), Role::Member).await;
+        let hamlet = server
+            .create_user(&zulip, "hamlet@zulip.com", Some(PW), Role::Member)
+            .await;
+        let cordelia = server
+            .create_user(&zulip, "cordelia@zulip.com", Some(PW), Role::Member)
+            .await;
+        let othello = server
+            .create_user(&lear, "othello@lear.com", Some(PW), Role::Member)
+            .await;
         Some(Fixture {
             server,
             zulip,
@@ -297,7 +333,11 @@ impl Reply {
     pub fn assert_envelope_error(&self, status: u16) {
         assert_eq!(self.status, status, "status; body: {}", self.raw);
         assert_eq!(self.body["result"], "error", "{}", self.raw);
-        assert!(self.body["msg"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.raw);
+        assert!(
+            self.body["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.raw
+        );
         assert!(self.body["code"].as_str().is_some(), "{}", self.raw);
     }
 
@@ -340,7 +380,12 @@ impl Client {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub fn request(&self, method: reqwest::Method, subdomain: &str, path: &str) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        subdomain: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(path))
             .header(reqwest::header::HOST, host_for(subdomain))
@@ -362,7 +407,11 @@ impl Client {
 
     /// POST a urlencoded form.
     pub async fn post_form(&self, subdomain: &str, path: &str, form: &[(&str, &str)]) -> Reply {
-        Self::send(self.request(reqwest::Method::POST, subdomain, path).form(form)).await
+        Self::send(
+            self.request(reqwest::Method::POST, subdomain, path)
+                .form(form),
+        )
+        .await
     }
 
     pub async fn get(&self, subdomain: &str, path: &str) -> Reply {

@@ -19,7 +19,9 @@ async fn still_serving(f: &Fixture) {
 }
 
 async fn malformed_requests_get_envelopes(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
     let post = |body: &'static str, ctype: &'static str| {
         c.request(reqwest::Method::POST, "zulip", "/api/v1/fetch_api_key")
@@ -27,34 +29,50 @@ async fn malformed_requests_get_envelopes(kind: DbKind) {
             .body(body)
     };
     // Empty strings.
-    Client::send(post("username=&password=", "application/x-www-form-urlencoded"))
-        .await
-        .assert_error(400, "BAD_REQUEST", "Enter a valid email address.");
-    Client::send(post("username=hamlet%40zulip.com&password=", "application/x-www-form-urlencoded"))
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    Client::send(post(
+        "username=&password=",
+        "application/x-www-form-urlencoded",
+    ))
+    .await
+    .assert_error(400, "BAD_REQUEST", "Enter a valid email address.");
+    Client::send(post(
+        "username=hamlet%40zulip.com&password=",
+        "application/x-www-form-urlencoded",
+    ))
+    .await
+    .assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     // Garbage that is not form encoding at all, and a broken multipart body.
     Client::send(post("%%%&&&===", "application/x-www-form-urlencoded"))
         .await
         .assert_envelope_error(400);
-    Client::send(post("--nope\r\nnot multipart", "multipart/form-data; boundary=zz"))
-        .await
-        .assert_envelope_error(400);
+    Client::send(post(
+        "--nope\r\nnot multipart",
+        "multipart/form-data; boundary=zz",
+    ))
+    .await
+    .assert_envelope_error(400);
     Client::send(post("whatever", "multipart/form-data"))
         .await
         .assert_envelope_error(400);
     // Injection-looking usernames are just invalid emails.
     for u in ["*", ")(uid=*", "a\0b@zulip.com", "hamlet@zulip.com\r\nX: y"] {
-        f.client()
-            .fetch_api_key("zulip", u, PW)
-            .await
-            .assert_error(400, "BAD_REQUEST", "Enter a valid email address.");
+        f.client().fetch_api_key("zulip", u, PW).await.assert_error(
+            400,
+            "BAD_REQUEST",
+            "Enter a valid email address.",
+        );
     }
     still_serving(&f).await;
 }
 
 async fn huge_bodies_are_refused_cleanly(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
     let big = "a".repeat(1024 * 1024);
     for ctype in [
@@ -77,12 +95,18 @@ async fn huge_bodies_are_refused_cleanly(kind: DbKind) {
     f.client()
         .fetch_api_key("zulip", "hamlet@zulip.com", &long)
         .await
-        .assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+        .assert_error(
+            401,
+            "AUTHENTICATION_FAILED",
+            "Your username or password is incorrect",
+        );
     still_serving(&f).await;
 }
 
 async fn invalid_utf8_is_refused(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
     for body in [
         b"username=hamlet%40zulip.com&password=%FF%FE".to_vec(),
@@ -96,7 +120,11 @@ async fn invalid_utf8_is_refused(kind: DbKind) {
         )
         .await;
         r.assert_envelope_error(400);
-        assert!(r.body["msg"].as_str().unwrap().contains("UTF-8"), "{}", r.raw);
+        assert!(
+            r.body["msg"].as_str().unwrap().contains("UTF-8"),
+            "{}",
+            r.raw
+        );
     }
     let r = Client::send(c.request(
         reqwest::Method::POST,
@@ -109,24 +137,37 @@ async fn invalid_utf8_is_refused(kind: DbKind) {
 }
 
 async fn wrong_content_type_means_no_body_parameters(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
     let r = Client::send(
         c.request(reqwest::Method::POST, "zulip", "/api/v1/fetch_api_key")
             .json(&serde_json::json!({"username": "hamlet@zulip.com", "password": PW})),
     )
     .await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'username' argument");
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'username' argument",
+    );
     let r = Client::send(
         c.request(reqwest::Method::POST, "zulip", "/api/v1/fetch_api_key")
             .header("content-type", "text/plain")
             .body(format!("username=hamlet@zulip.com&password={PW}")),
     )
     .await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'username' argument");
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'username' argument",
+    );
     let r = Client::send(
         c.request(reqwest::Method::POST, "zulip", "/api/v1/fetch_api_key")
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .body(format!("username=hamlet%40zulip.com&password={PW}")),
     )
     .await;
@@ -134,10 +175,17 @@ async fn wrong_content_type_means_no_body_parameters(kind: DbKind) {
 }
 
 async fn odd_hosts_and_paths(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
     // Unknown realm, an empty Host, a Host for another domain: root (no realm here) → 404.
-    for host in ["nope.example.test", "", "evil.example.com", "zulip.example.test.evil.com"] {
+    for host in [
+        "nope.example.test",
+        "",
+        "evil.example.com",
+        "zulip.example.test.evil.com",
+    ] {
         let r = Client::send(
             reqwest::Client::new()
                 .post(c.url("/api/v1/fetch_api_key"))
@@ -149,7 +197,9 @@ async fn odd_hosts_and_paths(kind: DbKind) {
     }
     let r = c.get("zulip", "/api/v1/no_such_endpoint").await;
     r.assert_error(404, "BAD_REQUEST", "Endpoint does not exist");
-    let r = c.get("zulip", "/api/v1/fetch_api_key/../server_settings").await;
+    let r = c
+        .get("zulip", "/api/v1/fetch_api_key/../server_settings")
+        .await;
     assert_ne!(r.status, 500);
     still_serving(&f).await;
 }

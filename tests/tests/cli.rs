@@ -50,12 +50,20 @@ fn ok(out: &Output) -> String {
 
 #[track_caller]
 fn fails(out: &Output) -> String {
-    assert!(!out.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -65,14 +73,29 @@ fn config_check_prints_masked_config_and_rejects_bad_ones() {
     let out = Command::new(latchkey_bin())
         .args(["config", "check"])
         .current_dir(&dir)
-        .env("LATCHKEY__SECRETS__SERVER_SECRET", "a-very-secret-value-that-is-long-enough-123")
-        .env("LATCHKEY__DATABASE__URL", "postgres://lk:hunter2@127.0.0.1/lk")
+        .env(
+            "LATCHKEY__SECRETS__SERVER_SECRET",
+            "a-very-secret-value-that-is-long-enough-123",
+        )
+        .env(
+            "LATCHKEY__DATABASE__URL",
+            "postgres://lk:hunter2@127.0.0.1/lk",
+        )
         .output()
         .unwrap();
     let text = ok(&out);
-    assert!(text.contains("[server]") && text.contains("bcrypt_cost = 12"), "{text}");
-    assert!(!text.contains("a-very-secret") && !text.contains("hunter2"), "{text}");
-    assert!(text.contains("postgres://lk:********@127.0.0.1/lk"), "{text}");
+    assert!(
+        text.contains("[server]") && text.contains("bcrypt_cost = 12"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("a-very-secret") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("postgres://lk:********@127.0.0.1/lk"),
+        "{text}"
+    );
 
     std::fs::write(
         dir.join("bad.toml"),
@@ -85,7 +108,10 @@ fn config_check_prints_masked_config_and_rejects_bad_ones() {
         .output()
         .unwrap();
     let err = fails(&out);
-    assert!(err.contains("kerberos") && err.contains("bcrypt_cost"), "{err}");
+    assert!(
+        err.contains("kerberos") && err.contains("bcrypt_cost"),
+        "{err}"
+    );
 
     std::fs::write(dir.join("typo.toml"), "[server]\nbnd = \"x\"\n").unwrap();
     let out = Command::new(latchkey_bin())
@@ -100,7 +126,9 @@ fn config_check_prints_masked_config_and_rejects_bad_ones() {
 #[test]
 fn admin_commands_change_state_and_write_audit_rows() {
     for kind in [DbKind::Sqlite, DbKind::Postgres] {
-        let Some(db) = TestDb::new(kind) else { continue };
+        let Some(db) = TestDb::new(kind) else {
+            continue;
+        };
         let dir = db.dir();
         let text = ok(&latchkey(&dir, &db, &["migrate"]));
         assert!(text.contains("applied"), "{text}");
@@ -114,10 +142,22 @@ fn admin_commands_change_state_and_write_audit_rows() {
         // init is idempotent.
         ok(&latchkey(&dir, &db, &["init"]));
 
-        ok(&latchkey(&dir, &db, &["realm", "create", "--subdomain", "zulip", "--name", "Zulip"]));
-        let err = fails(&latchkey(&dir, &db, &["realm", "create", "--subdomain", "zulip", "--name", "Again"]));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &["realm", "create", "--subdomain", "zulip", "--name", "Zulip"],
+        ));
+        let err = fails(&latchkey(
+            &dir,
+            &db,
+            &["realm", "create", "--subdomain", "zulip", "--name", "Again"],
+        ));
         assert!(err.contains("already exists"), "{err}");
-        let err = fails(&latchkey(&dir, &db, &["realm", "create", "--subdomain", "Bad_Name", "--name", "X"]));
+        let err = fails(&latchkey(
+            &dir,
+            &db,
+            &["realm", "create", "--subdomain", "Bad_Name", "--name", "X"],
+        ));
         assert!(err.contains("lower-case"), "{err}");
         let list = ok(&latchkey(&dir, &db, &["realm", "list"]));
         assert!(list.contains("zulip") && list.contains("(root)"), "{list}");
@@ -126,59 +166,155 @@ fn admin_commands_change_state_and_write_audit_rows() {
         ok(&latchkey(
             &dir,
             &db,
-            &["user", "create", "--realm", "zulip", "--email", "hamlet@zulip.com", "--full-name", "Hamlet", "--password-file", "pw"],
+            &[
+                "user",
+                "create",
+                "--realm",
+                "zulip",
+                "--email",
+                "hamlet@zulip.com",
+                "--full-name",
+                "Hamlet",
+                "--password-file",
+                "pw",
+            ],
         ));
         // No password source and no terminal: a clear refusal, nothing created.
         let err = fails(&latchkey(
             &dir,
             &db,
-            &["user", "create", "--realm", "zulip", "--email", "iago@zulip.com", "--full-name", "Iago"],
+            &[
+                "user",
+                "create",
+                "--realm",
+                "zulip",
+                "--email",
+                "iago@zulip.com",
+                "--full-name",
+                "Iago",
+            ],
         ));
         assert!(err.contains("--password-file"), "{err}");
         // A weak password is refused.
         let err = fails(&latchkey_with_stdin(
             &dir,
             &db,
-            &["user", "create", "--realm", "zulip", "--email", "iago@zulip.com", "--full-name", "Iago", "--password-stdin"],
+            &[
+                "user",
+                "create",
+                "--realm",
+                "zulip",
+                "--email",
+                "iago@zulip.com",
+                "--full-name",
+                "Iago",
+                "--password-stdin",
+            ],
             Some("123\n"),
         ));
         assert!(err.contains("password refused"), "{err}");
         ok(&latchkey_with_stdin(
             &dir,
             &db,
-            &["user", "create", "--realm", "zulip", "--email", "iago@zulip.com", "--full-name", "Iago", "--role", "admin", "--password-stdin"],
+            &[
+                "user",
+                "create",
+                "--realm",
+                "zulip",
+                "--email",
+                "iago@zulip.com",
+                "--full-name",
+                "Iago",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
             Some("Iago-Str0ng-pass\n"),
         ));
         let err = fails(&latchkey(
             &dir,
             &db,
-            &["user", "create", "--realm", "zulip", "--email", "not-an-email", "--full-name", "X", "--no-password"],
+            &[
+                "user",
+                "create",
+                "--realm",
+                "zulip",
+                "--email",
+                "not-an-email",
+                "--full-name",
+                "X",
+                "--no-password",
+            ],
         ));
         assert!(err.contains("not a valid email"), "{err}");
         let users = ok(&latchkey(&dir, &db, &["user", "list", "--realm", "zulip"]));
-        assert!(users.contains("hamlet@zulip.com") && users.contains("admin"), "{users}");
+        assert!(
+            users.contains("hamlet@zulip.com") && users.contains("admin"),
+            "{users}"
+        );
 
-        ok(&latchkey(&dir, &db, &["user", "deactivate", "--realm", "zulip", "hamlet@zulip.com"]));
-        ok(&latchkey(&dir, &db, &["user", "reactivate", "--realm", "zulip", "hamlet@zulip.com"]));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &["user", "deactivate", "--realm", "zulip", "hamlet@zulip.com"],
+        ));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &["user", "reactivate", "--realm", "zulip", "hamlet@zulip.com"],
+        ));
         std::fs::write(dir.join("pw2"), "An0ther-g00d-one\n").unwrap();
         ok(&latchkey(
             &dir,
             &db,
-            &["user", "set-password", "--realm", "zulip", "hamlet@zulip.com", "--password-file", "pw2"],
+            &[
+                "user",
+                "set-password",
+                "--realm",
+                "zulip",
+                "hamlet@zulip.com",
+                "--password-file",
+                "pw2",
+            ],
         ));
-        ok(&latchkey(&dir, &db, &["user", "require-password-reset", "--realm", "zulip", "hamlet@zulip.com"]));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &[
+                "user",
+                "require-password-reset",
+                "--realm",
+                "zulip",
+                "hamlet@zulip.com",
+            ],
+        ));
         ok(&latchkey(&dir, &db, &["realm", "deactivate", "zulip"]));
         ok(&latchkey(&dir, &db, &["realm", "reactivate", "zulip"]));
-        ok(&latchkey(&dir, &db, &["realm", "set-auth", "zulip", "--ldap", "false"]));
-        let err = fails(&latchkey(&dir, &db, &["user", "deactivate", "--realm", "zulip", "ghost@zulip.com"]));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &["realm", "set-auth", "zulip", "--ldap", "false"],
+        ));
+        let err = fails(&latchkey(
+            &dir,
+            &db,
+            &["user", "deactivate", "--realm", "zulip", "ghost@zulip.com"],
+        ));
         assert!(err.contains("no user"), "{err}");
 
-        let audit = ok(&latchkey(&dir, &db, &["audit", "list", "--json", "--limit", "100"]));
+        let audit = ok(&latchkey(
+            &dir,
+            &db,
+            &["audit", "list", "--json", "--limit", "100"],
+        ));
         let events: Vec<serde_json::Value> = audit
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+        let types: Vec<&str> = events
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
         for expected in [
             "database_migrated",
             "realm_created",
@@ -190,12 +326,18 @@ fn admin_commands_change_state_and_write_audit_rows() {
             "realm_reactivated",
             "realm_authentication_methods_changed",
         ] {
-            assert!(types.contains(&expected), "{expected} missing from {types:?}");
+            assert!(
+                types.contains(&expected),
+                "{expected} missing from {types:?}"
+            );
         }
         assert_eq!(types.iter().filter(|t| **t == "user_created").count(), 2);
         assert_eq!(types.iter().filter(|t| **t == "realm_created").count(), 2);
         assert!(events.iter().all(|e| e["source"] == "cli"));
-        assert!(!audit.contains("f657gdGGk9") && !audit.contains("An0ther"), "{audit}");
+        assert!(
+            !audit.contains("f657gdGGk9") && !audit.contains("An0ther"),
+            "{audit}"
+        );
     }
 }
 
@@ -207,7 +349,15 @@ fn serve_answers_the_readme_walkthrough() {
     ok(&latchkey_with_stdin(
         &dir,
         &db,
-        &["user", "create", "--email", "alice@example.org", "--full-name", "Alice", "--password-stdin"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "alice@example.org",
+            "--full-name",
+            "Alice",
+            "--password-stdin",
+        ],
         Some("correct-horse-battery\n"),
     ));
     let port = free_port();
@@ -216,7 +366,10 @@ fn serve_answers_the_readme_walkthrough() {
         .args(["serve", "--bind", &bind])
         .current_dir(&dir)
         .env("LATCHKEY__DATABASE__URL", db.url())
-        .env("LATCHKEY__SERVER__EXTERNAL_HOST", format!("localhost:{port}"))
+        .env(
+            "LATCHKEY__SERVER__EXTERNAL_HOST",
+            format!("localhost:{port}"),
+        )
         .env("LATCHKEY__LOGGING__FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -232,7 +385,10 @@ fn serve_answers_the_readme_walkthrough() {
     while Instant::now() < deadline {
         match client
             .post(&url)
-            .form(&[("username", "alice@example.org"), ("password", "correct-horse-battery")])
+            .form(&[
+                ("username", "alice@example.org"),
+                ("password", "correct-horse-battery"),
+            ])
             .send()
         {
             Ok(r) => {
@@ -252,7 +408,10 @@ fn serve_answers_the_readme_walkthrough() {
     // A wrong password, for the log below.
     let _ = client
         .post(&url)
-        .form(&[("username", "alice@example.org"), ("password", "wrong-guess-xyz")])
+        .form(&[
+            ("username", "alice@example.org"),
+            ("password", "wrong-guess-xyz"),
+        ])
         .send()
         .unwrap();
     // SIGTERM: a graceful stop.
@@ -276,6 +435,9 @@ fn serve_answers_the_readme_walkthrough() {
     assert!(first["latency_ms"].is_string() || first["latency_ms"].is_number());
     assert_eq!(first["realm"], "");
     assert_eq!(first["user_id"], "1");
-    assert!(!log.contains("correct-horse-battery") && !log.contains("wrong-guess-xyz") && !log.contains(&key));
+    assert!(
+        !log.contains("correct-horse-battery")
+            && !log.contains("wrong-guess-xyz")
+            && !log.contains(&key)
+    );
 }
-

@@ -17,10 +17,16 @@ fn dev(s: &mut auth_server::Settings) {
 }
 
 async fn dev_server_issues_keys_without_password(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, dev).await else { return };
+    let Some(f) = Fixture::with(kind, dev).await else {
+        return;
+    };
     let r = f
         .client()
-        .post_form("zulip", "/api/v1/dev_fetch_api_key", &[("username", "hamlet@zulip.com")])
+        .post_form(
+            "zulip",
+            "/api/v1/dev_fetch_api_key",
+            &[("username", "hamlet@zulip.com")],
+        )
         .await;
     r.assert_success();
     assert_eq!(r.body["api_key"], f.server.key_of(&f.hamlet).await.as_str());
@@ -31,7 +37,9 @@ async fn dev_server_issues_keys_without_password(kind: DbKind) {
 }
 
 async fn dev_errors(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, dev).await else { return };
+    let Some(f) = Fixture::with(kind, dev).await else {
+        return;
+    };
     let c = f.client();
     let post = |sub: &'static str, user: &'static str| {
         let c = c.clone();
@@ -47,18 +55,23 @@ async fn dev_errors(kind: DbKind) {
     post("nope", "hamlet")
         .await
         .assert_error(400, "BAD_REQUEST", "Enter a valid email address.");
-    post("nope", "hamlet@zulip.com")
-        .await
-        .assert_error(404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain");
+    post("nope", "hamlet@zulip.com").await.assert_error(
+        404,
+        "NONEXISTENT_SUBDOMAIN",
+        "Invalid subdomain",
+    );
     post("zulip", "foo@zulip.com").await.assert_error(
         401,
         "AUTHENTICATION_FAILED",
         "Your username or password is incorrect",
     );
-    post("zulip", "othello@lear.com")
-        .await
-        .assert_error(404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain");
-    let r = Client::send(c.request(reqwest::Method::GET, "zulip", "/api/v1/dev_fetch_api_key")).await;
+    post("zulip", "othello@lear.com").await.assert_error(
+        404,
+        "NONEXISTENT_SUBDOMAIN",
+        "Invalid subdomain",
+    );
+    let r =
+        Client::send(c.request(reqwest::Method::GET, "zulip", "/api/v1/dev_fetch_api_key")).await;
     assert_eq!(r.status, 405);
     f.server
         .admin
@@ -66,9 +79,11 @@ async fn dev_errors(kind: DbKind) {
         .set_user_active(f.hamlet.id, false, Actor::cli())
         .await
         .unwrap();
-    post("zulip", "hamlet@zulip.com")
-        .await
-        .assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
+    post("zulip", "hamlet@zulip.com").await.assert_error(
+        401,
+        "USER_DEACTIVATED",
+        "Account is deactivated",
+    );
     f.server
         .admin
         .store
@@ -80,17 +95,25 @@ async fn dev_errors(kind: DbKind) {
         "REALM_DEACTIVATED",
         "This organization has been deactivated",
     );
-    let r = c
-        .post_form("zulip", "/api/v1/dev_fetch_api_key", &[])
-        .await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'username' argument");
+    let r = c.post_form("zulip", "/api/v1/dev_fetch_api_key", &[]).await;
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'username' argument",
+    );
 }
 
 async fn production_answers(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f
         .client()
-        .post_form("zulip", "/api/v1/dev_fetch_api_key", &[("username", "hamlet@zulip.com")])
+        .post_form(
+            "zulip",
+            "/api/v1/dev_fetch_api_key",
+            &[("username", "hamlet@zulip.com")],
+        )
         .await;
     r.assert_error(400, "BAD_REQUEST", "Endpoint not available in production.");
     let r = f.client().get("zulip", "/api/v1/dev_list_users").await;
@@ -98,19 +121,32 @@ async fn production_answers(kind: DbKind) {
 }
 
 async fn dev_backend_not_configured(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, |s| s.development.enabled = true).await else { return };
+    let Some(f) = Fixture::with(kind, |s| s.development.enabled = true).await else {
+        return;
+    };
     let r = f
         .client()
-        .post_form("zulip", "/api/v1/dev_fetch_api_key", &[("username", "hamlet@zulip.com")])
+        .post_form(
+            "zulip",
+            "/api/v1/dev_fetch_api_key",
+            &[("username", "hamlet@zulip.com")],
+        )
         .await;
     r.assert_error(400, "BAD_REQUEST", "DevAuthBackend not enabled.");
 }
 
 async fn dev_list_users_lists_active_people(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, dev).await else { return };
+    let Some(f) = Fixture::with(kind, dev).await else {
+        return;
+    };
     let boss = f
         .server
-        .create_user(&f.zulip, "iago@zulip.com", None, auth_core::Role::Administrator)
+        .create_user(
+            &f.zulip,
+            "iago@zulip.com",
+            None,
+            auth_core::Role::Administrator,
+        )
         .await;
     f.server
         .admin

@@ -24,8 +24,13 @@ both_dbs!(
 );
 
 async fn success_returns_key_email_and_user_id(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     r.assert_success();
     let key = f.server.key_of(&f.hamlet).await;
     assert_eq!(r.body["api_key"], key.as_str());
@@ -38,17 +43,25 @@ async fn success_returns_key_email_and_user_id(kind: DbKind) {
     assert_eq!(r.headers["content-type"], "application/json");
     // The key is not rotated by logging in again; the email is matched case-insensitively and
     // the delivery email comes back as stored.
-    let again = f.client().fetch_api_key("zulip", "HAMLET@Zulip.com", PW).await;
+    let again = f
+        .client()
+        .fetch_api_key("zulip", "HAMLET@Zulip.com", PW)
+        .await;
     again.assert_success();
     assert_eq!(again.body["api_key"], key.as_str());
     assert_eq!(again.body["email"], "hamlet@zulip.com");
     // Different users have different keys.
-    let c = f.client().fetch_api_key("zulip", "cordelia@zulip.com", PW).await;
+    let c = f
+        .client()
+        .fetch_api_key("zulip", "cordelia@zulip.com", PW)
+        .await;
     assert_ne!(c.body["api_key"], r.body["api_key"]);
 }
 
 async fn extra_parameters_are_reported(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f
         .client()
         .post_form(
@@ -64,11 +77,16 @@ async fn extra_parameters_are_reported(kind: DbKind) {
         )
         .await;
     r.assert_success();
-    assert_eq!(r.body["ignored_parameters_unsupported"], serde_json::json!(["bar", "foo"]));
+    assert_eq!(
+        r.body["ignored_parameters_unsupported"],
+        serde_json::json!(["bar", "foo"])
+    );
 }
 
 async fn non_email_username_is_refused(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f.client().fetch_api_key("zulip", "hamlet", PW).await;
     r.assert_error(400, "BAD_REQUEST", "Enter a valid email address.");
     let r = f.client().fetch_api_key("zulip", "", PW).await;
@@ -76,18 +94,36 @@ async fn non_email_username_is_refused(kind: DbKind) {
 }
 
 async fn wrong_password_and_unknown_user(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
-    let wrong = f.client().fetch_api_key("zulip", "hamlet@zulip.com", "not-it").await;
-    wrong.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let wrong = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", "not-it")
+        .await;
+    wrong.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     assert!(wrong.headers.get("www-authenticate").is_none());
-    let unknown = f.client().fetch_api_key("zulip", "nobody@zulip.com", PW).await;
-    unknown.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let unknown = f
+        .client()
+        .fetch_api_key("zulip", "nobody@zulip.com", PW)
+        .await;
+    unknown.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     // Identical bodies: nothing tells the two apart.
     assert_eq!(wrong.raw, unknown.raw);
 }
 
 async fn unknown_subdomain_precedes_email_check(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f.client().fetch_api_key("nope", "hamlet", PW).await;
     r.assert_error(404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain");
     // No realm at the root domain in this fixture.
@@ -96,7 +132,9 @@ async fn unknown_subdomain_precedes_email_check(kind: DbKind) {
 }
 
 async fn password_auth_disabled(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     f.server
         .admin
         .store
@@ -111,7 +149,10 @@ async fn password_auth_disabled(kind: DbKind) {
         )
         .await
         .unwrap();
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     r.assert_error(
         401,
         "PASSWORD_AUTH_DISABLED",
@@ -132,7 +173,10 @@ async fn password_auth_disabled(kind: DbKind) {
         )
         .await
         .unwrap();
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     r.assert_error(
         401,
         "PASSWORD_AUTH_DISABLED",
@@ -141,17 +185,29 @@ async fn password_auth_disabled(kind: DbKind) {
 }
 
 async fn deactivated_user_only_after_password(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     f.server
         .admin
         .store
         .set_user_active(f.hamlet.id, false, Actor::cli())
         .await
         .unwrap();
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     r.assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", "wrong").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     f.server
         .admin
         .store
@@ -165,19 +221,42 @@ async fn deactivated_user_only_after_password(kind: DbKind) {
 }
 
 async fn deactivated_realm_only_after_password(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     f.server
         .admin
         .store
         .set_realm_deactivated(f.zulip.id, true, Actor::cli())
         .await
         .unwrap();
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
-    r.assert_error(401, "REALM_DEACTIVATED", "This organization has been deactivated");
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", "wrong").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
-    let r = f.client().fetch_api_key("zulip", "nobody@zulip.com", PW).await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
+    r.assert_error(
+        401,
+        "REALM_DEACTIVATED",
+        "This organization has been deactivated",
+    );
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "nobody@zulip.com", PW)
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     // Other realms are unaffected.
     f.client()
         .fetch_api_key("lear", "othello@lear.com", PW)
@@ -186,60 +265,139 @@ async fn deactivated_realm_only_after_password(kind: DbKind) {
 }
 
 async fn other_organization_only_after_password(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
-    let r = f.client().fetch_api_key("zulip", "othello@lear.com", PW).await;
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "othello@lear.com", PW)
+        .await;
     r.assert_error(404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain");
-    let r = f.client().fetch_api_key("zulip", "othello@lear.com", "wrong").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "othello@lear.com", "wrong")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     // The same address may exist in several realms, each with its own password and key.
     let o2 = f
         .server
-        .create_user(&f.zulip, "othello@lear.com", Some("zulip-side-Pw9x"), Role::Member)
+        .create_user(
+            &f.zulip,
+            "othello@lear.com",
+            Some("zulip-side-Pw9x"),
+            Role::Member,
+        )
         .await;
-    let r = f.client().fetch_api_key("zulip", "othello@lear.com", "zulip-side-Pw9x").await;
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "othello@lear.com", "zulip-side-Pw9x")
+        .await;
     r.assert_success();
     assert_eq!(r.body["user_id"], o2.id.0);
-    let r2 = f.client().fetch_api_key("lear", "othello@lear.com", PW).await;
+    let r2 = f
+        .client()
+        .fetch_api_key("lear", "othello@lear.com", PW)
+        .await;
     r2.assert_success();
     assert_eq!(r2.body["user_id"], f.othello.id.0);
     assert_ne!(r.body["api_key"], r2.body["api_key"]);
 }
 
 async fn empty_password_never_authenticates(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", "").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", "")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     // An account with no usable password cannot be entered with an empty one either.
-    f.server.create_user(&f.zulip, "nopw@zulip.com", None, Role::Member).await;
-    let r = f.client().fetch_api_key("zulip", "nopw@zulip.com", "").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
-    let r = f.client().fetch_api_key("zulip", "nopw@zulip.com", "anything").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    f.server
+        .create_user(&f.zulip, "nopw@zulip.com", None, Role::Member)
+        .await;
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "nopw@zulip.com", "")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "nopw@zulip.com", "anything")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
 }
 
 async fn missing_parameters(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
-    let r = c.post_form("zulip", "/api/v1/fetch_api_key", &[("password", PW)]).await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'username' argument");
+    let r = c
+        .post_form("zulip", "/api/v1/fetch_api_key", &[("password", PW)])
+        .await;
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'username' argument",
+    );
     assert_eq!(r.body["var_name"], "username");
     let r = c
-        .post_form("zulip", "/api/v1/fetch_api_key", &[("username", "hamlet@zulip.com")])
+        .post_form(
+            "zulip",
+            "/api/v1/fetch_api_key",
+            &[("username", "hamlet@zulip.com")],
+        )
         .await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'password' argument");
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'password' argument",
+    );
     assert_eq!(r.body["var_name"], "password");
     let r = c.post_form("zulip", "/api/v1/fetch_api_key", &[]).await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'username' argument");
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'username' argument",
+    );
     // Parameters are checked before the realm.
     let r = c.post_form("nope", "/api/v1/fetch_api_key", &[]).await;
-    r.assert_error(400, "REQUEST_VARIABLE_MISSING", "Missing 'username' argument");
+    r.assert_error(
+        400,
+        "REQUEST_VARIABLE_MISSING",
+        "Missing 'username' argument",
+    );
 }
 
 async fn get_is_method_not_allowed(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
-    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
-        let r = latchkey_tests::Client::send(c.request(method, "zulip", "/api/v1/fetch_api_key")).await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let r =
+            latchkey_tests::Client::send(c.request(method, "zulip", "/api/v1/fetch_api_key")).await;
         assert_eq!(r.status, 405, "{}", r.raw);
         assert_eq!(
             r.body,
@@ -249,7 +407,9 @@ async fn get_is_method_not_allowed(kind: DbKind) {
 }
 
 async fn query_string_and_multipart_are_accepted(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
     let r = latchkey_tests::Client::send(
         c.request(reqwest::Method::POST, "zulip", "/api/v1/fetch_api_key")
@@ -272,7 +432,10 @@ async fn query_string_and_multipart_are_accepted(kind: DbKind) {
     );
     let r = latchkey_tests::Client::send(
         c.request(reqwest::Method::POST, "zulip", "/api/v1/fetch_api_key")
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .body(body),
     )
     .await;
@@ -281,21 +444,33 @@ async fn query_string_and_multipart_are_accepted(kind: DbKind) {
 }
 
 async fn password_reset_required(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     f.server
         .admin
         .store
         .set_password_reset_needed(f.hamlet.id, true, Actor::cli())
         .await
         .unwrap();
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     r.assert_error(
         401,
         "PASSWORD_RESET_REQUIRED",
         "Your password has been disabled and needs to be reset",
     );
-    let r = f.client().fetch_api_key("zulip", "hamlet@zulip.com", "wrong").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+    let r = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
     // Setting a new password lifts it.
     let hash = f
         .server
@@ -317,12 +492,16 @@ async fn password_reset_required(kind: DbKind) {
 }
 
 async fn login_is_audited(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     f.client()
         .fetch_api_key("zulip", "hamlet@zulip.com", PW)
         .await
         .assert_success();
-    f.client().fetch_api_key("zulip", "hamlet@zulip.com", "wrong-pw").await;
+    f.client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", "wrong-pw")
+        .await;
     let entries = f
         .server
         .admin
@@ -342,6 +521,9 @@ async fn login_is_audited(kind: DbKind) {
     let key = f.server.key_of(&f.hamlet).await;
     for e in &entries {
         let text = e.detail.to_string();
-        assert!(!text.contains(PW) && !text.contains("wrong-pw") && !text.contains(&key), "{text}");
+        assert!(
+            !text.contains(PW) && !text.contains("wrong-pw") && !text.contains(&key),
+            "{text}"
+        );
     }
 }

@@ -27,7 +27,8 @@ pub fn base_ldap(s: &mut Settings, d: &Slapd) {
     let l = &mut s.ldap;
     l.uris = vec![d.uri()];
     l.bind_dn = slapd::SERVICE_DN.into();
-    l.bind_password = auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
+    l.bind_password =
+        auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
     l.user_search_base = slapd::PEOPLE_DN.into();
     l.user_search_filter = "(uid={user})".into();
     l.append_domain = "zulip.com".into();
@@ -64,85 +65,162 @@ const FAILED: &str = "Your username or password is incorrect";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_bind_creates_then_reuses_the_account() {
     for kind in [DbKind::Sqlite, DbKind::Postgres] {
-        let Some(w) = world(kind, |_, _| {}).await else { continue };
+        let Some(w) = world(kind, |_, _| {}).await else {
+            continue;
+        };
         let c = w.server.client();
         // Append domain: usernames need not be emails, and the form says so.
         let settings = c.get("zulip", "/api/v1/server_settings").await;
         assert_eq!(settings.body["require_email_format_usernames"], false);
         assert_eq!(settings.body["authentication_methods"]["ldap"], true);
         assert_eq!(settings.body["email_auth_enabled"], true);
-        let r = c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+        let r = c
+            .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await;
         r.assert_success();
         assert_eq!(r.body["email"], "hamlet@zulip.com");
         let id = r.body["user_id"].as_i64().unwrap();
-        let user = w.server.admin.store.user_by_email(w.zulip.id, "hamlet@zulip.com").await.unwrap().unwrap();
+        let user = w
+            .server
+            .admin
+            .store
+            .user_by_email(w.zulip.id, "hamlet@zulip.com")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(user.full_name, "King Hamlet");
         assert_eq!(user.role, Role::Member);
         assert!(user.external_id.is_some(), "entryUUID remembered");
         // The email form of the username works too, and it is the same account and key.
-        let again = c.fetch_api_key("zulip", "hamlet@zulip.com", slapd::HAMLET.password).await;
+        let again = c
+            .fetch_api_key("zulip", "hamlet@zulip.com", slapd::HAMLET.password)
+            .await;
         again.assert_success();
         assert_eq!(again.body["user_id"], id);
         assert_eq!(again.body["api_key"], r.body["api_key"]);
         // No local password was given to the account.
-        let rec = w.server.admin.store.login_record(w.zulip.id, "hamlet@zulip.com").await.unwrap().unwrap();
+        let rec = w
+            .server
+            .admin
+            .store
+            .login_record(w.zulip.id, "hamlet@zulip.com")
+            .await
+            .unwrap()
+            .unwrap();
         assert!(rec.password_hash.is_none());
         // Non-ASCII names and passwords.
         let j = c.fetch_api_key("zulip", "jose", slapd::JOSE.password).await;
         j.assert_success();
-        let jose = w.server.admin.store.user_by_email(w.zulip.id, "jose@zulip.com").await.unwrap().unwrap();
+        let jose = w
+            .server
+            .admin
+            .store
+            .user_by_email(w.zulip.id, "jose@zulip.com")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(jose.full_name, slapd::JOSE.cn);
         // The same person gets a separate account in a second realm.
-        let l = c.fetch_api_key("lear", "hamlet", slapd::HAMLET.password).await;
+        let l = c
+            .fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
+            .await;
         l.assert_success();
         assert_ne!(l.body["user_id"], id);
         // Audit rows name the LDAP backend.
-        let audit = w.server.admin.store.audit_entries(Some(w.zulip.id), 50).await.unwrap();
-        assert!(audit.iter().any(|e| e.event_type == "user_created" && e.source == "ldap"));
-        assert!(audit.iter().any(|e| e.event_type == "user_logged_in" && e.detail["backend"] == "ldap"));
+        let audit = w
+            .server
+            .admin
+            .store
+            .audit_entries(Some(w.zulip.id), 50)
+            .await
+            .unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.event_type == "user_created" && e.source == "ldap")
+        );
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.event_type == "user_logged_in" && e.detail["backend"] == "ldap")
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_empty_password_and_domain_mismatch() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else { return };
+    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
+        return;
+    };
     let c = w.server.client();
-    c.fetch_api_key("zulip", "hamlet", "wrong").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "hamlet", "wrong")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
     // A prefix of the real password is not the password.
-    c.fetch_api_key("zulip", "hamlet", "lpw-haml").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "hamlet", "lpw-haml")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
     // This slapd accepts a DN with an empty password as an anonymous bind; Latchkey never sends one.
-    c.fetch_api_key("zulip", "hamlet", "").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
-    c.fetch_api_key("zulip", "hamlet@zulip.com", "").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "hamlet", "")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "hamlet@zulip.com", "")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
     // An email in another domain than the append domain fails silently.
     c.fetch_api_key("zulip", "hamlet@example.com", slapd::HAMLET.password)
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
-    c.fetch_api_key("zulip", "nobody", "whatever").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "nobody", "whatever")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
     // No account was created by any of that.
-    let users = w.server.admin.store.list_users(w.zulip.id, auth_store::UserFilter::All).await.unwrap();
+    let users = w
+        .server
+        .admin
+        .store
+        .list_users(w.zulip.id, auth_store::UserFilter::All)
+        .await
+        .unwrap();
     assert!(users.is_empty(), "{users:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filter_injection_and_metacharacters() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else { return };
+    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
+        return;
+    };
     let c = w.server.client();
-    for evil in ["*", "h*", ")(uid=*", "*)(|(uid=*", "hamlet)(uid=*", "hamlet\0", "\0"] {
+    for evil in [
+        "*",
+        "h*",
+        ")(uid=*",
+        "*)(|(uid=*",
+        "hamlet)(uid=*",
+        "hamlet\0",
+        "\0",
+    ] {
         for pw in [slapd::HAMLET.password, slapd::AARON.password] {
-            c.fetch_api_key("zulip", evil, pw)
-                .await
-                .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+            c.fetch_api_key("zulip", evil, pw).await.assert_error(
+                401,
+                "AUTHENTICATION_FAILED",
+                FAILED,
+            );
         }
     }
     // The user whose uid holds filter metacharacters logs in with his (metacharacter-laden)
     // password: escaping happens exactly once and never touches the password.
-    let r = c.fetch_api_key("zulip", slapd::STAR.uid, slapd::STAR.password).await;
+    let r = c
+        .fetch_api_key("zulip", slapd::STAR.uid, slapd::STAR.password)
+        .await;
     r.assert_success();
     // Not a dot-atom, so the local part is quoted (as Zulip does).
     let quoted = format!("\"{}\"@zulip.com", slapd::STAR.uid.replace('\\', "\\\\"));
     assert_eq!(r.body["email"], quoted.as_str());
     // The quoted email form logs in as the same person.
-    let again = c.fetch_api_key("zulip", &quoted, slapd::STAR.password).await;
+    let again = c
+        .fetch_api_key("zulip", &quoted, slapd::STAR.password)
+        .await;
     again.assert_success();
     assert_eq!(again.body["user_id"], r.body["user_id"]);
 }
@@ -158,12 +236,18 @@ async fn dn_template_direct_bind() {
         return;
     };
     let c = w.server.client();
-    let r = c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await;
+    let r = c
+        .fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await;
     r.assert_success();
     assert_eq!(r.body["email"], "aaron@zulip.com");
-    c.fetch_api_key("zulip", "aaron", "nope").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "aaron", "nope")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
     // DN-escaped exactly once: a uid with a backslash and parentheses.
-    c.fetch_api_key("zulip", slapd::STAR.uid, slapd::STAR.password).await.assert_success();
+    c.fetch_api_key("zulip", slapd::STAR.uid, slapd::STAR.password)
+        .await
+        .assert_success();
     c.fetch_api_key("zulip", "aaron,ou=people", slapd::AARON.password)
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
@@ -185,19 +269,31 @@ async fn email_attribute_mapping_and_reverse_search() {
     assert_eq!(settings.body["require_email_format_usernames"], false);
     assert_eq!(settings.body["authentication_methods"]["ldap"], true);
     assert_eq!(settings.body["authentication_methods"]["password"], true);
-    let r = c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await;
+    let r = c
+        .fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await;
     r.assert_success();
     assert_eq!(r.body["email"], "aaron@zulip.com");
     // By email: the reverse search finds the uid.
-    let r2 = c.fetch_api_key("zulip", "aaron@zulip.com", slapd::AARON.password).await;
+    let r2 = c
+        .fetch_api_key("zulip", "aaron@zulip.com", slapd::AARON.password)
+        .await;
     r2.assert_success();
     assert_eq!(r2.body["user_id"], r.body["user_id"]);
     // An entry without the email attribute cannot make an account: a clear refusal.
-    let r = c.fetch_api_key("zulip", "nomail", slapd::NOMAIL.password).await;
+    let r = c
+        .fetch_api_key("zulip", "nomail", slapd::NOMAIL.password)
+        .await;
     assert_eq!(r.status, 401, "{}", r.raw);
-    assert!(r.body["msg"].as_str().unwrap().contains("email"), "{}", r.raw);
+    assert!(
+        r.body["msg"].as_str().unwrap().contains("email"),
+        "{}",
+        r.raw
+    );
     // A person absent from the directory logs in with the local password (Email backend).
-    c.fetch_api_key("lear", "othello@lear.com", PW).await.assert_success();
+    c.fetch_api_key("lear", "othello@lear.com", PW)
+        .await
+        .assert_success();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,25 +312,40 @@ async fn email_format_required_without_a_mapping() {
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
         .await
         .assert_error(400, "BAD_REQUEST", "Enter a valid email address.");
-    let r = c.fetch_api_key("zulip", "hamlet@zulip.com", slapd::HAMLET.password).await;
+    let r = c
+        .fetch_api_key("zulip", "hamlet@zulip.com", slapd::HAMLET.password)
+        .await;
     r.assert_success();
     assert_eq!(r.body["email"], "hamlet@zulip.com");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_can_be_switched_off_per_realm() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else { return };
+    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
+        return;
+    };
     let c = w.server.client();
-    w.server.admin.store.set_realm_ldap_auto_create(w.zulip.id, false, Actor::cli()).await.unwrap();
-    let r = c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+    w.server
+        .admin
+        .store
+        .set_realm_ldap_auto_create(w.zulip.id, false, Actor::cli())
+        .await
+        .unwrap();
+    let r = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
     r.assert_error(
         401,
         "AUTHENTICATION_FAILED",
         "You have no account in this organization; ask an administrator to create one",
     );
     // An administrator creates the account; the directory password then works.
-    w.server.create_user(&w.zulip, "hamlet@zulip.com", None, Role::Member).await;
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
+    w.server
+        .create_user(&w.zulip, "hamlet@zulip.com", None, Role::Member)
+        .await;
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,18 +366,36 @@ async fn deactivated_account_and_disabled_directory_entry() {
     c.fetch_api_key("zulip", "disabled", "wrong")
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
-    let r = c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+    let r = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
     r.assert_success();
     let id = auth_core::UserId(r.body["user_id"].as_i64().unwrap());
-    w.server.admin.store.set_user_active(id, false, Actor::cli()).await.unwrap();
+    w.server
+        .admin
+        .store
+        .set_user_active(id, false, Actor::cli())
+        .await
+        .unwrap();
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
         .await
         .assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
-    c.fetch_api_key("zulip", "hamlet", "wrong").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
-    w.server.admin.store.set_realm_deactivated(w.zulip.id, true, Actor::cli()).await.unwrap();
+    c.fetch_api_key("zulip", "hamlet", "wrong")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    w.server
+        .admin
+        .store
+        .set_realm_deactivated(w.zulip.id, true, Actor::cli())
+        .await
+        .unwrap();
     c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
         .await
-        .assert_error(401, "REALM_DEACTIVATED", "This organization has been deactivated");
+        .assert_error(
+            401,
+            "REALM_DEACTIVATED",
+            "This organization has been deactivated",
+        );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +410,9 @@ async fn require_and_deny_groups() {
     };
     let c = w.server.client();
     let refused = "Your account is not allowed to log in to this organization";
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
     c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", refused);
@@ -289,7 +420,9 @@ async fn require_and_deny_groups() {
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", refused);
     // Group refusals come only after the password.
-    c.fetch_api_key("zulip", "cordelia", "wrong").await.assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    c.fetch_api_key("zulip", "cordelia", "wrong")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,12 +437,16 @@ async fn other_group_kinds() {
         return;
     };
     let c = w.server.client();
-    c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await.assert_success();
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your account is not allowed to log in to this organization",
-    );
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_error(
+            401,
+            "AUTHENTICATION_FAILED",
+            "Your account is not allowed to log in to this organization",
+        );
     drop(w);
     // groupOfUniqueNames uniqueMember.
     let Some(w) = world(DbKind::Sqlite, |s, _| {
@@ -321,8 +458,15 @@ async fn other_group_kinds() {
         return;
     };
     let c = w.server.client();
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
-    assert_eq!(c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await.status, 401);
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    assert_eq!(
+        c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+            .await
+            .status,
+        401
+    );
     let has_memberof = w.slapd.has_memberof();
     drop(w);
     // memberOf on the person (OpenLDAP's memberof overlay, as Active Directory has it).
@@ -336,8 +480,15 @@ async fn other_group_kinds() {
             return;
         };
         let c = w.server.client();
-        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
-        assert_eq!(c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password).await.status, 401);
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await
+            .assert_success();
+        assert_eq!(
+            c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
+                .await
+                .status,
+            401
+        );
     }
 }
 
@@ -356,7 +507,9 @@ async fn org_membership_and_realm_access_rules() {
     let c = w.server.client();
     let refused = "Your account is not allowed to log in to this organization";
     // departmentNumber: zulip.
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
     c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", refused);
@@ -364,7 +517,9 @@ async fn org_membership_and_realm_access_rules() {
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", refused);
     // lear's rule: sn = Lear admits Cordelia, not Hamlet.
-    c.fetch_api_key("lear", "cordelia", slapd::CORDELIA.password).await.assert_success();
+    c.fetch_api_key("lear", "cordelia", slapd::CORDELIA.password)
+        .await
+        .assert_success();
     c.fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
         .await
         .assert_error(401, "AUTHENTICATION_FAILED", refused);
@@ -372,14 +527,25 @@ async fn org_membership_and_realm_access_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renamed_person_keeps_the_account() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else { return };
+    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
+        return;
+    };
     let c = w.server.client();
-    let first = c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await;
+    let first = c
+        .fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await;
     first.assert_success();
     let uuid = w.slapd.entry_uuid(slapd::AARON.dn).unwrap();
     w.slapd.rename(slapd::AARON.dn, "uid=aaron2").unwrap();
-    assert_eq!(w.slapd.entry_uuid("uid=aaron2,ou=people,dc=example,dc=org").unwrap(), uuid);
-    let after = c.fetch_api_key("zulip", "aaron2", slapd::AARON.password).await;
+    assert_eq!(
+        w.slapd
+            .entry_uuid("uid=aaron2,ou=people,dc=example,dc=org")
+            .unwrap(),
+        uuid
+    );
+    let after = c
+        .fetch_api_key("zulip", "aaron2", slapd::AARON.password)
+        .await;
     after.assert_success();
     assert_eq!(after.body["user_id"], first.body["user_id"]);
     assert_eq!(after.body["api_key"], first.body["api_key"]);
@@ -389,22 +555,34 @@ async fn renamed_person_keeps_the_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_outage_is_unavailable_then_recovers() {
     for kind in [DbKind::Sqlite, DbKind::Postgres] {
-        let Some(mut w) = world(kind, |_, _| {}).await else { continue };
+        let Some(mut w) = world(kind, |_, _| {}).await else {
+            continue;
+        };
         let c = w.server.client();
-        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await
+            .assert_success();
         w.slapd.stop();
-        let r = c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+        let r = c
+            .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await;
         r.assert_envelope_error(503);
         assert_eq!(r.body["code"], "AUTHENTICATION_BACKEND_UNAVAILABLE");
         // Wrong passwords are "unknown" too while the directory is away, never "wrong".
         let r = c.fetch_api_key("zulip", "hamlet", "wrong").await;
         assert_eq!(r.status, 503, "{}", r.raw);
         // The Email backend keeps serving local passwords.
-        c.fetch_api_key("lear", "othello@lear.com", PW).await.assert_success();
+        c.fetch_api_key("lear", "othello@lear.com", PW)
+            .await
+            .assert_success();
         w.slapd.restart().unwrap();
         // Recovery without restarting Latchkey (the pooled service connection is replaced).
-        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
-        c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await.assert_success();
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await
+            .assert_success();
+        c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+            .await
+            .assert_success();
     }
 }
 
@@ -421,26 +599,45 @@ async fn black_holed_server_honours_the_connect_timeout() {
     };
     let c = w.server.client();
     let started = Instant::now();
-    let r = c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+    let r = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
     let took = started.elapsed();
     assert_eq!(r.status, 503, "{}", r.raw);
-    assert!(took >= Duration::from_millis(900), "gave up too early: {took:?}");
-    assert!(took < Duration::from_secs(4), "connect timeout not honoured: {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "gave up too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "connect timeout not honoured: {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_server_honours_the_operation_timeout() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| s.ldap.operation_timeout_secs = 1.0).await else { return };
+    let Some(w) = world(DbKind::Sqlite, |s, _| s.ldap.operation_timeout_secs = 1.0).await else {
+        return;
+    };
     let c = w.server.client();
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
     w.slapd.pause().unwrap();
     let started = Instant::now();
-    let r = c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await;
+    let r = c
+        .fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await;
     let took = started.elapsed();
     w.slapd.resume().unwrap();
     assert_eq!(r.status, 503, "{}", r.raw);
-    assert!(took < Duration::from_secs(5), "operation timeout not honoured: {took:?}");
-    c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await.assert_success();
+    assert!(
+        took < Duration::from_secs(5),
+        "operation timeout not honoured: {took:?}"
+    );
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_success();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,8 +650,12 @@ async fn failover_to_the_second_server() {
         return;
     };
     let c = w.server.client();
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
-    c.fetch_api_key("zulip", "aaron", slapd::AARON.password).await.assert_success();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_success();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,17 +665,29 @@ async fn starttls_and_ldaps_verify_the_certificate() {
             let Some(w) = world(DbKind::Sqlite, |s, d| {
                 s.ldap.uris = vec![if ldaps { d.ldaps_uri() } else { d.uri() }];
                 s.ldap.starttls = starttls;
-                s.ldap.ca_file = Some(if right_ca { d.ca_file() } else { d.wrong_ca_file() });
+                s.ldap.ca_file = Some(if right_ca {
+                    d.ca_file()
+                } else {
+                    d.wrong_ca_file()
+                });
             })
             .await
             else {
                 return;
             };
-            let r = w.server.client().fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+            let r = w
+                .server
+                .client()
+                .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+                .await;
             if right_ca {
                 r.assert_success();
             } else {
-                assert_eq!(r.status, 503, "starttls={starttls} ldaps={ldaps}: {}", r.raw);
+                assert_eq!(
+                    r.status, 503,
+                    "starttls={starttls} ldaps={ldaps}: {}",
+                    r.raw
+                );
             }
         }
     }
@@ -482,17 +695,22 @@ async fn starttls_and_ldaps_verify_the_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_user_is_padded_towards_a_successful_login() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| s.auth.backends = vec!["ldap".into()]).await else { return };
+    let Some(w) = world(DbKind::Sqlite, |s, _| s.auth.backends = vec!["ldap".into()]).await else {
+        return;
+    };
     let c = w.server.client();
     // Successful logins teach the padding its target.
     for _ in 0..5 {
-        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await.assert_success();
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await
+            .assert_success();
     }
     let mut ok = Vec::new();
     let mut unknown = Vec::new();
     for _ in 0..7 {
         let t = Instant::now();
-        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await;
         ok.push(t.elapsed());
         let t = Instant::now();
         c.fetch_api_key("zulip", "no-such-person", "whatever").await;
@@ -501,5 +719,10 @@ async fn unknown_user_is_padded_towards_a_successful_login() {
     ok.sort();
     unknown.sort();
     let ratio = unknown[3].as_secs_f64() / ok[3].as_secs_f64();
-    assert!(ratio > 0.6, "unknown {:?} vs success {:?} (ratio {ratio:.2})", unknown[3], ok[3]);
+    assert!(
+        ratio > 0.6,
+        "unknown {:?} vs success {:?} (ratio {ratio:.2})",
+        unknown[3],
+        ok[3]
+    );
 }

@@ -83,16 +83,24 @@ fn text(out: &Output) -> String {
 
 async fn setup(extra_ldap: &str, people: &[&slapd::SeedUser]) -> Setup {
     let db = TestDb::new(DbKind::Sqlite).unwrap();
-    let slapd = tokio::task::spawn_blocking(Slapd::start).await.unwrap().unwrap();
+    let slapd = tokio::task::spawn_blocking(Slapd::start)
+        .await
+        .unwrap()
+        .unwrap();
     let config = db.dir().join("latchkey.toml");
-    write_config(&config, &toml_config(&db, &slapd, extra_ldap, "", slapd::PEOPLE_DN));
+    write_config(
+        &config,
+        &toml_config(&db, &slapd, extra_ldap, "", slapd::PEOPLE_DN),
+    );
     let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
     let server = TestServer::start(settings).await;
     let zulip = server.create_realm("zulip", "Zulip").await;
     // Accounts made by first logins.
     let c = server.client();
     for u in people {
-        c.fetch_api_key("zulip", u.uid, u.password).await.assert_success();
+        c.fetch_api_key("zulip", u.uid, u.password)
+            .await
+            .assert_success();
     }
     Setup {
         slapd,
@@ -116,32 +124,75 @@ async fn active(s: &Setup, email: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
-    let mut s = setup("", &[&slapd::HAMLET, &slapd::AARON, &slapd::JOSE, &slapd::CORDELIA]).await;
+    let mut s = setup(
+        "",
+        &[
+            &slapd::HAMLET,
+            &slapd::AARON,
+            &slapd::JOSE,
+            &slapd::CORDELIA,
+        ],
+    )
+    .await;
     let cfg = s.config.clone();
 
     // A changed name: shown by a dry run, applied by a run.
     s.slapd
-        .modify(&format!("dn: {}\nchangetype: modify\nreplace: cn\ncn: Aaron the Elder\n", slapd::AARON.dn))
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nreplace: cn\ncn: Aaron the Elder\n",
+            slapd::AARON.dn
+        ))
         .unwrap();
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("would change aaron@zulip.com: full name"), "{}", text(&out));
-    let aaron = s.server.admin.store.user_by_email(s.zulip.id, "aaron@zulip.com").await.unwrap().unwrap();
+    assert!(
+        text(&out).contains("would change aaron@zulip.com: full name"),
+        "{}",
+        text(&out)
+    );
+    let aaron = s
+        .server
+        .admin
+        .store
+        .user_by_email(s.zulip.id, "aaron@zulip.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(aaron.full_name, "Aaron Smith", "a dry run changes nothing");
     let out = latchkey(&cfg, &["ldap", "sync"]);
     assert!(out.status.success(), "{}", text(&out));
-    let aaron = s.server.admin.store.user_by_email(s.zulip.id, "aaron@zulip.com").await.unwrap().unwrap();
+    let aaron = s
+        .server
+        .admin
+        .store
+        .user_by_email(s.zulip.id, "aaron@zulip.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(aaron.full_name, "Aaron the Elder");
 
     // Hamlet leaves the directory. Without deactivate_non_matching he is kept, and said so.
     s.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("not in the directory (kept"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not in the directory (kept"),
+        "{}",
+        text(&out)
+    );
     assert!(active(&s, "hamlet@zulip.com").await);
 
     // With it, one of four active people is more than 10%: the run stops, changing nothing.
-    write_config(&cfg, &toml_config(&s.db, &s.slapd, "", "deactivate_non_matching = true", slapd::PEOPLE_DN));
+    write_config(
+        &cfg,
+        &toml_config(
+            &s.db,
+            &s.slapd,
+            "",
+            "deactivate_non_matching = true",
+            slapd::PEOPLE_DN,
+        ),
+    );
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("STOPPED"), "{}", text(&out));
@@ -150,14 +201,22 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!active(&s, "hamlet@zulip.com").await);
-    let r = s.server.client().fetch_api_key("zulip", "hamlet", slapd::HAMLET.password).await;
+    let r = s
+        .server
+        .client()
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
     assert_eq!(r.status, 401);
 
     // Hamlet comes back (a new entry, a new entryUUID): reactivated and relinked.
     s.slapd.restore_seed_entry(slapd::HAMLET.dn).unwrap();
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("back in the directory"), "{}", text(&out));
+    assert!(
+        text(&out).contains("back in the directory"),
+        "{}",
+        text(&out)
+    );
     assert!(active(&s, "hamlet@zulip.com").await);
     s.server
         .client()
@@ -170,7 +229,12 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("nothing was changed"), "{}", text(&out));
-    for email in ["hamlet@zulip.com", "aaron@zulip.com", "jose@zulip.com", "cordelia@zulip.com"] {
+    for email in [
+        "hamlet@zulip.com",
+        "aaron@zulip.com",
+        "jose@zulip.com",
+        "cordelia@zulip.com",
+    ] {
         assert!(active(&s, email).await, "{email}");
     }
     s.slapd.restart().unwrap();
@@ -178,20 +242,44 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
     // A search base that lists nobody is an outage or a mistake, never "everyone left".
     write_config(
         &cfg,
-        &toml_config(&s.db, &s.slapd, "", "deactivate_non_matching = true", slapd::SERVICES_DN),
+        &toml_config(
+            &s.db,
+            &s.slapd,
+            "",
+            "deactivate_non_matching = true",
+            slapd::SERVICES_DN,
+        ),
     );
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("listed nobody"), "{}", text(&out));
-    for email in ["hamlet@zulip.com", "aaron@zulip.com", "jose@zulip.com", "cordelia@zulip.com"] {
+    for email in [
+        "hamlet@zulip.com",
+        "aaron@zulip.com",
+        "jose@zulip.com",
+        "cordelia@zulip.com",
+    ] {
         assert!(active(&s, email).await, "{email}");
     }
 
     // Every change the sync made is in the audit log, under ldap-sync.
-    let audit = s.server.admin.store.audit_entries(Some(s.zulip.id), 100).await.unwrap();
-    for event in ["user_full_name_changed", "user_deactivated", "user_reactivated", "user_external_id_changed"] {
+    let audit = s
+        .server
+        .admin
+        .store
+        .audit_entries(Some(s.zulip.id), 100)
+        .await
+        .unwrap();
+    for event in [
+        "user_full_name_changed",
+        "user_deactivated",
+        "user_reactivated",
+        "user_external_id_changed",
+    ] {
         assert!(
-            audit.iter().any(|e| e.event_type == event && e.source == "ldap-sync"),
+            audit
+                .iter()
+                .any(|e| e.event_type == event && e.source == "ldap-sync"),
             "{event} missing"
         );
     }
@@ -199,7 +287,11 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_and_connection_check() {
-    let mut s = setup(&format!("deny_group = \"{}\"", slapd::BANNED_GROUP_DN), &[&slapd::HAMLET]).await;
+    let mut s = setup(
+        &format!("deny_group = \"{}\"", slapd::BANNED_GROUP_DN),
+        &[&slapd::HAMLET],
+    )
+    .await;
     let cfg = s.config.clone();
     let out = latchkey(&cfg, &["ldap", "query", "hamlet", "--realm", "zulip"]);
     let t = text(&out);
@@ -224,7 +316,10 @@ async fn query_and_connection_check() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("ldap: connected"), "{t}");
-    assert!(!t.contains(slapd::SERVICE_PASSWORD), "the bind password is masked: {t}");
+    assert!(
+        !t.contains(slapd::SERVICE_PASSWORD),
+        "the bind password is masked: {t}"
+    );
     s.slapd.stop();
     let out = latchkey(&cfg, &["config", "check", "--connect"]);
     assert!(!out.status.success(), "{}", text(&out));

@@ -16,14 +16,22 @@ both_dbs!(
 );
 
 async fn restart_keeps_users_and_keys(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
-    let first = f.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let first = f
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     first.assert_success();
     let settings = f.server.settings.clone();
     let Fixture { server, db, .. } = f;
     server.stop().await;
     let server = TestServer::start(settings).await;
-    let again = server.client().fetch_api_key("zulip", "hamlet@zulip.com", PW).await;
+    let again = server
+        .client()
+        .fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await;
     again.assert_success();
     assert_eq!(again.body["api_key"], first.body["api_key"]);
     assert_eq!(again.body["user_id"], first.body["user_id"]);
@@ -32,7 +40,9 @@ async fn restart_keeps_users_and_keys(kind: DbKind) {
 }
 
 async fn wrong_secret_refuses_to_start(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let mut settings = f.server.settings.clone();
     settings.secrets.server_secret = auth_server::config::Secret(auth_core::SecretString::new(
         "another-secret-that-is-long-enough-0123456789",
@@ -46,7 +56,9 @@ async fn wrong_secret_refuses_to_start(kind: DbKind) {
 }
 
 async fn keys_are_not_stored_in_plaintext(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let key = f.server.key_of(&f.hamlet).await;
     match kind {
         DbKind::Sqlite => {
@@ -57,7 +69,10 @@ async fn keys_are_not_stored_in_plaintext(kind: DbKind) {
                 bytes.extend(wal);
             }
             let hay = String::from_utf8_lossy(&bytes);
-            assert!(!hay.contains(&key), "plaintext key found in the SQLite file");
+            assert!(
+                !hay.contains(&key),
+                "plaintext key found in the SQLite file"
+            );
             assert!(hay.contains("bcrypt-sha256$"), "sanity: the file was read");
         }
         DbKind::Postgres => {
@@ -82,35 +97,53 @@ async fn keys_are_not_stored_in_plaintext(kind: DbKind) {
 }
 
 async fn bytes_after_72_matter(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let prefix = "Ω".repeat(36); // 72 bytes of UTF-8
     let real = format!("{prefix}-the-real-ending");
     f.server
         .create_user(&f.zulip, "long@zulip.com", Some(&real), Role::Member)
         .await;
     let c = f.client();
-    c.fetch_api_key("zulip", "long@zulip.com", &real).await.assert_success();
-    for other in [format!("{prefix}-another-ending"), prefix.clone(), format!("{prefix}x")] {
-        c.fetch_api_key("zulip", "long@zulip.com", &other).await.assert_error(
-            401,
-            "AUTHENTICATION_FAILED",
-            "Your username or password is incorrect",
-        );
+    c.fetch_api_key("zulip", "long@zulip.com", &real)
+        .await
+        .assert_success();
+    for other in [
+        format!("{prefix}-another-ending"),
+        prefix.clone(),
+        format!("{prefix}x"),
+    ] {
+        c.fetch_api_key("zulip", "long@zulip.com", &other)
+            .await
+            .assert_error(
+                401,
+                "AUTHENTICATION_FAILED",
+                "Your username or password is incorrect",
+            );
     }
     // Zulip allows 100-character passwords; all 100 count.
     let hundred = "z".repeat(99) + "1";
     f.server
         .create_user(&f.zulip, "hundred@zulip.com", Some(&hundred), Role::Member)
         .await;
-    c.fetch_api_key("zulip", "hundred@zulip.com", &hundred).await.assert_success();
+    c.fetch_api_key("zulip", "hundred@zulip.com", &hundred)
+        .await
+        .assert_success();
     let hundred_other = "z".repeat(99) + "2";
     c.fetch_api_key("zulip", "hundred@zulip.com", &hundred_other)
         .await
-        .assert_error(401, "AUTHENTICATION_FAILED", "Your username or password is incorrect");
+        .assert_error(
+            401,
+            "AUTHENTICATION_FAILED",
+            "Your username or password is incorrect",
+        );
 }
 
 async fn hash_is_upgraded_when_cost_changes(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let mut settings = f.server.settings.clone();
     settings.auth.bcrypt_cost = 5;
     let Fixture { server, db, .. } = f;
@@ -150,10 +183,13 @@ async fn hash_is_upgraded_when_cost_changes(kind: DbKind) {
 /// Not a performance measurement: the bound is loose (a factor of two) and it would fail by a
 /// factor of fifty if the dummy verification were missing.
 async fn unknown_user_costs_a_password_check(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, |s| s.auth.bcrypt_cost = 10).await else { return };
+    let Some(f) = Fixture::with(kind, |s| s.auth.bcrypt_cost = 10).await else {
+        return;
+    };
     // The fixture hashed at cost 10 too, so the stored hashes match the dummy's cost.
     let c = f.client();
-    c.fetch_api_key("zulip", "hamlet@zulip.com", "warm-up").await;
+    c.fetch_api_key("zulip", "hamlet@zulip.com", "warm-up")
+        .await;
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -162,10 +198,12 @@ async fn unknown_user_costs_a_password_check(kind: DbKind) {
             break;
         }
         let t = Instant::now();
-        c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong-password").await;
+        c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong-password")
+            .await;
         wrong.push(t.elapsed());
         let t = Instant::now();
-        c.fetch_api_key("zulip", "nobody-here@zulip.com", "wrong-password").await;
+        c.fetch_api_key("zulip", "nobody-here@zulip.com", "wrong-password")
+            .await;
         unknown.push(t.elapsed());
     }
     wrong.sort();

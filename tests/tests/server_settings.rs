@@ -41,7 +41,9 @@ fn keys(v: &Value) -> Vec<String> {
 }
 
 async fn root_without_realm_has_exact_key_set(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f.client().get("", "/api/v1/server_settings").await;
     r.assert_success();
     assert_eq!(keys(&r.body), ROOT_KEYS);
@@ -53,8 +55,13 @@ async fn root_without_realm_has_exact_key_set(kind: DbKind) {
 }
 
 async fn realm_host_adds_realm_fields_with_client_types(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
-    let r = f.client().get("zulip", "/api/v1/server_settings?foo=1").await;
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let r = f
+        .client()
+        .get("zulip", "/api/v1/server_settings?foo=1")
+        .await;
     r.assert_success();
     let b = &r.body;
     let mut expected: Vec<&str> = ROOT_KEYS.to_vec();
@@ -93,13 +100,17 @@ async fn realm_host_adds_realm_fields_with_client_types(kind: DbKind) {
 }
 
 async fn unknown_subdomain_is_400(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f.client().get("invalid", "/api/v1/server_settings").await;
     r.assert_error(400, "BAD_REQUEST", "Invalid subdomain");
 }
 
 async fn email_only_realm_flags(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = f.client().get("zulip", "/api/v1/server_settings").await;
     let b = &r.body;
     assert_eq!(b["require_email_format_usernames"], true);
@@ -134,23 +145,35 @@ async fn landing_page_root_needs_subdomain(kind: DbKind) {
     };
     let r = f.client().get("", "/api/v1/server_settings").await;
     r.assert_error(400, "BAD_REQUEST", "Subdomain required");
-    f.client().get("zulip", "/api/v1/server_settings").await.assert_success();
+    f.client()
+        .get("zulip", "/api/v1/server_settings")
+        .await
+        .assert_success();
 }
 
 async fn head_and_wrong_verbs(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let c = f.client();
-    let r = Client::send(c.request(reqwest::Method::HEAD, "zulip", "/api/v1/server_settings")).await;
+    let r =
+        Client::send(c.request(reqwest::Method::HEAD, "zulip", "/api/v1/server_settings")).await;
     assert_eq!(r.status, 200);
     assert!(r.raw.is_empty());
-    let r = Client::send(c.request(reqwest::Method::POST, "zulip", "/api/v1/server_settings")).await;
+    let r =
+        Client::send(c.request(reqwest::Method::POST, "zulip", "/api/v1/server_settings")).await;
     assert_eq!(r.status, 405);
-    assert_eq!(r.body["allowed_methods"], serde_json::json!(["GET", "HEAD"]));
+    assert_eq!(
+        r.body["allowed_methods"],
+        serde_json::json!(["GET", "HEAD"])
+    );
     assert_eq!(r.headers["allow"], "GET, HEAD");
 }
 
 async fn authorization_header_is_ignored(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = Client::send(
         f.client()
             .request(reqwest::Method::GET, "zulip", "/api/v1/server_settings")
@@ -161,7 +184,9 @@ async fn authorization_header_is_ignored(kind: DbKind) {
 }
 
 async fn incompatible_client_flag(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let r = Client::send(
         f.client()
             .request(reqwest::Method::GET, "zulip", "/api/v1/server_settings")
@@ -179,10 +204,17 @@ async fn incompatible_client_flag(kind: DbKind) {
 }
 
 async fn root_realm_is_served_at_root(kind: DbKind) {
-    let Some(f) = Fixture::new(kind).await else { return };
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
     let root = f.server.create_realm("", "Root Org").await;
     f.server
-        .create_user(&root, "king@example.test", Some(latchkey_tests::PW), Role::Owner)
+        .create_user(
+            &root,
+            "king@example.test",
+            Some(latchkey_tests::PW),
+            Role::Owner,
+        )
         .await;
     let r = f.client().get("", "/api/v1/server_settings").await;
     assert_eq!(r.body["realm_name"], "Root Org");

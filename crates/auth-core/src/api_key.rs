@@ -122,7 +122,9 @@ impl fmt::Debug for SealedKey {
 pub enum VaultError {
     #[error("the server secret must be at least {MIN_SERVER_SECRET_LEN} bytes (got {0})")]
     SecretTooShort(usize),
-    #[error("a stored API key could not be decrypted (wrong server secret, or the row was altered)")]
+    #[error(
+        "a stored API key could not be decrypted (wrong server secret, or the row was altered)"
+    )]
     Undecryptable,
 }
 

@@ -115,7 +115,10 @@ pub enum AuthFailure {
     Refused(DirectoryRefusal),
     /// The backend could not decide (directory or database unreachable, timeout).
     #[error("{backend} backend unavailable: {reason}")]
-    Unavailable { backend: BackendKind, reason: String },
+    Unavailable {
+        backend: BackendKind,
+        reason: String,
+    },
 }
 
 impl AuthFailure {

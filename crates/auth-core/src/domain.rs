@@ -222,6 +222,9 @@ mod tests {
 
     #[test]
     fn lookup_key_trims_and_folds() {
-        assert_eq!(email_lookup_key("  Hamlet@Zulip.COM \n"), "hamlet@zulip.com");
+        assert_eq!(
+            email_lookup_key("  Hamlet@Zulip.COM \n"),
+            "hamlet@zulip.com"
+        );
     }
 }

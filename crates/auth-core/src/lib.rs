@@ -22,8 +22,8 @@ pub use auth::{
     StoreUnavailable,
 };
 pub use domain::{
-    AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User,
-    UserId, email_lookup_key,
+    AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
+    email_lookup_key,
 };
 pub use policy::{InvalidEmail, InvalidSubdomain, PasswordPolicy, WeakPassword};
 pub use secret::{Password, SecretBytes, SecretString};

@@ -21,18 +21,17 @@ static USER_RE: LazyLock<Regex> = LazyLock::new(|| {
         r"^(?:[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+(?:\.[-!#$%&'*+/=?^_`{}|~0-9A-Za-z]+)*",
         r#"|"(?:[\x01-\x08\x0b\x0c\x0e-\x1f!#-\[\]-\x7f]|\\[\x01-\x09\x0b\x0c\x0e-\x7f])*")$"#,
     ))
-    .unwrap_or_else(|e| unreachable_regex(e))
+    .unwrap_or_else(unreachable_regex)
 });
 
 static DOMAIN_RE: LazyLock<Regex> = LazyLock::new(|| {
     // Django's `domain_regex`: labels, then a TLD of 2-63 letters, digits or hyphens.
     Regex::new(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$")
-        .unwrap_or_else(|e| unreachable_regex(e))
+        .unwrap_or_else(unreachable_regex)
 });
 
-static LITERAL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\[([A-Fa-f0-9:.]+)\]$").unwrap_or_else(|e| unreachable_regex(e))
-});
+static LITERAL_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[([A-Fa-f0-9:.]+)\]$").unwrap_or_else(unreachable_regex));
 
 #[cold]
 fn unreachable_regex(e: regex::Error) -> Regex {
@@ -100,7 +99,9 @@ pub const MAX_SUBDOMAIN_LEN: usize = 40;
 pub enum InvalidSubdomain {
     #[error("subdomain is longer than {MAX_SUBDOMAIN_LEN} characters")]
     TooLong,
-    #[error("subdomain may contain only lower-case letters, digits and hyphens, and may not start or end with a hyphen")]
+    #[error(
+        "subdomain may contain only lower-case letters, digits and hyphens, and may not start or end with a hyphen"
+    )]
     BadCharacters,
     #[error("subdomain {0:?} is reserved")]
     Reserved(String),

@@ -130,7 +130,9 @@ impl AccountStore for MemoryAccounts {
         Ok(self
             .lock()
             .iter()
-            .find(|r| r.user.realm_id == realm && r.user.external_id.as_deref() == Some(external_id))
+            .find(|r| {
+                r.user.realm_id == realm && r.user.external_id.as_deref() == Some(external_id)
+            })
             .map(|r| r.user.clone()))
     }
 
@@ -157,7 +159,11 @@ impl AccountStore for MemoryAccounts {
         {
             return Err(AccountWriteError::Conflict("email".into()));
         }
-        let mut user = Self::person(self.next_id.fetch_add(1, Ordering::SeqCst), new.realm.0, &new.email);
+        let mut user = Self::person(
+            self.next_id.fetch_add(1, Ordering::SeqCst),
+            new.realm.0,
+            &new.email,
+        );
         user.full_name = new.full_name;
         user.external_id = new.external_id;
         records.push(LoginRecord {
@@ -180,10 +186,11 @@ impl AccountStore for MemoryAccounts {
         };
         let realm = records[pos].user.realm_id;
         if let Some(email) = &update.email {
-            if records
-                .iter()
-                .any(|r| r.user.id != user && r.user.realm_id == realm && same_email(&r.user.delivery_email, email))
-            {
+            if records.iter().any(|r| {
+                r.user.id != user
+                    && r.user.realm_id == realm
+                    && same_email(&r.user.delivery_email, email)
+            }) {
                 return Err(AccountWriteError::Conflict("email".into()));
             }
         }

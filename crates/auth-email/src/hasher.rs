@@ -108,7 +108,10 @@ impl PasswordHasher {
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let dummy = hash_blocking(&Password::new("latchkey dummy password, never matches"), cost)?;
+        let dummy = hash_blocking(
+            &Password::new("latchkey dummy password, never matches"),
+            cost,
+        )?;
         Ok(PasswordHasher {
             cost,
             permits: Arc::new(Semaphore::new(workers)),
@@ -170,7 +173,11 @@ impl PasswordHasher {
         let verdict = self
             .run(move || verify_blocking(&password, &target, cost))
             .await?;
-        Ok(if real { verdict } else { Verification::Mismatch })
+        Ok(if real {
+            verdict
+        } else {
+            Verification::Mismatch
+        })
     }
 }
 
@@ -262,6 +269,9 @@ mod tests {
     #[test]
     fn bad_cost_is_refused() {
         assert!(matches!(PasswordHasher::new(3), Err(HashError::BadCost(3))));
-        assert!(matches!(PasswordHasher::new(32), Err(HashError::BadCost(32))));
+        assert!(matches!(
+            PasswordHasher::new(32),
+            Err(HashError::BadCost(32))
+        ));
     }
 }

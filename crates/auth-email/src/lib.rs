@@ -185,7 +185,12 @@ mod tests {
         (store, backend, hasher)
     }
 
-    async fn login(b: &EmailAuthBackend, realm: &Realm, u: &str, p: &str) -> Result<i64, AuthFailure> {
+    async fn login(
+        b: &EmailAuthBackend,
+        realm: &Realm,
+        u: &str,
+        p: &str,
+    ) -> Result<i64, AuthFailure> {
         b.authenticate(LoginAttempt {
             realm,
             username: u,
@@ -212,8 +217,14 @@ mod tests {
         )
         .await;
         let r1 = realm(1);
-        assert_eq!(login(&b, &r1, "hamlet@example.org", "f657gdGGk9").await, Ok(1));
-        assert_eq!(login(&b, &r1, " HAMLET@example.org ", "f657gdGGk9").await, Ok(1));
+        assert_eq!(
+            login(&b, &r1, "hamlet@example.org", "f657gdGGk9").await,
+            Ok(1)
+        );
+        assert_eq!(
+            login(&b, &r1, " HAMLET@example.org ", "f657gdGGk9").await,
+            Ok(1)
+        );
         assert_eq!(
             login(&b, &r1, "hamlet@example.org", "wrong").await,
             Err(AuthFailure::BadCredentials)
@@ -268,7 +279,9 @@ mod tests {
             PasswordHasher::new(4).unwrap(),
             PasswordPolicy::default(),
         );
-        let err = login(&b, &realm(1), "a@example.org", "pw").await.unwrap_err();
+        let err = login(&b, &realm(1), "a@example.org", "pw")
+            .await
+            .unwrap_err();
         assert!(matches!(err, AuthFailure::Unavailable { .. }));
         assert!(!err.is_credential_failure());
     }
@@ -294,12 +307,18 @@ mod tests {
             },
         );
         let r1 = realm(1);
-        assert_eq!(login(&b, &r1, "strong@example.org", "f657gdGGk9").await, Ok(1));
+        assert_eq!(
+            login(&b, &r1, "strong@example.org", "f657gdGGk9").await,
+            Ok(1)
+        );
         assert_eq!(store.upgrades.load(Ordering::SeqCst), 1);
         let upgraded = store.all()[0].password_hash.clone().unwrap();
         assert!(upgraded.0.contains("$05$"));
         // Second login: nothing left to upgrade.
-        assert_eq!(login(&b, &r1, "strong@example.org", "f657gdGGk9").await, Ok(1));
+        assert_eq!(
+            login(&b, &r1, "strong@example.org", "f657gdGGk9").await,
+            Ok(1)
+        );
         assert_eq!(store.upgrades.load(Ordering::SeqCst), 1);
         assert_eq!(
             login(&b, &r1, "weak@example.org", "longer").await,

@@ -65,17 +65,23 @@ pub async fn assess(
     let username = entry::directory_username(entry, typed_username, cfg).to_owned();
     let mut require_group = None;
     if let Some(g) = &cfg.require_group {
-        let member = dir.is_member(conn.as_deref_mut(), entry, &username, g).await?;
+        let member = dir
+            .is_member(conn.as_deref_mut(), entry, &username, g)
+            .await?;
         require_group = Some((g.clone(), member));
     }
     let mut deny_group = None;
     if let Some(g) = &cfg.deny_group {
-        let member = dir.is_member(conn.as_deref_mut(), entry, &username, g).await?;
+        let member = dir.is_member(conn, entry, &username, g).await?;
         deny_group = Some((g.clone(), member));
     }
     // Zulip's rule: with an append domain the email is built from the directory username;
     // without any mapping the username itself (as the login used it) is the email.
-    let email_base = if cfg.append_domain.is_some() { username.as_str() } else { typed_username };
+    let email_base = if cfg.append_domain.is_some() {
+        username.as_str()
+    } else {
+        typed_username
+    };
     Ok(Assessment {
         dn: entry.dn.clone(),
         email: entry::email_for(entry, email_base, cfg),
@@ -206,7 +212,10 @@ impl LdapAuthBackend {
                 if a.external_id.is_some() && u.external_id != a.external_id {
                     update.external_id = a.external_id.clone();
                 }
-                if !u.delivery_email.eq_ignore_ascii_case(email) && u.external_id.is_some() && u.external_id == a.external_id {
+                if !u.delivery_email.eq_ignore_ascii_case(email)
+                    && u.external_id.is_some()
+                    && u.external_id == a.external_id
+                {
                     update.email = Some(email.to_owned());
                 }
                 if update.is_empty() {
@@ -246,7 +255,7 @@ impl LdapAuthBackend {
                         .map_err(unavailable)?
                         .map(|r| r.user)
                         .filter(|u| u.is_active)
-                        .ok_or_else(|| AuthFailure::Refused(DirectoryRefusal::InvalidProfile)),
+                        .ok_or(AuthFailure::Refused(DirectoryRefusal::InvalidProfile)),
                     Err(AccountWriteError::Unavailable(e)) => Err(unavailable(e)),
                 }
             }

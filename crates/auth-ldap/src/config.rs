@@ -193,9 +193,17 @@ impl LdapConfig {
         }
         for uri in &self.uris {
             let ok_scheme = uri.starts_with("ldap://") || uri.starts_with("ldaps://");
-            let host = uri.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
+            let host = uri
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .split('/')
+                .next()
+                .unwrap_or("");
             if !ok_scheme || host.is_empty() {
-                p.push(format!("ldap.uris: {uri:?} is not ldap://HOST[:PORT] or ldaps://HOST[:PORT]"));
+                p.push(format!(
+                    "ldap.uris: {uri:?} is not ldap://HOST[:PORT] or ldaps://HOST[:PORT]"
+                ));
             }
         }
         match &self.user_dn_template {
@@ -211,24 +219,35 @@ impl LdapConfig {
                 if !self.user_search_filter.contains("{user}") {
                     p.push("ldap.user_search_filter must contain {user}, e.g. (uid={user})".into());
                 }
-                if !(self.user_search_filter.starts_with('(') && self.user_search_filter.ends_with(')')) {
+                if !(self.user_search_filter.starts_with('(')
+                    && self.user_search_filter.ends_with(')'))
+                {
                     p.push("ldap.user_search_filter must be a parenthesised LDAP filter".into());
                 }
             }
         }
         if let Some(f) = &self.reverse_email_search_filter {
             if !f.contains("{email}") {
-                p.push("ldap.reverse_email_search_filter must contain {email}, e.g. (mail={email})".into());
+                p.push(
+                    "ldap.reverse_email_search_filter must contain {email}, e.g. (mail={email})"
+                        .into(),
+                );
             }
             if self.user_search_base.trim().is_empty() {
                 p.push("ldap.reverse_email_search_filter needs ldap.user_search_base".into());
             }
         }
-        if self.append_domain.as_deref().is_some_and(|d| d.contains('@') || d.trim().is_empty()) {
+        if self
+            .append_domain
+            .as_deref()
+            .is_some_and(|d| d.contains('@') || d.trim().is_empty())
+        {
             p.push("ldap.append_domain must be a bare domain such as example.org".into());
         }
         if self.attributes.user_account_control.is_some() && self.attributes.deactivated.is_some() {
-            p.push("ldap.attributes: map either user_account_control or deactivated, not both".into());
+            p.push(
+                "ldap.attributes: map either user_account_control or deactivated, not both".into(),
+            );
         }
         if self.attributes.full_name.is_none()
             && (self.attributes.first_name.is_none() || self.attributes.last_name.is_none())
@@ -239,10 +258,15 @@ impl LdapConfig {
             p.push("ldap.username_attr must name an attribute (uid, sAMAccountName, ...)".into());
         }
         if self.attributes.unique_id.trim().is_empty() {
-            p.push("ldap.attributes.unique_id must name an attribute (entryUUID, objectGUID)".into());
+            p.push(
+                "ldap.attributes.unique_id must name an attribute (entryUUID, objectGUID)".into(),
+            );
         }
         if self.nested_groups && self.group_membership != GroupMembership::MemberOf {
-            p.push("ldap.nested_groups needs group_membership = \"memberOf\" (Active Directory)".into());
+            p.push(
+                "ldap.nested_groups needs group_membership = \"memberOf\" (Active Directory)"
+                    .into(),
+            );
         }
         if !(0.0..=1.0).contains(&self.sync.max_deactivate_fraction) {
             p.push("ldap.sync.max_deactivate_fraction must be between 0 and 1".into());
@@ -265,7 +289,8 @@ impl LdapConfig {
             w.push("LDAP TLS certificate verification is OFF (ldap.tls_verify = false): anyone on the network path can impersonate the directory and read passwords".into());
         }
         for uri in &self.uris {
-            let loopback = uri.contains("://127.") || uri.contains("://localhost") || uri.contains("://[::1]");
+            let loopback =
+                uri.contains("://127.") || uri.contains("://localhost") || uri.contains("://[::1]");
             if uri.starts_with("ldap://") && !self.starttls && !loopback {
                 w.push(format!("{uri} is used without StartTLS: passwords cross the network in clear text (set ldap.starttls = true or use ldaps://)"));
             }

@@ -42,10 +42,15 @@ pub struct Connector {
 fn tls_connector(cfg: &LdapConfig) -> Result<native_tls::TlsConnector, DirError> {
     let mut builder = native_tls::TlsConnector::builder();
     if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| DirError::Config(format!("cannot read ca_file {}: {e}", path.display())))?;
-        let cert = native_tls::Certificate::from_pem(&pem)
-            .map_err(|e| DirError::Config(format!("ca_file {} is not a PEM certificate: {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            DirError::Config(format!("cannot read ca_file {}: {e}", path.display()))
+        })?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            DirError::Config(format!(
+                "ca_file {} is not a PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
         builder.add_root_certificate(cert);
         builder.disable_built_in_roots(true);
     }
@@ -85,7 +90,11 @@ impl Connector {
     fn mark(&self, i: usize, ok: bool) {
         let mut failed = self.failed_until.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = failed.get_mut(i) {
-            *slot = if ok { None } else { Some(Instant::now() + SKIP_FAILED_FOR) };
+            *slot = if ok {
+                None
+            } else {
+                Some(Instant::now() + SKIP_FAILED_FOR)
+            };
         }
     }
 
@@ -107,7 +116,10 @@ impl Connector {
                 }
                 Err(_) => {
                     tracing::warn!(server = %uri, timeout = ?self.connect_timeout, "LDAP connect timed out");
-                    errors.push(format!("{uri}: connect timed out after {:?}", self.connect_timeout));
+                    errors.push(format!(
+                        "{uri}: connect timed out after {:?}",
+                        self.connect_timeout
+                    ));
                 }
             }
             self.mark(i, false);
@@ -142,11 +154,7 @@ impl ServicePool {
     /// have gone stale while idle).
     pub async fn get(&self) -> Result<(Ldap, bool), DirError> {
         loop {
-            let candidate = self
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
+            let candidate = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match candidate {
                 Some(mut ldap) => {
                     if !ldap.is_closed() {
@@ -173,7 +181,11 @@ impl ServicePool {
             .map_err(|e| classify_transport(&e, self.operation_timeout))?;
             if res.rc != 0 {
                 let _ = ldap.unbind().await;
-                return Err(DirError::ServiceBind(format!("result {} ({})", res.rc, redact_diagnostic(&res.text))));
+                return Err(DirError::ServiceBind(format!(
+                    "result {} ({})",
+                    res.rc,
+                    redact_diagnostic(&res.text)
+                )));
             }
         }
         Ok((ldap, false))
@@ -210,5 +222,10 @@ pub fn classify_transport(e: &ldap3::LdapError, op_timeout: Duration) -> DirErro
 
 /// Directory diagnostic messages can echo what was sent; keep only the leading code part.
 pub fn redact_diagnostic(text: &str) -> String {
-    text.split(':').next().unwrap_or("").chars().take(60).collect()
+    text.split(':')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect()
 }

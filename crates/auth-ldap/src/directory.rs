@@ -60,7 +60,8 @@ fn escape_bytes_hex(hex: &str) -> Option<String> {
 pub fn ad_subcode(text: &str) -> Option<&str> {
     let idx = text.find("data ")?;
     let code = text[idx + 5..].split([',', ' ']).next()?;
-    (!code.is_empty() && code.len() <= 4 && code.bytes().all(|b| b.is_ascii_hexdigit())).then_some(code)
+    (!code.is_empty() && code.len() <= 4 && code.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(code)
 }
 
 /// Maps a failed simple bind to a credential failure or a directory refusal.
@@ -69,16 +70,21 @@ pub fn classify_bind(res: &LdapResult) -> Result<Option<DirectoryRefusal>, DirEr
         return Ok(Some(refusal));
     }
     match res.rc {
-        49 => Ok(match ad_subcode(&res.text).map(str::to_ascii_lowercase).as_deref() {
-            Some("530") | Some("531") => Some(DirectoryRefusal::NotPermittedNow),
-            Some("532") => Some(DirectoryRefusal::PasswordExpired),
-            Some("533") => Some(DirectoryRefusal::AccountDisabled),
-            Some("701") => Some(DirectoryRefusal::AccountExpired),
-            Some("773") => Some(DirectoryRefusal::PasswordMustChange),
-            Some("775") => Some(DirectoryRefusal::AccountLocked),
-            // 52e (bad password), 525 (no such user) and plain OpenLDAP 49.
-            _ => None,
-        }),
+        49 => Ok(
+            match ad_subcode(&res.text)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("530") | Some("531") => Some(DirectoryRefusal::NotPermittedNow),
+                Some("532") => Some(DirectoryRefusal::PasswordExpired),
+                Some("533") => Some(DirectoryRefusal::AccountDisabled),
+                Some("701") => Some(DirectoryRefusal::AccountExpired),
+                Some("773") => Some(DirectoryRefusal::PasswordMustChange),
+                Some("775") => Some(DirectoryRefusal::AccountLocked),
+                // 52e (bad password), 525 (no such user) and plain OpenLDAP 49.
+                _ => None,
+            },
+        ),
         rc => Err(DirError::Protocol(format!(
             "bind answered result {rc} ({})",
             redact_diagnostic(&res.text)
@@ -96,7 +102,9 @@ pub fn ppolicy_error(res: &LdapResult) -> Option<DirectoryRefusal> {
     let PL::C(items) = seq.payload else {
         return None;
     };
-    let error = items.into_iter().find(|t| t.class == TagClass::Context && t.id == 1)?;
+    let error = items
+        .into_iter()
+        .find(|t| t.class == TagClass::Context && t.id == 1)?;
     let PL::P(bytes) = error.payload else {
         return None;
     };
@@ -152,7 +160,8 @@ impl Directory {
         let t = self.op_timeout();
         let result = tokio::time::timeout(
             t,
-            ldap.with_timeout(t).search(base, scope, filter, &self.attrs),
+            ldap.with_timeout(t)
+                .search(base, scope, filter, &self.attrs),
         )
         .await
         .map_err(|_| DirError::Timeout(t))?
@@ -240,7 +249,10 @@ impl Directory {
                         }
                     }
                     0 => {}
-                    n => tracing::warn!(matches = n, "several LDAP entries share one email; using the input as the username"),
+                    n => tracing::warn!(
+                        matches = n,
+                        "several LDAP entries share one email; using the input as the username"
+                    ),
                 }
             }
         }
@@ -258,7 +270,10 @@ impl Directory {
             0 => Ok(None),
             1 => Ok(hits.pop()),
             n => {
-                tracing::warn!(matches = n, "the LDAP user filter matches several entries; refusing");
+                tracing::warn!(
+                    matches = n,
+                    "the LDAP user filter matches several entries; refusing"
+                );
                 Ok(None)
             }
         }
@@ -305,12 +320,20 @@ impl Directory {
     }
 
     /// Reads an entry by DN, on the given (bound) connection or a service connection.
-    pub async fn read_entry(&self, conn: Option<&mut Ldap>, dn: &str) -> Result<Option<DirEntry>, DirError> {
+    pub async fn read_entry(
+        &self,
+        conn: Option<&mut Ldap>,
+        dn: &str,
+    ) -> Result<Option<DirEntry>, DirError> {
         let mut hits = match conn {
             Some(ldap) if self.cfg.bind_dn.is_empty() => {
-                self.run_search(ldap, dn, Scope::Base, "(objectClass=*)").await?
+                self.run_search(ldap, dn, Scope::Base, "(objectClass=*)")
+                    .await?
             }
-            _ => self.service_search(dn, Scope::Base, "(objectClass=*)").await?,
+            _ => {
+                self.service_search(dn, Scope::Base, "(objectClass=*)")
+                    .await?
+            }
         };
         Ok(hits.pop())
     }
@@ -367,9 +390,16 @@ impl Directory {
     }
 
     /// Groups named in the configuration that the person belongs to (for `ldap query`).
-    pub async fn configured_groups(&self, entry: &DirEntry, username: &str) -> Result<Vec<(String, bool)>, DirError> {
+    pub async fn configured_groups(
+        &self,
+        entry: &DirEntry,
+        username: &str,
+    ) -> Result<Vec<(String, bool)>, DirError> {
         let mut out = Vec::new();
-        for g in [&self.cfg.require_group, &self.cfg.deny_group].into_iter().flatten() {
+        for g in [&self.cfg.require_group, &self.cfg.deny_group]
+            .into_iter()
+            .flatten()
+        {
             out.push((g.clone(), self.is_member(None, entry, username, g).await?));
         }
         Ok(out)
@@ -457,12 +487,22 @@ impl Directory {
             self.pool.put(ldap);
             return Ok("connected and bound".into());
         }
-        let hits = self.service_search(&base, Scope::Base, "(objectClass=*)").await?;
+        let hits = self
+            .service_search(&base, Scope::Base, "(objectClass=*)")
+            .await?;
         Ok(format!(
             "connected, bound{}, search base {} {}",
-            if self.cfg.bind_dn.is_empty() { " anonymously" } else { " as the service account" },
+            if self.cfg.bind_dn.is_empty() {
+                " anonymously"
+            } else {
+                " as the service account"
+            },
             base,
-            if hits.is_empty() { "not readable" } else { "readable" }
+            if hits.is_empty() {
+                "not readable"
+            } else {
+                "readable"
+            }
         ))
     }
 }
@@ -470,7 +510,9 @@ impl Directory {
 /// `"hamlet@test"` (a quoted local part) → `hamlet@test`.
 fn unquote_local(local: &str) -> String {
     if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
-        local[1..local.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\")
+        local[1..local.len() - 1]
+            .replace("\\\"", "\"")
+            .replace("\\\\", "\\")
     } else {
         local.to_owned()
     }
@@ -495,9 +537,16 @@ mod tests {
             fill_filter("(uid={user})", "{user}", ")(uid=*"),
             "(uid=\\29\\28uid=\\2a)"
         );
-        assert_eq!(fill_filter("(uid={user})", "{user}", "a\0b"), "(uid=a\\00b)");
         assert_eq!(
-            fill_filter("(&(objectClass=person)(|(uid={user})(mail={user})))", "{user}", "x*"),
+            fill_filter("(uid={user})", "{user}", "a\0b"),
+            "(uid=a\\00b)"
+        );
+        assert_eq!(
+            fill_filter(
+                "(&(objectClass=person)(|(uid={user})(mail={user})))",
+                "{user}",
+                "x*"
+            ),
             "(&(objectClass=person)(|(uid=x\\2a)(mail=x\\2a)))"
         );
         assert_eq!(
@@ -551,7 +600,10 @@ mod tests {
             )],
         };
         assert_eq!(ppolicy_error(&res), Some(DirectoryRefusal::AccountLocked));
-        assert_eq!(classify_bind(&res), Ok(Some(DirectoryRefusal::AccountLocked)));
+        assert_eq!(
+            classify_bind(&res),
+            Ok(Some(DirectoryRefusal::AccountLocked))
+        );
         // A warning only (time before expiration): no error.
         let warning = vec![0x30, 0x05, 0xa0, 0x03, 0x80, 0x01, 0x05];
         let mut res2 = res.clone();
@@ -565,6 +617,9 @@ mod tests {
         assert_eq!(unquote_local("hamlet"), "hamlet");
         assert_eq!(escape_bytes_hex("01abff").as_deref(), Some("\\01\\ab\\ff"));
         assert_eq!(escape_bytes_hex("xyz"), None);
-        assert_eq!(normalize_dn("CN=Staff, OU=Groups,DC=x"), "cn=staff,ou=groups,dc=x");
+        assert_eq!(
+            normalize_dn("CN=Staff, OU=Groups,DC=x"),
+            "cn=staff,ou=groups,dc=x"
+        );
     }
 }

@@ -96,7 +96,11 @@ pub fn directory_username<'a>(entry: &'a DirEntry, typed: &'a str, cfg: &LdapCon
 
 /// The account email for the entry (Zulip's §5.3): `<username>@<append_domain>`, else the email
 /// attribute's first value, else the username itself (which must then be an email).
-pub fn email_for(entry: &DirEntry, username: &str, cfg: &LdapConfig) -> Result<String, DirectoryRefusal> {
+pub fn email_for(
+    entry: &DirEntry,
+    username: &str,
+    cfg: &LdapConfig,
+) -> Result<String, DirectoryRefusal> {
     let email = if let Some(domain) = &cfg.append_domain {
         let plain = format!("{username}@{domain}");
         if policy::validate_email(&plain).is_ok() {
@@ -204,7 +208,12 @@ mod tests {
             dn: "uid=x,dc=example,dc=org".into(),
             attrs: pairs
                 .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.iter().map(|s| s.to_string()).collect()))
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        v.iter().map(|s| s.to_string()).collect(),
+                    )
+                })
                 .collect(),
             bin_attrs: HashMap::new(),
         }
@@ -214,8 +223,14 @@ mod tests {
     fn emails_follow_the_mapping() {
         let e = entry(&[("uid", &["hamlet"]), ("mail", &["king@zulip.com"])]);
         let mut cfg = LdapConfig::default();
-        assert_eq!(email_for(&e, "hamlet", &cfg), Err(DirectoryRefusal::InvalidProfile));
-        assert_eq!(email_for(&e, "hamlet@zulip.com", &cfg).unwrap(), "hamlet@zulip.com");
+        assert_eq!(
+            email_for(&e, "hamlet", &cfg),
+            Err(DirectoryRefusal::InvalidProfile)
+        );
+        assert_eq!(
+            email_for(&e, "hamlet@zulip.com", &cfg).unwrap(),
+            "hamlet@zulip.com"
+        );
         cfg.email_attr = Some("mail".into());
         assert_eq!(email_for(&e, "hamlet", &cfg).unwrap(), "king@zulip.com");
         assert_eq!(
@@ -224,14 +239,24 @@ mod tests {
         );
         cfg.append_domain = Some("zulip.com".into());
         assert_eq!(email_for(&e, "hamlet", &cfg).unwrap(), "hamlet@zulip.com");
-        assert_eq!(email_for(&e, "a*(b)\\c", &cfg).unwrap(), "\"a*(b)\\\\c\"@zulip.com");
-        assert_eq!(email_for(&e, "hamlet@test", &cfg).unwrap(), "\"hamlet@test\"@zulip.com");
+        assert_eq!(
+            email_for(&e, "a*(b)\\c", &cfg).unwrap(),
+            "\"a*(b)\\\\c\"@zulip.com"
+        );
+        assert_eq!(
+            email_for(&e, "hamlet@test", &cfg).unwrap(),
+            "\"hamlet@test\"@zulip.com"
+        );
     }
 
     #[test]
     fn names() {
         let mut cfg = LdapConfig::default();
-        let e = entry(&[("cn", &["King Hamlet"]), ("givenName", &["Hamlet"]), ("sn", &["Dane"])]);
+        let e = entry(&[
+            ("cn", &["King Hamlet"]),
+            ("givenName", &["Hamlet"]),
+            ("sn", &["Dane"]),
+        ]);
         assert_eq!(full_name_for(&e, &cfg).unwrap(), "King Hamlet");
         cfg.attributes.full_name = None;
         cfg.attributes.first_name = Some("givenName".into());
@@ -245,17 +270,35 @@ mod tests {
         let mut cfg = LdapConfig::default();
         assert_eq!(is_disabled(&entry(&[]), &cfg), Ok(false));
         cfg.attributes.user_account_control = Some("userAccountControl".into());
-        assert_eq!(is_disabled(&entry(&[("userAccountControl", &["514"])]), &cfg), Ok(true));
-        assert_eq!(is_disabled(&entry(&[("userAccountControl", &["512"])]), &cfg), Ok(false));
+        assert_eq!(
+            is_disabled(&entry(&[("userAccountControl", &["514"])]), &cfg),
+            Ok(true)
+        );
+        assert_eq!(
+            is_disabled(&entry(&[("userAccountControl", &["512"])]), &cfg),
+            Ok(false)
+        );
         assert!(is_disabled(&entry(&[("userAccountControl", &["x"])]), &cfg).is_err());
         cfg.attributes.user_account_control = None;
         cfg.attributes.deactivated = Some("nsAccountLock".into());
-        assert_eq!(is_disabled(&entry(&[("nsAccountLock", &["TRUE"])]), &cfg), Ok(true));
-        assert_eq!(is_disabled(&entry(&[("nsAccountLock", &["no"])]), &cfg), Ok(false));
+        assert_eq!(
+            is_disabled(&entry(&[("nsAccountLock", &["TRUE"])]), &cfg),
+            Ok(true)
+        );
+        assert_eq!(
+            is_disabled(&entry(&[("nsAccountLock", &["no"])]), &cfg),
+            Ok(false)
+        );
         assert!(is_disabled(&entry(&[("nsAccountLock", &["maybe"])]), &cfg).is_err());
         cfg.attributes.deactivated_values = vec!["disabled".into()];
-        assert_eq!(is_disabled(&entry(&[("nsAccountLock", &["Disabled"])]), &cfg), Ok(true));
-        assert_eq!(is_disabled(&entry(&[("nsAccountLock", &["active"])]), &cfg), Ok(false));
+        assert_eq!(
+            is_disabled(&entry(&[("nsAccountLock", &["Disabled"])]), &cfg),
+            Ok(true)
+        );
+        assert_eq!(
+            is_disabled(&entry(&[("nsAccountLock", &["active"])]), &cfg),
+            Ok(false)
+        );
     }
 
     #[test]
@@ -273,7 +316,11 @@ mod tests {
         rules.insert("lear".to_string(), vec![rule]);
         cfg.realm_access = rules;
         assert!(realm_allows(&e, "lear", &cfg));
-        assert!(!realm_allows(&entry(&[("title", &["intern"])]), "lear", &cfg));
+        assert!(!realm_allows(
+            &entry(&[("title", &["intern"])]),
+            "lear",
+            &cfg
+        ));
         // The root realm accepts its aliases.
         assert!(realm_allows(&entry(&[("department", &["www"])]), "", &cfg));
     }
@@ -281,7 +328,8 @@ mod tests {
     #[test]
     fn binary_ids_are_hex() {
         let mut e = entry(&[]);
-        e.bin_attrs.insert("objectguid".into(), vec![vec![0x01, 0xab, 0xff]]);
+        e.bin_attrs
+            .insert("objectguid".into(), vec![vec![0x01, 0xab, 0xff]]);
         assert_eq!(e.unique_id("objectGUID").as_deref(), Some("01abff"));
     }
 }

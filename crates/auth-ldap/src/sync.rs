@@ -94,7 +94,9 @@ fn match_entry<'a>(
             return Some(e);
         }
     }
-    by_email.get(&email_lookup_key(&user.delivery_email)).copied()
+    by_email
+        .get(&email_lookup_key(&user.delivery_email))
+        .copied()
 }
 
 /// Plans (and, unless dry-run or stopped, applies) the sync of one realm.
@@ -139,11 +141,16 @@ pub async fn sync_realm(
             by_email.insert(email_lookup_key(&email), p);
         }
     }
-    let status_synced = cfg.attributes.user_account_control.is_some() || cfg.attributes.deactivated.is_some();
+    let status_synced =
+        cfg.attributes.user_account_control.is_some() || cfg.attributes.deactivated.is_some();
 
     let maps_usernames = cfg.maps_usernames();
     let no_emails = HashMap::new();
-    let email_index = if maps_usernames { &by_email } else { &no_emails };
+    let email_index = if maps_usernames {
+        &by_email
+    } else {
+        &no_emails
+    };
     for user in managed {
         report.checked += 1;
         let mut found = match_entry(user, &by_id, email_index).cloned();
@@ -205,9 +212,7 @@ pub async fn sync_realm(
                 update.active = Some(true);
                 report.reactivations += 1;
             }
-            Err(e) => report
-                .failed
-                .push(format!("{}: {e}", user.delivery_email)),
+            Err(e) => report.failed.push(format!("{}: {e}", user.delivery_email)),
             _ => {}
         }
         if !update.is_empty() {

@@ -27,7 +27,11 @@ impl Padder {
         let _ = self
             .average_us
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-                Some(if old == 0 { sample } else { (old * 7 + sample) / 8 })
+                Some(if old == 0 {
+                    sample
+                } else {
+                    (old * 7 + sample) / 8
+                })
             });
     }
 
@@ -62,7 +66,10 @@ mod tests {
         let p = Padder::new();
         let t = Instant::now();
         p.pad(t).await;
-        assert!(t.elapsed() < Duration::from_millis(20), "no padding before any success");
+        assert!(
+            t.elapsed() < Duration::from_millis(20),
+            "no padding before any success"
+        );
         for _ in 0..5 {
             p.observe_success(Duration::from_millis(60));
         }

@@ -92,7 +92,7 @@ impl AccountStore for StoreAccounts {
         source: &'static str,
     ) -> Result<User, AccountWriteError> {
         self.store
-            .update_directory_user(user, update, Actor { source, user: None })
+            .update_user(user, update, Actor { source, user: None })
             .await
             .map_err(write_error)
     }

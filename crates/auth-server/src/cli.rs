@@ -14,7 +14,11 @@ use crate::config::Settings;
 use crate::state::AppState;
 
 #[derive(Debug, Parser)]
-#[command(name = "latchkey", version, about = "Latchkey: a Zulip-compatible authentication service")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Latchkey: a Zulip-compatible authentication service"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Default: ./latchkey.toml when it exists.
     #[arg(long, short, global = true, env = "LATCHKEY_CONFIG")]
@@ -254,9 +258,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
 }
 
 async fn open(settings: Settings) -> Result<AppState> {
-    AppState::open(settings)
-        .await
-        .map_err(|e| anyhow!("{e}"))
+    AppState::open(settings).await.map_err(|e| anyhow!("{e}"))
 }
 
 async fn init(settings: Settings, realm_name: &str) -> Result<()> {
@@ -324,11 +326,23 @@ fn show_realm(r: &Realm) -> String {
     format!(
         "{:>4}  {:<20} {:<30} {:<11} {}{}",
         r.id.0,
-        if r.subdomain.is_empty() { "(root)" } else { &r.subdomain },
+        if r.subdomain.is_empty() {
+            "(root)"
+        } else {
+            &r.subdomain
+        },
         r.name,
-        if r.deactivated { "deactivated" } else { "active" },
+        if r.deactivated {
+            "deactivated"
+        } else {
+            "active"
+        },
         methods.join(","),
-        if r.methods.ldap && !r.ldap_auto_create { " (no ldap auto-create)" } else { "" }
+        if r.methods.ldap && !r.ldap_auto_create {
+            " (no ldap auto-create)"
+        } else {
+            ""
+        }
     )
 }
 
@@ -370,7 +384,10 @@ async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
             );
         }
         RealmCommand::List => {
-            println!("{:>4}  {:<20} {:<30} {:<11} methods", "id", "subdomain", "name", "state");
+            println!(
+                "{:>4}  {:<20} {:<30} {:<11} methods",
+                "id", "subdomain", "name", "state"
+            );
             for r in state.store.list_realms().await? {
                 println!("{}", show_realm(&r));
             }
@@ -436,7 +453,9 @@ fn read_password(source: &PasswordSource) -> Result<Password> {
         return Ok(pw);
     }
     if !std::io::stdin().is_terminal() {
-        bail!("no password given: use --password-file FILE or --password-stdin (or run on a terminal to be prompted)");
+        bail!(
+            "no password given: use --password-file FILE or --password-stdin (or run on a terminal to be prompted)"
+        );
     }
     let first = Password::new(rpassword::prompt_password("Password: ")?);
     let second = Password::new(rpassword::prompt_password("Password (again): ")?);
@@ -454,7 +473,11 @@ fn first_line_of_file(path: &Path) -> Result<Password> {
     Ok(pw)
 }
 
-async fn hash_new_password(state: &AppState, pw: &Password, user_hints: &[&str]) -> Result<auth_core::PasswordHash> {
+async fn hash_new_password(
+    state: &AppState,
+    pw: &Password,
+    user_hints: &[&str],
+) -> Result<auth_core::PasswordHash> {
     state
         .policy
         .check(pw, user_hints)
@@ -474,15 +497,20 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
         } => {
             let realm = find_realm(&state, &realm).await?;
             let email = email.trim().to_owned();
-            policy::validate_email(&email).map_err(|_| anyhow!("{email:?} is not a valid email address"))?;
+            policy::validate_email(&email)
+                .map_err(|_| anyhow!("{email:?} is not a valid email address"))?;
             let full_name = full_name.trim().to_owned();
             if full_name.is_empty() {
                 bail!("--full-name must not be empty");
             }
-            let role = Role::from_name(&role)
-                .ok_or_else(|| anyhow!("unknown role {role:?} (owner, admin, moderator, member, guest)"))?;
+            let role = Role::from_name(&role).ok_or_else(|| {
+                anyhow!("unknown role {role:?} (owner, admin, moderator, member, guest)")
+            })?;
             if state.store.user_by_email(realm.id, &email).await?.is_some() {
-                bail!("{email:?} already has an account in realm {:?}", realm.subdomain);
+                bail!(
+                    "{email:?} already has an account in realm {:?}",
+                    realm.subdomain
+                );
             }
             let hash = if no_password {
                 None
@@ -517,7 +545,10 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
         }
         UserCommand::List { realm } => {
             let realm = find_realm(&state, &realm).await?;
-            println!("{:>5}  {:<40} {:<30} {:<9} {:<11} kind", "id", "email", "name", "role", "state");
+            println!(
+                "{:>5}  {:<40} {:<30} {:<9} {:<11} kind",
+                "id", "email", "name", "role", "state"
+            );
             for u in state.store.list_users(realm.id, UserFilter::All).await? {
                 println!(
                     "{:>5}  {:<40} {:<30} {:<9} {:<11} {}",
@@ -538,7 +569,8 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
             let pw = read_password(&password)?;
-            let hash = hash_new_password(&state, &pw, &[&user.delivery_email, &user.full_name]).await?;
+            let hash =
+                hash_new_password(&state, &pw, &[&user.delivery_email, &user.full_name]).await?;
             state
                 .store
                 .set_password(user.id, Some(hash), Actor::cli())
@@ -552,18 +584,27 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 .store
                 .set_password_reset_needed(user.id, true, Actor::cli())
                 .await?;
-            println!("{} must set a new password before logging in again", user.delivery_email);
+            println!(
+                "{} must set a new password before logging in again",
+                user.delivery_email
+            );
         }
         UserCommand::Deactivate { email, realm } => {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
-            state.store.set_user_active(user.id, false, Actor::cli()).await?;
+            state
+                .store
+                .set_user_active(user.id, false, Actor::cli())
+                .await?;
             println!("deactivated {}", user.delivery_email);
         }
         UserCommand::Reactivate { email, realm } => {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
-            state.store.set_user_active(user.id, true, Actor::cli()).await?;
+            state
+                .store
+                .set_user_active(user.id, true, Actor::cli())
+                .await?;
             println!("reactivated {}", user.delivery_email);
         }
     }
@@ -599,9 +640,15 @@ async fn audit_command(state: AppState, cmd: AuditCommand) -> Result<()> {
                 e.id,
                 humantime::format_rfc3339_seconds(when),
                 e.event_type,
-                e.realm_id.map(|r| r.0.to_string()).unwrap_or_else(|| "-".into()),
-                e.acting_user_id.map(|u| u.0.to_string()).unwrap_or_else(|| "-".into()),
-                e.modified_user_id.map(|u| u.0.to_string()).unwrap_or_else(|| "-".into()),
+                e.realm_id
+                    .map(|r| r.0.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                e.acting_user_id
+                    .map(|u| u.0.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                e.modified_user_id
+                    .map(|u| u.0.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 e.source,
                 e.detail
             );

@@ -82,7 +82,10 @@ pub fn mask_url_password(url: &str) -> String {
     }
     if let Some(idx) = out.find("password=") {
         let start = idx + "password=".len();
-        let end = out[start..].find('&').map(|i| start + i).unwrap_or(out.len());
+        let end = out[start..]
+            .find('&')
+            .map(|i| start + i)
+            .unwrap_or(out.len());
         out.replace_range(start..end, "********");
     }
     out
@@ -90,6 +93,7 @@ pub fn mask_url_password(url: &str) -> String {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -321,6 +325,7 @@ pub struct PasswordPolicySettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct DevelopmentSettings {
     /// A development server: `dev_fetch_api_key` and `dev_list_users` answer (with the `dev`
     /// backend configured). Never on in production.
@@ -344,21 +349,6 @@ pub struct LoggingSettings {
     pub format: String,
     /// An `EnvFilter` directive; `RUST_LOG` overrides it.
     pub filter: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            secrets: SecretSettings::default(),
-            auth: AuthSettings::default(),
-            development: DevelopmentSettings::default(),
-            zulip: ZulipSettings::default(),
-            logging: LoggingSettings::default(),
-            ldap: LdapSettings::default(),
-        }
-    }
 }
 
 impl Default for ServerSettings {
@@ -416,12 +406,6 @@ impl Default for PasswordPolicySettings {
             max_length: p.max_length,
             min_guesses: p.min_guesses,
         }
-    }
-}
-
-impl Default for DevelopmentSettings {
-    fn default() -> Self {
-        DevelopmentSettings { enabled: false }
     }
 }
 
@@ -614,7 +598,8 @@ impl Settings {
             ));
         }
         if !self.secrets.server_secret.is_empty()
-            && self.secrets.server_secret.expose().trim().len() < auth_core::api_key::MIN_SERVER_SECRET_LEN
+            && self.secrets.server_secret.expose().trim().len()
+                < auth_core::api_key::MIN_SERVER_SECRET_LEN
         {
             p.push("secrets.server_secret must be at least 32 characters".into());
         }
@@ -788,11 +773,8 @@ mod tests {
             "[server]\nexternal_host = \"file.test\"\n[auth]\nbcrypt_cost = 6\n",
         )
         .unwrap();
-        let s = Settings::load_with_env(
-            Some(&path),
-            env(&[("LATCHKEY__AUTH__BCRYPT_COST", "7")]),
-        )
-        .unwrap();
+        let s = Settings::load_with_env(Some(&path), env(&[("LATCHKEY__AUTH__BCRYPT_COST", "7")]))
+            .unwrap();
         assert_eq!(s.server.external_host, "file.test");
         assert_eq!(s.auth.bcrypt_cost, 7);
         std::fs::write(&path, "[server]\nno_such_key = 1\n").unwrap();
@@ -831,9 +813,13 @@ mod tests {
 
     #[test]
     fn example_config_lists_the_defaults() {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/latchkey.example.toml");
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/latchkey.example.toml");
         let loaded = Settings::load_with_env(Some(&example), env(&[])).unwrap();
-        assert_eq!(loaded.to_masked_toml(), Settings::default().to_masked_toml());
+        assert_eq!(
+            loaded.to_masked_toml(),
+            Settings::default().to_masked_toml()
+        );
     }
 
     fn tempfile_dir() -> PathBuf {

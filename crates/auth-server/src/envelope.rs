@@ -147,9 +147,11 @@ impl ApiError {
                 "AUTHENTICATION_FAILED",
                 "Your username or password is incorrect",
             ),
-            AuthFailure::UserDeactivated => {
-                ApiError::new(S::UNAUTHORIZED, "USER_DEACTIVATED", "Account is deactivated")
-            }
+            AuthFailure::UserDeactivated => ApiError::new(
+                S::UNAUTHORIZED,
+                "USER_DEACTIVATED",
+                "Account is deactivated",
+            ),
             AuthFailure::RealmDeactivated => ApiError::new(
                 S::UNAUTHORIZED,
                 "REALM_DEACTIVATED",
@@ -295,12 +297,42 @@ mod tests {
     #[test]
     fn auth_failures_map_per_spec() {
         let cases = [
-            (AuthFailure::BadCredentials, 401, "AUTHENTICATION_FAILED", "Your username or password is incorrect"),
-            (AuthFailure::UserDeactivated, 401, "USER_DEACTIVATED", "Account is deactivated"),
-            (AuthFailure::RealmDeactivated, 401, "REALM_DEACTIVATED", "This organization has been deactivated"),
-            (AuthFailure::PasswordAuthDisabled, 401, "PASSWORD_AUTH_DISABLED", "Password authentication is disabled in this organization"),
-            (AuthFailure::PasswordResetRequired, 401, "PASSWORD_RESET_REQUIRED", "Your password has been disabled and needs to be reset"),
-            (AuthFailure::WrongRealm, 404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain"),
+            (
+                AuthFailure::BadCredentials,
+                401,
+                "AUTHENTICATION_FAILED",
+                "Your username or password is incorrect",
+            ),
+            (
+                AuthFailure::UserDeactivated,
+                401,
+                "USER_DEACTIVATED",
+                "Account is deactivated",
+            ),
+            (
+                AuthFailure::RealmDeactivated,
+                401,
+                "REALM_DEACTIVATED",
+                "This organization has been deactivated",
+            ),
+            (
+                AuthFailure::PasswordAuthDisabled,
+                401,
+                "PASSWORD_AUTH_DISABLED",
+                "Password authentication is disabled in this organization",
+            ),
+            (
+                AuthFailure::PasswordResetRequired,
+                401,
+                "PASSWORD_RESET_REQUIRED",
+                "Your password has been disabled and needs to be reset",
+            ),
+            (
+                AuthFailure::WrongRealm,
+                404,
+                "NONEXISTENT_SUBDOMAIN",
+                "Invalid subdomain",
+            ),
         ];
         for (failure, status, code, msg) in cases {
             let e = ApiError::from_auth_failure(&failure);

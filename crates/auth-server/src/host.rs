@@ -99,6 +99,9 @@ mod tests {
         assert_eq!(realm_url("", &s), "http://example.test");
         assert_eq!(realm_url("zulip", &s), "http://zulip.example.test");
         assert_eq!(realm_url("special", &s), "http://chat.other.test");
-        assert_eq!(realm_host_name("zulip", &server("localhost:9991")), "zulip.localhost");
+        assert_eq!(
+            realm_host_name("zulip", &server("localhost:9991")),
+            "zulip.localhost"
+        );
     }
 }

@@ -62,7 +62,10 @@ impl KeyService {
 
     /// Who owns this key (by its digest), with their realm.
     pub async fn owner_of(&self, key: &ApiKey) -> Result<Option<(User, Realm)>, KeyError> {
-        Ok(self.store.user_by_key_digest(&self.vault.digest(key)).await?)
+        Ok(self
+            .store
+            .user_by_key_digest(&self.vault.digest(key))
+            .await?)
     }
 
     pub fn fingerprint(&self) -> String {

@@ -9,10 +9,9 @@ use crate::cli::{LdapCommand, find_realm};
 use crate::state::AppState;
 
 fn directory(state: &AppState) -> Result<&Directory> {
-    state
-        .ldap
-        .as_deref()
-        .ok_or_else(|| anyhow!("LDAP is not configured: add \"ldap\" to auth.backends and fill in [ldap]"))
+    state.ldap.as_deref().ok_or_else(|| {
+        anyhow!("LDAP is not configured: add \"ldap\" to auth.backends and fill in [ldap]")
+    })
 }
 
 pub async fn run(state: AppState, cmd: LdapCommand) -> Result<()> {
@@ -57,13 +56,19 @@ async fn sync(state: &AppState, realm: Option<String>, dry_run: bool, force: boo
         for c in &report.changes {
             println!(
                 "  {} {}: {}",
-                if report.applied { "changed" } else { "would change" },
+                if report.applied {
+                    "changed"
+                } else {
+                    "would change"
+                },
                 c.user.delivery_email,
                 c.why
             );
         }
         for email in &report.missing_kept {
-            println!("  not in the directory (kept; set ldap.sync.deactivate_non_matching to deactivate): {email}");
+            println!(
+                "  not in the directory (kept; set ldap.sync.deactivate_non_matching to deactivate): {email}"
+            );
         }
         for f in &report.failed {
             println!("  failed: {f}");
@@ -95,14 +100,31 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
         None => dir.find_user(&translated).await?,
     };
     let Some(entry) = entry else {
-        println!("result:          no such user in the directory (a login would fail as a wrong password)");
+        println!(
+            "result:          no such user in the directory (a login would fail as a wrong password)"
+        );
         return Ok(());
     };
     let a = assess(dir, None, &entry, &translated, &realm.subdomain).await?;
     println!("dn:              {}", a.dn);
-    println!("email:           {}", a.email.as_ref().map(String::as_str).unwrap_or("(cannot be derived)"));
-    println!("full name:       {}", a.full_name.as_ref().map(String::as_str).unwrap_or("(cannot be derived)"));
-    println!("directory id:    {}", a.external_id.as_deref().unwrap_or("(none)"));
+    println!(
+        "email:           {}",
+        a.email
+            .as_ref()
+            .map(String::as_str)
+            .unwrap_or("(cannot be derived)")
+    );
+    println!(
+        "full name:       {}",
+        a.full_name
+            .as_ref()
+            .map(String::as_str)
+            .unwrap_or("(cannot be derived)")
+    );
+    println!(
+        "directory id:    {}",
+        a.external_id.as_deref().unwrap_or("(none)")
+    );
     println!(
         "disabled:        {}",
         match &a.disabled {
@@ -110,14 +132,29 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
             Err(e) => format!("unreadable ({e})"),
         }
     );
-    println!("realm access:    {} for {:?}", if a.realm_allowed { "allowed" } else { "refused" }, realm.subdomain);
+    println!(
+        "realm access:    {} for {:?}",
+        if a.realm_allowed {
+            "allowed"
+        } else {
+            "refused"
+        },
+        realm.subdomain
+    );
     let member_of = entry.values("memberOf");
     if !member_of.is_empty() {
         println!("groups:          {}", member_of.join("; "));
     }
-    for (label, g) in [("require group", &a.require_group), ("deny group", &a.deny_group)] {
+    for (label, g) in [
+        ("require group", &a.require_group),
+        ("deny group", &a.deny_group),
+    ] {
         if let Some((dn, member)) = g {
-            println!("{label}:{}{dn}: {}", " ".repeat(16 - label.len() - 1), if *member { "member" } else { "not a member" });
+            println!(
+                "{label}:{}{dn}: {}",
+                " ".repeat(16 - label.len() - 1),
+                if *member { "member" } else { "not a member" }
+            );
         }
     }
     let account = match &a.external_id {
@@ -136,8 +173,12 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
             u.id.0,
             if u.is_active { "active" } else { "deactivated" }
         ),
-        None if realm.ldap_auto_create => println!("account:         none yet; the first login creates it"),
-        None => println!("account:         none, and the realm does not create accounts from the directory"),
+        None if realm.ldap_auto_create => {
+            println!("account:         none yet; the first login creates it")
+        }
+        None => println!(
+            "account:         none, and the realm does not create accounts from the directory"
+        ),
     }
     let verdict = match a.refusal() {
         Some(r) => format!("refused ({r:?})"),

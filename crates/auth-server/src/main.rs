@@ -9,7 +9,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("latchkey: cannot start the async runtime: {e}");
@@ -63,7 +66,10 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
         backends = %backends,
         "latchkey is listening"
     );
-    println!("Latchkey listening on http://{} (realm URLs under {external})", server.addr);
+    println!(
+        "Latchkey listening on http://{} (realm URLs under {external})",
+        server.addr
+    );
     let stop = async {
         let ctrl_c = tokio::signal::ctrl_c();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

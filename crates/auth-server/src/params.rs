@@ -25,7 +25,12 @@ pub struct Params {
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Values may be passwords: show names only.
-        let names: Vec<&str> = self.body.iter().chain(&self.query).map(|(k, _)| k.as_str()).collect();
+        let names: Vec<&str> = self
+            .body
+            .iter()
+            .chain(&self.query)
+            .map(|(k, _)| k.as_str())
+            .collect();
         f.debug_struct("Params").field("names", &names).finish()
     }
 }
@@ -56,9 +61,7 @@ fn reject_replacement_chars(pairs: &[(String, String)]) -> Result<(), ApiError> 
             } else {
                 format!("parameter '{k}'")
             };
-            return Err(ApiError::bad_request(format!(
-                "Invalid UTF-8 in {name}"
-            )));
+            return Err(ApiError::bad_request(format!("Invalid UTF-8 in {name}")));
         }
     }
     Ok(())

@@ -12,10 +12,10 @@ use auth_core::{
 use auth_email::{EmailAuthBackend, PasswordHasher};
 use auth_store::{Store, StoreError, StoreOptions};
 
+use crate::accounts::StoreAccounts;
 use crate::config::{ConfigError, Settings, read_secret_file};
 use crate::envelope::ApiError;
 use crate::host;
-use crate::accounts::StoreAccounts;
 use crate::keys::KeyService;
 
 /// Why the server (or a CLI command) could not start.
@@ -105,9 +105,7 @@ impl AppState {
         } else {
             None
         };
-        let ldap_maps_usernames = ldap
-            .as_ref()
-            .is_some_and(|d| d.config().maps_usernames());
+        let ldap_maps_usernames = ldap.as_ref().is_some_and(|d| d.config().maps_usernames());
         let mut backends: Vec<Arc<dyn AuthBackend>> = Vec::new();
         for kind in settings.backend_kinds() {
             match kind {
@@ -128,8 +126,8 @@ impl AppState {
                 }
             }
         }
-        let dev_backend = settings.development.enabled
-            && settings.backend_kinds().contains(&BackendKind::Dev);
+        let dev_backend =
+            settings.development.enabled && settings.backend_kinds().contains(&BackendKind::Dev);
         Ok(AppState {
             dev_backend,
             settings,
@@ -157,10 +155,14 @@ impl AppState {
     /// The realm for the request's Host, if there is one. A database failure is a 503.
     pub async fn realm_for(&self, req: &HttpRequest) -> Result<Option<Realm>, ApiError> {
         let subdomain = self.subdomain_of(req);
-        let realm = self.store.realm_by_subdomain(&subdomain).await.map_err(|e| {
-            tracing::error!(error = %e, "realm lookup failed");
-            ApiError::backend_unavailable()
-        })?;
+        let realm = self
+            .store
+            .realm_by_subdomain(&subdomain)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "realm lookup failed");
+                ApiError::backend_unavailable()
+            })?;
         crate::logging::note_realm(req, &subdomain);
         Ok(realm)
     }
@@ -212,9 +214,8 @@ pub fn load_or_create_secret(settings: &Settings) -> Result<SecretBytes, Startup
 
 fn generate_secret_file(path: &Path) -> Result<(), StartupError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| {
-        StartupError::Secret(format!("cannot create {}: {e}", path.display()))
-    };
+    let fail =
+        |e: std::io::Error| StartupError::Secret(format!("cannot create {}: {e}", path.display()));
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(fail)?;

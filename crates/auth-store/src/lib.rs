@@ -212,10 +212,9 @@ impl Store {
     {
         let lock = self.write_lock.clone();
         self.with_conn(move |c| {
-            let _guard = match &lock {
-                Some(l) => Some(l.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
-                None => None,
-            };
+            let _guard = lock
+                .as_ref()
+                .map(|l| l.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
             c.transaction(f)
         })
         .await
@@ -237,8 +236,7 @@ impl Store {
     }
 
     pub async fn realm_by_id(&self, id: RealmId) -> Result<Option<Realm>, StoreError> {
-        self.with_conn(move |c| Ok(find_realm(c, id)?))
-            .await
+        self.with_conn(move |c| Ok(find_realm(c, id)?)).await
     }
 
     pub async fn list_realms(&self) -> Result<Vec<Realm>, StoreError> {
@@ -413,10 +411,8 @@ impl Store {
         email: &str,
     ) -> Result<Option<User>, StoreError> {
         let key = email_lookup_key(email);
-        self.with_conn(move |c| {
-            Ok(find_login(c, realm, &key)?.map(|r| r.user))
-        })
-        .await
+        self.with_conn(move |c| Ok(find_login(c, realm, &key)?.map(|r| r.user)))
+            .await
     }
 
     pub async fn list_users(
@@ -491,30 +487,21 @@ impl Store {
         .await
     }
 
+    /// Deactivates or reactivates a user (audited when it changes anything).
     pub async fn set_user_active(
         &self,
         user: UserId,
         active: bool,
         actor: Actor,
     ) -> Result<User, StoreError> {
-        self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::update(users::table.find(user.0))
-                .set(users::is_active.eq(active))
-                .execute(c)?;
-            let event = if active {
-                AuditEvent::UserReactivated
-            } else {
-                AuditEvent::UserDeactivated
-            };
-            audit(c, Some(realm), event, &actor, Some(user), serde_json::json!({}))?;
-            users::table
-                .find(user.0)
-                .select(UserRow::as_select())
-                .first(c)
-                .map(UserRow::into_user)
-                .map_err(StoreError::from)
-        })
+        self.update_user(
+            user,
+            DirectoryUpdate {
+                active: Some(active),
+                ..DirectoryUpdate::default()
+            },
+            actor,
+        )
         .await
     }
 
@@ -798,8 +785,8 @@ impl Store {
         .await
     }
 
-    /// Applies directory-sourced changes, one audit row per changed field.
-    pub async fn update_directory_user(
+    /// Changes email, name, directory id and/or active state, one audit row per changed field.
+    pub async fn update_user(
         &self,
         user: UserId,
         update: DirectoryUpdate,
@@ -825,7 +812,14 @@ impl Store {
                         .execute(c)
                         .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
                     let detail = serde_json::json!({"old": current.delivery_email, "new": email});
-                    audit(c, realm, AuditEvent::UserEmailChanged, &actor, Some(user), detail)?;
+                    audit(
+                        c,
+                        realm,
+                        AuditEvent::UserEmailChanged,
+                        &actor,
+                        Some(user),
+                        detail,
+                    )?;
                 }
             }
             if let Some(name) = &update.full_name {
@@ -834,7 +828,14 @@ impl Store {
                         .set(users::full_name.eq(name))
                         .execute(c)?;
                     let detail = serde_json::json!({"old": current.full_name, "new": name});
-                    audit(c, realm, AuditEvent::UserFullNameChanged, &actor, Some(user), detail)?;
+                    audit(
+                        c,
+                        realm,
+                        AuditEvent::UserFullNameChanged,
+                        &actor,
+                        Some(user),
+                        detail,
+                    )?;
                 }
             }
             if let Some(id) = &update.external_id {
@@ -846,7 +847,14 @@ impl Store {
                             conflict_as(e, "a user with that directory id in this realm")
                         })?;
                     let detail = serde_json::json!({"external_id": id});
-                    audit(c, realm, AuditEvent::UserExternalIdChanged, &actor, Some(user), detail)?;
+                    audit(
+                        c,
+                        realm,
+                        AuditEvent::UserExternalIdChanged,
+                        &actor,
+                        Some(user),
+                        detail,
+                    )?;
                 }
             }
             if let Some(active) = update.active {
@@ -887,7 +895,14 @@ impl Store {
                 return Err(StoreError::NotFound("realm"));
             }
             let detail = serde_json::json!({"ldap_auto_create": enabled});
-            audit(c, Some(id), AuditEvent::RealmSettingsChanged, &actor, None, detail)?;
+            audit(
+                c,
+                Some(id),
+                AuditEvent::RealmSettingsChanged,
+                &actor,
+                None,
+                detail,
+            )?;
             find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
         })
         .await

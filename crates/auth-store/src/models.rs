@@ -89,7 +89,9 @@ impl UserRow {
             // least privileged role rather than failing every request for that user.
             role: Role::from_i32(self.role).unwrap_or(Role::Guest),
             is_active: self.is_active,
-            bot_type: self.bot_type.map(|t| BotType::from_i32(t).unwrap_or(BotType::Generic)),
+            bot_type: self
+                .bot_type
+                .map(|t| BotType::from_i32(t).unwrap_or(BotType::Generic)),
             bot_owner_id: self.bot_owner_id.map(UserId),
             password_reset_needed: self.password_reset_needed,
             external_id: self.external_id,

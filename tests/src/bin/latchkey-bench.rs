@@ -43,7 +43,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Runs `total` requests from `concurrency` tasks (or until `budget` runs out).
-async fn load<F, Fut>(label: &str, concurrency: usize, total: usize, budget: Duration, make: F) -> Stats
+async fn load<F, Fut>(
+    label: &str,
+    concurrency: usize,
+    total: usize,
+    budget: Duration,
+    make: F,
+) -> Stats
 where
     F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -82,7 +88,11 @@ where
     }
     let elapsed = start.elapsed();
     all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     Stats {
         label: label.to_owned(),
         requests: all.len(),
@@ -97,17 +107,37 @@ where
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
         .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
         .unwrap_or_default();
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|o| o.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_owned()))
+        .and_then(|o| {
+            o.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| {
+                l.trim_start_matches("PRETTY_NAME=")
+                    .trim_matches('"')
+                    .to_owned()
+            })
+        })
         .unwrap_or_default();
     let rustc = std::process::Command::new("rustc")
         .arg("--version")
@@ -127,7 +157,12 @@ async fn server_for(kind: DbKind, cost: u32) -> Option<(TestDb, TestServer)> {
     let server = TestServer::start(settings).await;
     let realm = server.create_realm("zulip", "Zulip").await;
     server
-        .create_user(&realm, "hamlet@zulip.com", Some(latchkey_tests::PW), Role::Member)
+        .create_user(
+            &realm,
+            "hamlet@zulip.com",
+            Some(latchkey_tests::PW),
+            Role::Member,
+        )
         .await;
     Some((db, server))
 }
@@ -145,47 +180,99 @@ async fn bench_db(kind: DbKind, out: &mut String, ratios: &mut Vec<String>) {
     let c = server4.client();
     let settings = {
         let c = c.clone();
-        load(&format!("{name}: GET server_settings, 16 clients"), 16, 20_000, Duration::from_secs(15), move |_| {
-            let c = c.clone();
-            async move { c.get("zulip", "/api/v1/server_settings").await.status == 200 }
-        })
+        load(
+            &format!("{name}: GET server_settings, 16 clients"),
+            16,
+            20_000,
+            Duration::from_secs(15),
+            move |_| {
+                let c = c.clone();
+                async move { c.get("zulip", "/api/v1/server_settings").await.status == 200 }
+            },
+        )
         .await
     };
     let cheap_login = {
         let c = c.clone();
-        load(&format!("{name}: fetch_api_key success, bcrypt cost 4, 8 clients"), 8, 3_000, Duration::from_secs(15), move |_| {
-            let c = c.clone();
-            async move { c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW).await.status == 200 }
-        })
+        load(
+            &format!("{name}: fetch_api_key success, bcrypt cost 4, 8 clients"),
+            8,
+            3_000,
+            Duration::from_secs(15),
+            move |_| {
+                let c = c.clone();
+                async move {
+                    c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW)
+                        .await
+                        .status
+                        == 200
+                }
+            },
+        )
         .await
     };
     server4.stop().await;
 
     // The default cost: bcrypt dominates.
-    let Some((_db12, server12)) = server_for(kind, 12).await else { return };
+    let Some((_db12, server12)) = server_for(kind, 12).await else {
+        return;
+    };
     let c: Client = server12.client();
     let login12 = {
         let c = c.clone();
-        load(&format!("{name}: fetch_api_key success, bcrypt cost 12, 4 clients"), 4, 60, Duration::from_secs(30), move |_| {
-            let c = c.clone();
-            async move { c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW).await.status == 200 }
-        })
+        load(
+            &format!("{name}: fetch_api_key success, bcrypt cost 12, 4 clients"),
+            4,
+            60,
+            Duration::from_secs(30),
+            move |_| {
+                let c = c.clone();
+                async move {
+                    c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW)
+                        .await
+                        .status
+                        == 200
+                }
+            },
+        )
         .await
     };
     let wrong12 = {
         let c = c.clone();
-        load(&format!("{name}: wrong password, cost 12, 1 client"), 1, 20, Duration::from_secs(30), move |_| {
-            let c = c.clone();
-            async move { c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong-password").await.status == 401 }
-        })
+        load(
+            &format!("{name}: wrong password, cost 12, 1 client"),
+            1,
+            20,
+            Duration::from_secs(30),
+            move |_| {
+                let c = c.clone();
+                async move {
+                    c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong-password")
+                        .await
+                        .status
+                        == 401
+                }
+            },
+        )
         .await
     };
     let unknown12 = {
         let c = c.clone();
-        load(&format!("{name}: unknown user, cost 12, 1 client"), 1, 20, Duration::from_secs(30), move |_| {
-            let c = c.clone();
-            async move { c.fetch_api_key("zulip", "nobody@zulip.com", "wrong-password").await.status == 401 }
-        })
+        load(
+            &format!("{name}: unknown user, cost 12, 1 client"),
+            1,
+            20,
+            Duration::from_secs(30),
+            move |_| {
+                let c = c.clone();
+                async move {
+                    c.fetch_api_key("zulip", "nobody@zulip.com", "wrong-password")
+                        .await
+                        .status
+                        == 401
+                }
+            },
+        )
         .await
     };
     server12.stop().await;

@@ -9,14 +9,15 @@ use serde_json::{Map, json};
 
 use crate::envelope::{ApiError, success};
 use crate::host::realm_url;
-use crate::logging::note_user;
 use crate::params::Params;
 use crate::state::AppState;
 
 /// Zulip's `check_dev_auth_backend`.
 fn check_dev(state: &AppState) -> Result<(), ApiError> {
     if !state.settings.development.enabled {
-        return Err(ApiError::bad_request("Endpoint not available in production."));
+        return Err(ApiError::bad_request(
+            "Endpoint not available in production.",
+        ));
     }
     if !state.dev_backend {
         return Err(ApiError::bad_request("DevAuthBackend not enabled."));
@@ -74,11 +75,7 @@ pub async fn dev_fetch_api_key(
             &auth_core::AuthFailure::UserDeactivated,
         ));
     }
-    note_user(&req, user.id);
-    let key = state.keys.key_for(user.id).await.map_err(|e| {
-        tracing::error!(user_id = %user.id, error = %e, "cannot read the user's API key");
-        ApiError::backend_unavailable()
-    })?;
+    let response = super::key_response(&state, &req, &user, &params.ignored()).await?;
     if let Err(e) = state
         .store
         .record_event(
@@ -95,11 +92,7 @@ pub async fn dev_fetch_api_key(
     {
         tracing::warn!(error = %e, "could not write the login audit row");
     }
-    let mut fields = Map::new();
-    fields.insert("api_key".into(), json!(key.expose()));
-    fields.insert("email".into(), json!(user.delivery_email));
-    fields.insert("user_id".into(), json!(user.id.0));
-    Ok(success(fields, &params.ignored()))
+    Ok(response)
 }
 
 pub async fn dev_list_users(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

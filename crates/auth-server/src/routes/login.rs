@@ -3,10 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{AuthFailure, DirectoryRefusal, Password, Realm, User, policy};
 use auth_store::{Actor, AuditEvent};
-use serde_json::{Map, json};
+use serde_json::json;
 
-use crate::envelope::{ApiError, success};
-use crate::logging::note_user;
+use crate::envelope::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -29,17 +28,17 @@ pub async fn fetch_api_key(
     }
     match state.chain.authenticate(&realm, &username, &password).await {
         Ok(ok) => {
-            note_user(&req, ok.user.id);
-            let key = state.keys.key_for(ok.user.id).await.map_err(|e| {
-                tracing::error!(user_id = %ok.user.id, error = %e, "cannot read the user's API key");
-                ApiError::backend_unavailable()
-            })?;
-            record_login(&state, &realm, Some(&ok.user), &username, None, ok.backend.name()).await;
-            let mut fields = Map::new();
-            fields.insert("api_key".into(), json!(key.expose()));
-            fields.insert("email".into(), json!(ok.user.delivery_email));
-            fields.insert("user_id".into(), json!(ok.user.id.0));
-            Ok(success(fields, &params.ignored()))
+            let response = super::key_response(&state, &req, &ok.user, &params.ignored()).await?;
+            record_login(
+                &state,
+                &realm,
+                Some(&ok.user),
+                &username,
+                None,
+                ok.backend.name(),
+            )
+            .await;
+            Ok(response)
         }
         Err(failure) => {
             // For the audit row: whose account was tried, when it exists in this realm.
@@ -49,7 +48,15 @@ pub async fn fetch_api_key(
                 .await
                 .ok()
                 .flatten();
-            record_login(&state, &realm, tried.as_ref(), &username, Some(&failure), "").await;
+            record_login(
+                &state,
+                &realm,
+                tried.as_ref(),
+                &username,
+                Some(&failure),
+                "",
+            )
+            .await;
             Err(ApiError::from_auth_failure(&failure))
         }
     }
@@ -102,11 +109,16 @@ async fn record_login(
         Some(f) => {
             let reason = failure_reason(f);
             match f {
-                AuthFailure::Unavailable { backend, reason: why } => tracing::warn!(
+                AuthFailure::Unavailable {
+                    backend,
+                    reason: why,
+                } => tracing::warn!(
                     realm = %realm.subdomain, username = %shown, %backend, error = %why,
                     "login could not be decided: backend unavailable"
                 ),
-                _ => tracing::info!(realm = %realm.subdomain, username = %shown, reason, "login failed"),
+                _ => {
+                    tracing::info!(realm = %realm.subdomain, username = %shown, reason, "login failed")
+                }
             }
             (
                 AuditEvent::UserLoginFailed,

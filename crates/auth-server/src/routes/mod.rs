@@ -12,7 +12,8 @@ use crate::state::AppState;
 
 /// A handler answering 405 with the given verbs.
 fn only(allowed: &'static [&'static str]) -> actix_web::Route {
-    web::route().to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allowed)) })
+    web::route()
+        .to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allowed)) })
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,6 +44,25 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         ApiError::backend_unavailable()
     })?;
     Ok(crate::envelope::success(serde_json::Map::new(), &[]))
+}
+
+/// The answer to a successful login: `api_key`, the delivery `email` and `user_id`.
+async fn key_response(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    user: &auth_core::User,
+    ignored: &[String],
+) -> Result<HttpResponse, ApiError> {
+    crate::logging::note_user(req, user.id);
+    let key = state.keys.key_for(user.id).await.map_err(|e| {
+        tracing::error!(user_id = %user.id, error = %e, "cannot read the user's API key");
+        ApiError::backend_unavailable()
+    })?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("api_key".into(), serde_json::json!(key.expose()));
+    fields.insert("email".into(), serde_json::json!(user.delivery_email));
+    fields.insert("user_id".into(), serde_json::json!(user.id.0));
+    Ok(crate::envelope::success(fields, ignored))
 }
 
 /// Fallback for unknown paths.

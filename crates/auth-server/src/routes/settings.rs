@@ -42,7 +42,10 @@ pub async fn server_settings(
     let enabled = |kind| state.method_enabled(kind, realm);
 
     let mut methods = Map::new();
-    methods.insert("password".into(), json!(state.chain.password_auth_enabled(realm)));
+    methods.insert(
+        "password".into(),
+        json!(state.chain.password_auth_enabled(realm)),
+    );
     methods.insert("dev".into(), json!(enabled(BackendKind::Dev)));
     methods.insert("email".into(), json!(enabled(BackendKind::Email)));
     methods.insert("ldap".into(), json!(enabled(BackendKind::Ldap)));
@@ -63,7 +66,10 @@ pub async fn server_settings(
         json!(zulip.push_notifications_enabled),
     );
     f.insert("is_incompatible".into(), json!(is_incompatible(&req)));
-    f.insert("email_auth_enabled".into(), json!(enabled(BackendKind::Email)));
+    f.insert(
+        "email_auth_enabled".into(),
+        json!(enabled(BackendKind::Email)),
+    );
     f.insert(
         "require_email_format_usernames".into(),
         json!(state.require_email_format_usernames(realm)),
