@@ -32,7 +32,7 @@ run: build
 test-deps:
 	bash tests/setup/install-deps.sh
 
-test: test-deps
+test: test-deps lint
 	$(CARGO) build --workspace --all-targets
 	bash tests/setup/run-tests.sh
 

@@ -10,6 +10,8 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 
 # Build: libpq (diesel's PostgreSQL driver; SQLite is bundled), OpenSSL (LDAP TLS), pkg-config, gcc.
 for p in libpq-dev libssl-dev pkg-config gcc; do pkg_installed "$p" || need_apt+=("$p"); done
+# Multi-instance tests start their own private redis-server.
+have redis-server || need_apt+=(redis-server)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
@@ -22,6 +24,10 @@ fi
 
 # LDAP tests: a private slapd, the ldap utilities and openssl for its certificates.
 bash tests/ldap/install-deps.sh
+# Forward-auth tests: a private nginx (the package, never a running system nginx).
+bash tests/setup/install-nginx.sh
+# Real-client tests: the zulip Python bindings in a venv outside the clone.
+sh tests/python/install.sh
 
 if ! have cargo-nextest; then
   echo "cargo-nextest not found: the tests will run with cargo test"

@@ -9,6 +9,9 @@
 //!   Cordelia, Othello).
 //! - [`Client`]: a reqwest client that sets the Host header per realm.
 
+pub mod nginx;
+pub mod python;
+pub mod redis;
 pub mod slapd;
 
 use std::path::PathBuf;
@@ -425,6 +428,24 @@ impl Client {
             &[("username", username), ("password", password)],
         )
         .await
+    }
+}
+
+/// Repeats `attempt` until `done` holds for its result, at most for `within` (50 ms apart), and
+/// returns the last result. For changes made by another process (an admin command, another
+/// instance) that servers learn of through the invalidation log.
+pub async fn eventually<T, F, Fut>(within: Duration, mut attempt: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let result = attempt().await;
+        if done(&result) || std::time::Instant::now() >= deadline {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -575,6 +575,8 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 .store
                 .set_password(user.id, Some(hash), Actor::cli())
                 .await?;
+            // A new password starts with a clean login history (Zulip does the same).
+            state.limits.clear_login(&user.delivery_email).await;
             println!("password set for {}", user.delivery_email);
         }
         UserCommand::RequirePasswordReset { email, realm } => {

@@ -103,6 +103,84 @@ pub struct Settings {
     pub zulip: ZulipSettings,
     pub logging: LoggingSettings,
     pub ldap: LdapSettings,
+    pub cache: CacheSettings,
+    pub redis: RedisSettings,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// `[cache]`: the API-key owner cache on the Basic-auth hot path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Resolved keys kept in memory per instance.
+    pub capacity: u64,
+    /// Safety net: a cached owner is re-read at least this often.
+    pub ttl_secs: u64,
+    /// How long an unknown key is remembered as unknown.
+    pub negative_ttl_secs: u64,
+    /// How often each instance reads the invalidation log (PostgreSQL also wakes it at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            capacity: 100_000,
+            ttl_secs: 30,
+            negative_ttl_secs: 5,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+/// `[redis]`: shared state between instances (rate-limit counters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://127.0.0.1:6379`; empty: no Redis (limits are per instance).
+    pub url: Secret,
+    /// Prefix of every key Latchkey writes.
+    pub key_prefix: String,
+    /// Per-call timeout; past it the instance falls back to local limits.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: Secret::default(),
+            key_prefix: "latchkey:".into(),
+            timeout_ms: 250,
+        }
+    }
+}
+
+/// `[rate_limits]`: Zulip's rules, each a list of `[window_seconds, max_requests]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Zulip's `RATE_LIMITING`: the per-user and per-IP API limits.
+    pub enabled: bool,
+    /// Zulip's `RATE_LIMITING_AUTHENTICATE`: the login limit by username.
+    pub authenticate_enabled: bool,
+    /// Failed logins per username (only real credential failures count; success clears).
+    pub authenticate_by_username: Vec<(u64, u32)>,
+    /// Requests per authenticated user.
+    pub api_by_user: Vec<(u64, u32)>,
+    /// Unauthenticated requests (logins, failed Basic authentications) per client IP.
+    pub api_by_ip: Vec<(u64, u32)>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            authenticate_enabled: true,
+            authenticate_by_username: vec![(1800, 5)],
+            api_by_user: vec![(60, 200)],
+            api_by_ip: vec![(60, 100)],
+        }
+    }
 }
 
 /// `[ldap]`: the LDAP backend (used when `auth.backends` lists `ldap`). Names follow Zulip's
@@ -277,6 +355,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (for per-IP limits).
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -362,6 +442,7 @@ impl Default for ServerSettings {
             root_domain_landing_page: false,
             workers: 0,
             max_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -578,6 +659,38 @@ impl Settings {
         let pp = &self.auth.password_policy;
         if pp.min_length == 0 || pp.min_length > pp.max_length {
             p.push("auth.password_policy: need 1 <= min_length <= max_length".into());
+        }
+        let url = self.redis.url.expose();
+        let redis_ok = url.is_empty()
+            || ["redis://", "rediss://", "unix://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme));
+        if !redis_ok {
+            p.push("redis.url must start with redis://, rediss:// or unix://".into());
+        }
+        for proxy in &self.server.trusted_proxies {
+            if proxy.parse::<std::net::IpAddr>().is_err() {
+                p.push(format!(
+                    "server.trusted_proxies: {proxy:?} is not an IP address"
+                ));
+            }
+        }
+        for (name, rules) in [
+            (
+                "authenticate_by_username",
+                &self.rate_limits.authenticate_by_username,
+            ),
+            ("api_by_user", &self.rate_limits.api_by_user),
+            ("api_by_ip", &self.rate_limits.api_by_ip),
+        ] {
+            if rules.iter().any(|(w, n)| *w == 0 || *n == 0) {
+                p.push(format!(
+                    "rate_limits.{name}: windows and counts must be positive"
+                ));
+            }
+        }
+        if self.cache.poll_interval_ms == 0 || self.cache.ttl_secs == 0 {
+            p.push("cache.poll_interval_ms and cache.ttl_secs must be positive".into());
         }
         if !matches!(self.logging.format.as_str(), "human" | "json") {
             p.push("logging.format must be \"human\" or \"json\"".into());

@@ -1,10 +1,19 @@
 //! API keys as the server uses them: generated and sealed for new users, opened to show their
 //! owner, replaced on regeneration, and resolved back to their owner for Basic authentication.
+//!
+//! Resolving is the hot path: a bounded in-memory cache keyed by the key's HMAC digest answers
+//! without touching the database on a hit. Every change that makes a cached owner stale
+//! (regeneration, deactivation, a renamed email, a deactivated realm) is written to the store's
+//! invalidation log, which every instance follows ([`crate::invalidation`]); a short TTL is the
+//! safety net.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use auth_core::{ApiKey, KeyVault, Realm, User, UserId};
+use auth_core::{ApiKey, KeyDigest, KeyVault, Realm, RealmId, User, UserId};
 use auth_store::{Actor, KeySealer, Store, StoreError};
+use moka::sync::Cache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -16,18 +25,58 @@ pub enum KeyError {
     Vault(#[from] auth_core::VaultError),
 }
 
-/// The vault (server secret) joined with the store.
+/// Cache sizes and lifetimes.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub capacity: u64,
+    /// How long a resolved owner is trusted without hearing of a change.
+    pub ttl: Duration,
+    /// How long "no such key" is remembered.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            capacity: 100_000,
+            ttl: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Counters for the benchmark and tests.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+/// The vault (server secret) joined with the store, and the owner cache.
 #[derive(Clone)]
 pub struct KeyService {
     vault: Arc<KeyVault>,
     store: Store,
+    owners: Cache<KeyDigest, (User, Realm)>,
+    unknown: Cache<KeyDigest, ()>,
+    pub stats: Arc<CacheStats>,
 }
 
 impl KeyService {
-    pub fn new(vault: KeyVault, store: Store) -> Self {
+    pub fn new(vault: KeyVault, store: Store, cache: &CacheSettings) -> Self {
         KeyService {
             vault: Arc::new(vault),
             store,
+            owners: Cache::builder()
+                .max_capacity(cache.capacity)
+                .time_to_live(cache.ttl)
+                .support_invalidation_closures()
+                .build(),
+            unknown: Cache::builder()
+                .max_capacity(cache.capacity / 10 + 1)
+                .time_to_live(cache.negative_ttl)
+                .build(),
+            stats: Arc::new(CacheStats::default()),
         }
     }
 
@@ -51,21 +100,63 @@ impl KeyService {
         Ok(self.vault.open(&sealed, user)?)
     }
 
-    /// Replaces the user's key with a new random one and returns it.
+    /// Replaces the user's key with a new random one and returns it. The old key stops
+    /// resolving here at once, and on other instances when they read the invalidation.
     pub async fn regenerate(&self, user: UserId, actor: Actor) -> Result<ApiKey, KeyError> {
         let mut rng = rand::rng();
         let key = ApiKey::generate(&mut rng);
         let sealed = self.vault.seal(&key, user, &mut rng);
         self.store.replace_key(user, sealed, actor).await?;
+        self.invalidate_user(user);
         Ok(key)
     }
 
-    /// Who owns this key (by its digest), with their realm.
+    /// Who owns this key, with their realm: from the cache, else from the database.
     pub async fn owner_of(&self, key: &ApiKey) -> Result<Option<(User, Realm)>, KeyError> {
-        Ok(self
-            .store
-            .user_by_key_digest(&self.vault.digest(key))
-            .await?)
+        let digest = self.vault.digest(key);
+        if let Some(hit) = self.owners.get(&digest) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(hit));
+        }
+        if self.unknown.contains_key(&digest) {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let found = self.store.user_by_key_digest(&digest).await?;
+        match &found {
+            Some(owner) => self.owners.insert(digest, owner.clone()),
+            None => self.unknown.insert(digest, ()),
+        }
+        Ok(found)
+    }
+
+    /// Forgets cached owners that are this user.
+    pub fn invalidate_user(&self, user: UserId) {
+        if let Err(e) = self
+            .owners
+            .invalidate_entries_if(move |_, (u, _)| u.id == user)
+        {
+            tracing::warn!(error = %e, "cache invalidation failed; dropping the whole key cache");
+            self.owners.invalidate_all();
+        }
+    }
+
+    /// Forgets cached owners in this realm.
+    pub fn invalidate_realm(&self, realm: RealmId) {
+        if let Err(e) = self
+            .owners
+            .invalidate_entries_if(move |_, (_, r)| r.id == realm)
+        {
+            tracing::warn!(error = %e, "cache invalidation failed; dropping the whole key cache");
+            self.owners.invalidate_all();
+        }
+    }
+
+    /// Forgets everything (after missing invalidations, e.g. a lost listener connection).
+    pub fn invalidate_all(&self) {
+        self.owners.invalidate_all();
+        self.unknown.invalidate_all();
     }
 
     pub fn fingerprint(&self) -> String {

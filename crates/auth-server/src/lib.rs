@@ -9,12 +9,15 @@
 //! (that is the backend crates').
 
 pub mod accounts;
+pub mod basic;
 pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod host;
+pub mod invalidation;
 pub mod keys;
 mod ldap_cli;
+pub mod limits;
 pub mod logging;
 pub mod params;
 mod routes;

@@ -1,6 +1,8 @@
 //! Building and running the HTTP server.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -14,23 +16,28 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and waits for the workers to exit.
     pub async fn stop(self) {
+        self.watcher.abort();
         self.handle.stop(true).await;
         let _ = self.task.await;
     }
 
     /// Asks the server to stop without waiting (for use where awaiting is impossible).
     pub fn stop_soon(&self) {
+        self.watcher.abort();
         drop(self.handle.stop(false));
     }
 
     /// Runs until the server exits (for example on SIGINT/SIGTERM).
     pub async fn wait(self) -> std::io::Result<()> {
-        match self.task.await {
+        let result = self.task.await;
+        self.watcher.abort();
+        match result {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e.to_string())),
         }
@@ -49,9 +56,31 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
         n => n,
     };
     let data = web::Data::new(state);
+    let watcher = {
+        let data = data.clone();
+        let poll = Duration::from_millis(data.settings.cache.poll_interval_ms.max(10));
+        let hook_data = data.clone();
+        let hook: crate::invalidation::UserHook = Arc::new(move |user| {
+            let data = hook_data.clone();
+            Box::pin(async move {
+                // A changed account (a new password among others) starts with a clean login
+                // history on this instance.
+                if let Ok(Some(u)) = data.store.user_by_id(user).await {
+                    data.limits.clear_login(&u.delivery_email).await;
+                }
+            })
+        });
+        tokio::spawn(crate::invalidation::follow(
+            data.store.clone(),
+            data.keys.clone(),
+            poll,
+            Some(hook),
+        ))
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(crate::limits::headers))
             .wrap(from_fn(request_log))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
@@ -79,5 +108,6 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
         addr: bound,
         handle,
         task,
+        watcher,
     })
 }

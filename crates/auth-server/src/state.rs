@@ -60,6 +60,8 @@ pub struct AppState {
     pub ldap: Option<Arc<auth_ldap::Directory>>,
     /// The account port the backends use.
     pub accounts: Arc<StoreAccounts>,
+    /// Rate limits (shared through Redis when configured).
+    pub limits: crate::limits::Limits,
 }
 
 impl AppState {
@@ -87,7 +89,16 @@ impl AppState {
         if expected != found {
             return Err(StartupError::SecretMismatch { expected, found });
         }
-        let keys = KeyService::new(vault, store.clone());
+        let keys = KeyService::new(
+            vault,
+            store.clone(),
+            &crate::keys::CacheSettings {
+                capacity: settings.cache.capacity,
+                ttl: Duration::from_secs(settings.cache.ttl_secs),
+                negative_ttl: Duration::from_secs(settings.cache.negative_ttl_secs),
+            },
+        );
+        let limits = crate::limits::Limits::new(&settings);
         let accounts = Arc::new(StoreAccounts {
             store: store.clone(),
             keys: keys.clone(),
@@ -139,17 +150,28 @@ impl AppState {
             ldap_maps_usernames,
             ldap,
             accounts,
+            limits,
         })
     }
 
-    /// The subdomain the request's Host header names.
+    /// The subdomain the request's Host header names (or, from a trusted proxy,
+    /// `X-Forwarded-Host`).
     pub fn subdomain_of(&self, req: &HttpRequest) -> String {
-        let host = req
-            .headers()
-            .get(actix_web::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        host::subdomain_for_host(host, &self.settings.server)
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|h| h.to_str().ok())
+                .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+        };
+        let from_proxy = req
+            .peer_addr()
+            .is_some_and(|p| self.limits.is_trusted_proxy(p.ip()));
+        let host = from_proxy
+            .then(|| header("x-forwarded-host"))
+            .flatten()
+            .or_else(|| header("host"))
+            .unwrap_or_default();
+        host::subdomain_for_host(&host, &self.settings.server)
     }
 
     /// The realm for the request's Host, if there is one. A database failure is a 503.

@@ -25,6 +25,20 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// Whether the event makes cached copies of the modified user (or, for realm events, of
+    /// the realm's users) stale.
+    pub(crate) fn invalidates(self) -> bool {
+        !matches!(
+            self,
+            AuditEvent::DatabaseMigrated
+                | AuditEvent::RealmCreated
+                | AuditEvent::UserCreated
+                | AuditEvent::UserPasswordHashUpgraded
+                | AuditEvent::UserLoggedIn
+                | AuditEvent::UserLoginFailed
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditEvent::DatabaseMigrated => "database_migrated",
@@ -94,4 +108,13 @@ pub struct AuditEntry {
     /// A JSON object with event details; never a password, a key or a hash.
     pub detail: serde_json::Value,
     pub event_time: Timestamp,
+}
+
+/// What a change made stale, for the caches of every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Invalidation {
+    /// One user's cached identity (key, email, state) is stale.
+    User(UserId),
+    /// Every cached identity of the realm's users is stale.
+    Realm(RealmId),
 }

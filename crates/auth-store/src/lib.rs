@@ -23,11 +23,11 @@ use auth_core::{
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-pub use audit::{Actor, AuditEntry, AuditEvent};
+pub use audit::{Actor, AuditEntry, AuditEvent, Invalidation};
 pub use pool::{DbConnection, DbKind};
 
 use models::{AuditRow, NewAuditRow, NewRealmRow, NewUserRow, RealmRow, UserRow};
-use schema::{api_keys, audit_log, realms, server_meta, users};
+use schema::{api_keys, audit_log, invalidations, realms, server_meta, users};
 
 /// Storage failures. Messages name tables and constraints, never values or credentials.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +129,8 @@ pub struct Store {
     kind: DbKind,
     /// SQLite allows one writer; serialising writes in-process avoids lock-upgrade failures.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// The PostgreSQL URL, for the LISTEN connection.
+    listen_url: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,12 +151,17 @@ impl Store {
     pub fn connect(url: &SecretString, options: &StoreOptions) -> Result<Store, StoreError> {
         let target = pool::Target::parse(url.expose(), options.connect_timeout)?;
         let kind = target.kind();
+        let listen_url = match &target {
+            pool::Target::Postgres(u) => Some(u.clone()),
+            pool::Target::Sqlite(_) => None,
+        };
         let pool = pool::build(target, options)?;
         let write_lock = (kind == DbKind::Sqlite).then(|| Arc::new(Mutex::new(())));
         Ok(Store {
             pool,
             kind,
             write_lock,
+            listen_url,
         })
     }
 
@@ -582,6 +589,78 @@ impl Store {
         .await
     }
 
+    // ----------------------------------------------------------- invalidations
+
+    /// The newest invalidation's sequence number (0 when there is none).
+    pub async fn latest_invalidation(&self) -> Result<i64, StoreError> {
+        self.with_conn(|c| {
+            Ok(invalidations::table
+                .select(invalidations::seq)
+                .order(invalidations::seq.desc())
+                .first::<i64>(c)
+                .optional()?
+                .unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Invalidations after `seq`, oldest first, with the newest sequence number seen.
+    pub async fn invalidations_since(
+        &self,
+        seq: i64,
+    ) -> Result<(i64, Vec<Invalidation>), StoreError> {
+        self.with_conn(move |c| {
+            let rows: Vec<(i64, String, i64)> = invalidations::table
+                .filter(invalidations::seq.gt(seq))
+                .order(invalidations::seq.asc())
+                .limit(10_000)
+                .select((
+                    invalidations::seq,
+                    invalidations::kind,
+                    invalidations::target,
+                ))
+                .load(c)?;
+            let newest = rows.last().map(|r| r.0).unwrap_or(seq);
+            let items = rows
+                .into_iter()
+                .filter_map(|(_, kind, target)| match kind.as_str() {
+                    "user" => Some(Invalidation::User(UserId(target))),
+                    "realm" => Some(Invalidation::Realm(RealmId(target))),
+                    _ => None,
+                })
+                .collect();
+            Ok((newest, items))
+        })
+        .await
+    }
+
+    /// Deletes invalidations older than `age`.
+    pub async fn prune_invalidations(&self, age: Duration) -> Result<usize, StoreError> {
+        let cutoff = now_micros() - age.as_micros() as i64;
+        self.write(move |c| {
+            Ok(
+                diesel::delete(invalidations::table.filter(invalidations::created_at.lt(cutoff)))
+                    .execute(c)?,
+            )
+        })
+        .await
+    }
+
+    /// On PostgreSQL, a listener on the invalidation channel: the receiver gets a message soon
+    /// after each change commits (on any instance or CLI). `None` on SQLite (poll instead).
+    /// The listener thread reconnects after errors and ends when the receiver is dropped.
+    pub fn listen_for_invalidations(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        let url = self.listen_url.clone()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let spawned = std::thread::Builder::new()
+            .name("latchkey-pg-listen".into())
+            .spawn(move || pool::listen_loop(&url, &tx));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the PostgreSQL listener; relying on polling");
+        }
+        Some(rx)
+    }
+
     // ------------------------------------------------------------- audit log
 
     /// Records an event that changes nothing else (a login, a failed login).
@@ -704,8 +783,32 @@ fn audit(
             event_time: now_micros(),
         })
         .execute(c)?;
+    if event.invalidates() {
+        let (kind, target) = match modified_user {
+            Some(u) => ("user", u.0),
+            None => match realm {
+                Some(r) => ("realm", r.0),
+                None => return Ok(()),
+            },
+        };
+        diesel::insert_into(invalidations::table)
+            .values((
+                invalidations::kind.eq(kind),
+                invalidations::target.eq(target),
+                invalidations::created_at.eq(now_micros()),
+            ))
+            .execute(c)?;
+        if let DbConnection::Postgres(pg) = c {
+            // Delivered to listeners when the transaction commits.
+            diesel::sql_query(format!("SELECT pg_notify('{INVALIDATION_CHANNEL}', '')"))
+                .execute(pg)?;
+        }
+    }
     Ok(())
 }
+
+/// The PostgreSQL channel on which changes are announced.
+pub const INVALIDATION_CHANNEL: &str = "latchkey_invalidate";
 
 impl Store {
     // ------------------------------------------ what the account port is built on

@@ -163,3 +163,52 @@ pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, Sto
     };
     Ok(applied)
 }
+
+/// Body of the LISTEN thread: one dedicated connection, polled for notifications (a socket read,
+/// no query) every 50 ms; reconnects with a growing pause after errors.
+pub(crate) fn listen_loop(url: &str, tx: &tokio::sync::mpsc::Sender<()>) {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        let mut conn = match PgConnection::establish(url) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL listener cannot connect; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Err(e) =
+            diesel::sql_query(format!("LISTEN {}", crate::INVALIDATION_CHANNEL)).execute(&mut conn)
+        {
+            tracing::warn!(error = %e, "PostgreSQL LISTEN failed; retrying");
+            std::thread::sleep(pause);
+            continue;
+        }
+        pause = Duration::from_millis(200);
+        // Anything may have changed while we were not listening.
+        let _ = tx.try_send(());
+        'poll: loop {
+            if tx.is_closed() {
+                return;
+            }
+            let mut woke = false;
+            for item in conn.notifications_iter() {
+                match item {
+                    Ok(_) => woke = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "PostgreSQL listener lost its connection; reconnecting");
+                        break 'poll;
+                    }
+                }
+            }
+            if woke {
+                let _ = tx.try_send(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -58,11 +58,27 @@ diesel::table! {
 
 diesel::joinable!(users -> realms (realm_id));
 diesel::joinable!(api_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(realms, users, api_keys, audit_log, server_meta);
+diesel::allow_tables_to_appear_in_same_query!(
+    realms,
+    users,
+    api_keys,
+    audit_log,
+    server_meta,
+    invalidations
+);
 
 diesel::table! {
     server_meta (name) {
         name -> Text,
         value -> Text,
+    }
+}
+
+diesel::table! {
+    invalidations (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        target -> BigInt,
+        created_at -> BigInt,
     }
 }

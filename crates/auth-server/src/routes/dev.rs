@@ -44,6 +44,7 @@ pub async fn dev_fetch_api_key(
         tracing::error!(error = %e, "dev login lookup failed");
         ApiError::backend_unavailable()
     };
+    state.limits.check_ip(&req).await?;
     let failed = || ApiError::from_auth_failure(&auth_core::AuthFailure::BadCredentials);
     if !state.method_enabled(BackendKind::Dev, Some(&realm)) {
         return Err(failed());

@@ -26,7 +26,14 @@ pub async fn fetch_api_key(
         policy::validate_email(&username)
             .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
     }
-    match state.chain.authenticate(&realm, &username, &password).await {
+    state.limits.check_ip(&req).await?;
+    let ticket = state.limits.begin_login(&req, &username).await?;
+    let outcome = state.chain.authenticate(&realm, &username, &password).await;
+    state
+        .limits
+        .end_login(ticket, outcome.as_ref().map(|_| ()))
+        .await;
+    match outcome {
         Ok(ok) => {
             let response = super::key_response(&state, &req, &ok.user, &params.ignored()).await?;
             record_login(

@@ -1,8 +1,10 @@
 //! The route table: every path Latchkey answers, with the verbs each accepts. Anything else gets
 //! the Zulip envelope (404 "Endpoint does not exist", or 405 with `allowed_methods`).
 
+mod bots;
 mod dev;
 mod login;
+pub mod me;
 mod settings;
 
 use actix_web::{HttpResponse, web};
@@ -34,6 +36,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(only(&["POST"])),
     )
     .service(web::resource("/api/v1/dev_list_users").to(dev::dev_list_users))
+    .service(
+        web::resource("/api/v1/users/me")
+            .route(web::get().to(me::get_me))
+            .route(web::head().to(me::get_me))
+            .default_service(only(&["GET", "HEAD"])),
+    )
+    .service(
+        web::resource("/api/v1/users/me/api_key/regenerate")
+            .route(web::post().to(me::regenerate_own_key))
+            .default_service(only(&["POST"])),
+    )
+    .service(web::resource("/api/v1/auth/verify").to(me::verify))
+    .service(
+        web::resource("/api/v1/bots")
+            .route(web::get().to(bots::list_bots))
+            .route(web::post().to(bots::create_bot))
+            .default_service(only(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/api/v1/bots/{bot_id}")
+            .route(web::delete().to(bots::deactivate_bot))
+            .default_service(only(&["DELETE"])),
+    )
+    .service(
+        web::resource("/api/v1/bots/{bot_id}/api_key")
+            .route(web::get().to(bots::get_bot_key))
+            .default_service(only(&["GET"])),
+    )
+    .service(
+        web::resource("/api/v1/bots/{bot_id}/api_key/regenerate")
+            .route(web::post().to(bots::regenerate_bot_key))
+            .default_service(only(&["POST"])),
+    )
+    .service(
+        web::resource("/api/v1/users/{user_id}/reactivate")
+            .route(web::post().to(bots::reactivate_user))
+            .default_service(only(&["POST"])),
+    )
     .service(web::resource("/health").route(web::get().to(health)));
 }
 

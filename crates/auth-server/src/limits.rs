@@ -1,0 +1,250 @@
+//! Zulip's rate limits on the request path: failed logins by username
+//! (`authenticate_by_username`), requests by authenticated user (`api_by_user`) and
+//! unauthenticated requests by client IP (`api_by_ip`). Counters live in Redis when configured
+//! (shared by every instance) and in memory otherwise or while Redis is down. Every evaluated
+//! limit adds `X-RateLimit-*` headers to the response; a refusal is 429 `RATE_LIMIT_HIT` with
+//! `Retry-After`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpRequest};
+use auth_core::{AuthFailure, User};
+use auth_ratelimit::{Decision, RateLimiter, Rule, Rules, Ticket};
+
+use crate::config::Settings;
+use crate::envelope::ApiError;
+
+/// Rate limiting as configured.
+pub struct Limits {
+    limiter: RateLimiter,
+    enabled: bool,
+    authenticate_enabled: bool,
+    by_username: Rules,
+    by_user: Rules,
+    by_ip: Rules,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+fn rules(pairs: &[(u64, u32)]) -> Rules {
+    Rules(
+        pairs
+            .iter()
+            .map(|(w, n)| Rule {
+                window: Duration::from_secs(*w),
+                max: *n,
+            })
+            .collect(),
+    )
+}
+
+/// The decision whose headers the response carries (the most restrictive one seen).
+#[derive(Debug, Clone)]
+struct Noted(Decision);
+
+fn note(req: &HttpRequest, d: &Decision) {
+    let mut ext = req.extensions_mut();
+    let replace = match ext.get::<Noted>() {
+        Some(Noted(old)) => d.remaining < old.remaining,
+        None => true,
+    };
+    if replace {
+        ext.insert(Noted(d.clone()));
+    }
+}
+
+/// 429 as Zulip sends it: `retry-after` in the body, `Retry-After` as a header.
+pub fn rate_limited(d: &Decision) -> ApiError {
+    let secs = d.retry_after.unwrap_or_default().as_secs_f64();
+    let secs = (secs * 1000.0).ceil() / 1000.0;
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_HIT",
+        "API usage exceeded rate limit",
+    )
+    .with("retry-after", serde_json::json!(secs))
+    .with_header(RETRY_AFTER, format!("{secs}"))
+}
+
+/// An attempt recorded against a username, to be settled once the outcome is known.
+pub struct LoginTicket {
+    key: String,
+    ticket: Option<Ticket>,
+}
+
+impl Limits {
+    pub fn new(settings: &Settings) -> Limits {
+        let redis = settings.redis.url.expose();
+        let limiter = RateLimiter::new(auth_ratelimit::LimiterConfig {
+            redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
+            key_prefix: settings.redis.key_prefix.clone(),
+            timeout: Duration::from_millis(settings.redis.timeout_ms.max(1)),
+            ..auth_ratelimit::LimiterConfig::default()
+        });
+        let r = &settings.rate_limits;
+        Limits {
+            limiter,
+            enabled: r.enabled,
+            authenticate_enabled: r.authenticate_enabled,
+            by_username: rules(&r.authenticate_by_username),
+            by_user: rules(&r.api_by_user),
+            by_ip: rules(&r.api_by_ip),
+            trusted_proxies: settings
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        }
+    }
+
+    /// Whether counters are currently shared through Redis.
+    pub fn is_shared(&self) -> bool {
+        self.limiter.is_shared()
+    }
+
+    /// Whether this peer is a reverse proxy whose forwarding headers are believed.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.contains(&ip)
+    }
+
+    /// The client's address: the peer, or (behind a trusted proxy) the last address in
+    /// `X-Forwarded-For` that is not a trusted proxy.
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr().map(|a| a.ip())?;
+        if !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        forwarded
+            .split(',')
+            .rev()
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .or(Some(peer))
+    }
+
+    /// Counts an unauthenticated request against the client's IP.
+    pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        if !self.enabled || self.by_ip.0.is_empty() {
+            return Ok(());
+        }
+        let Some(ip) = self.client_ip(req) else {
+            return Ok(());
+        };
+        let d = self
+            .limiter
+            .check_and_record(&format!("api_by_ip:{ip}"), &self.by_ip)
+            .await;
+        note(req, &d);
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(rate_limited(&d))
+        }
+    }
+
+    /// A failed Basic authentication counts against the IP; once over the limit the answer
+    /// is 429 instead of the authentication error.
+    pub async fn count_failed_auth(&self, req: &HttpRequest, error: ApiError) -> ApiError {
+        match self.check_ip(req).await {
+            Ok(()) => error,
+            Err(limited) => limited,
+        }
+    }
+
+    /// The per-user limit of an authenticated request.
+    pub async fn check_user(&self, req: &HttpRequest, user: &User) -> Result<(), ApiError> {
+        if !self.enabled || self.by_user.0.is_empty() {
+            return Ok(());
+        }
+        let d = self
+            .limiter
+            .check_and_record(&format!("api_by_user:{}", user.id.0), &self.by_user)
+            .await;
+        note(req, &d);
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(rate_limited(&d))
+        }
+    }
+
+    /// Before a password login: refuses (429) when the username is over its limit, even if
+    /// the password would be right; otherwise records the attempt provisionally.
+    pub async fn begin_login(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+    ) -> Result<LoginTicket, ApiError> {
+        let key = login_key(username);
+        if !self.authenticate_enabled || self.by_username.0.is_empty() {
+            return Ok(LoginTicket { key, ticket: None });
+        }
+        let d = self.limiter.check_and_record(&key, &self.by_username).await;
+        note(req, &d);
+        if !d.allowed {
+            return Err(rate_limited(&d));
+        }
+        Ok(LoginTicket {
+            key,
+            ticket: d.ticket,
+        })
+    }
+
+    /// After the login: success clears the username's history; only a real credential
+    /// failure stays counted; anything else (a directory outage, an account state shown after
+    /// a right password) is withdrawn.
+    pub async fn end_login(&self, ticket: LoginTicket, outcome: Result<(), &AuthFailure>) {
+        match outcome {
+            Ok(()) => self.limiter.clear(&ticket.key).await,
+            Err(f) if f.is_credential_failure() => {}
+            Err(_) => {
+                if let Some(t) = ticket.ticket {
+                    self.limiter.withdraw(&ticket.key, t).await;
+                }
+            }
+        }
+    }
+
+    /// Forgets a username's failed logins (a password change).
+    pub async fn clear_login(&self, username: &str) {
+        self.limiter.clear(&login_key(username)).await;
+    }
+}
+
+/// Zulip keys the login limit by the username exactly as submitted.
+fn login_key(username: &str) -> String {
+    format!("authenticate_by_username:{username}")
+}
+
+/// Middleware: `X-RateLimit-Limit`, `-Remaining` and `-Reset` on every response for which a
+/// limit was evaluated (success or error).
+pub async fn headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    let noted = res.request().extensions().get::<Noted>().cloned();
+    if let Some(Noted(d)) = noted.filter(|n| !n.0.is_unlimited()) {
+        let h = res.headers_mut();
+        let mut put = |name: &'static str, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(HeaderName::from_static(name), v);
+            }
+        };
+        put("x-ratelimit-limit", d.limit.to_string());
+        put("x-ratelimit-remaining", d.remaining.to_string());
+        put("x-ratelimit-reset", d.reset_epoch_secs().to_string());
+    }
+    Ok(res)
+}

@@ -1,0 +1,277 @@
+//! Bots (spec §1.6): create, list, deactivate and reactivate them; read and regenerate their
+//! keys. Only members and administrators (not guests, not bots) use these endpoints; a bot's
+//! key is for its owner and the realm's administrators.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_core::{BotType, Role, User, UserId, policy};
+use auth_store::{Actor, NewUser, StoreError, UserFilter};
+use serde_json::{Map, Value, json};
+
+use crate::basic::{self, Caller};
+use crate::envelope::{ApiError, success};
+use crate::host::realm_host_name;
+use crate::params::Params;
+use crate::routes::me::avatar_url;
+use crate::state::AppState;
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "bot operation failed");
+    ApiError::backend_unavailable()
+}
+
+/// Zulip's `require_member_or_admin`.
+fn require_member(caller: &Caller) -> Result<(), ApiError> {
+    if caller.user.role == Role::Guest {
+        return Err(ApiError::bad_request("Not allowed for guest users"));
+    }
+    if caller.user.is_bot() {
+        return Err(ApiError::bad_request(
+            "This endpoint does not accept bot requests.",
+        ));
+    }
+    Ok(())
+}
+
+/// Zulip's `access_bot_by_id`: a bot of the caller's realm that the caller owns or administers.
+async fn access_bot(state: &AppState, caller: &Caller, raw_id: &str) -> Result<User, ApiError> {
+    require_member(caller)?;
+    let no_such_bot = || ApiError::bad_request("No such bot");
+    let id: i64 = raw_id.parse().map_err(|_| no_such_bot())?;
+    let bot = state
+        .store
+        .user_by_id(UserId(id))
+        .await
+        .map_err(unavailable)?
+        .filter(|u| u.realm_id == caller.realm.id && u.is_bot())
+        .ok_or_else(no_such_bot)?;
+    if !caller.user.role.is_realm_admin() && bot.bot_owner_id != Some(caller.user.id) {
+        return Err(ApiError::bad_request("Insufficient permission"));
+    }
+    Ok(bot)
+}
+
+/// Zulip's `check_full_name`.
+fn check_full_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.chars().count() > 100 {
+        return Err(ApiError::bad_request("Name too long!"));
+    }
+    if name.chars().count() < 2 {
+        return Err(ApiError::bad_request("Name too short!"));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '*' | '`' | '\\' | '>' | '"' | '@'))
+    {
+        return Err(ApiError::bad_request("Invalid characters in name!"));
+    }
+    Ok(name.to_owned())
+}
+
+fn bot_entry(bot: &User, key: &str) -> Value {
+    json!({
+        "username": bot.delivery_email,
+        "full_name": bot.full_name,
+        "api_key": key,
+        "avatar_url": avatar_url(&bot.delivery_email),
+        "default_sending_stream": Value::Null,
+        "default_events_register_stream": Value::Null,
+        "default_all_public_streams": false,
+        "user_id": bot.id.0,
+        "bot_type": bot.bot_type.map(BotType::as_i32),
+        "owner_id": bot.bot_owner_id.map(|o| o.0),
+        "is_active": bot.is_active,
+    })
+}
+
+async fn authed(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(Caller, Params), ApiError> {
+    let params = Params::read(req, payload, state.settings.server.max_body_bytes).await?;
+    let caller = basic::authenticate(req, state, false).await?;
+    Ok((caller, params))
+}
+
+/// `POST /api/v1/bots`: `full_name`, `short_name`, optional `bot_type` (1 generic, 2 incoming
+/// webhook). The bot's email is `<short_name>-bot@<realm host>`.
+pub async fn create_bot(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = authed(&req, payload, &state).await?;
+    let full_name = params.required("full_name")?.to_owned();
+    let short_name = params.required("short_name")?.trim().to_owned();
+    let bot_type = match params.optional("bot_type") {
+        None => BotType::Generic,
+        Some(raw) => match raw.trim().parse::<i32>().ok().and_then(BotType::from_i32) {
+            Some(t @ (BotType::Generic | BotType::IncomingWebhook)) => t,
+            Some(_) => return Err(ApiError::bad_request("Invalid bot type")),
+            None => return Err(ApiError::invalid_argument("bot_type", raw)),
+        },
+    };
+    require_member(&caller)?;
+    let bad_name = || ApiError::bad_request("Bad name or username");
+    if short_name.is_empty() {
+        return Err(bad_name());
+    }
+    let full_name = check_full_name(&full_name)?;
+    let domain = realm_host_name(&caller.realm.subdomain, &state.settings.server);
+    let email = format!("{short_name}-bot@{domain}");
+    policy::validate_email(&email).map_err(|_| bad_name())?;
+    if state
+        .store
+        .user_by_email(caller.realm.id, &email)
+        .await
+        .map_err(unavailable)?
+        .is_some()
+    {
+        return Err(ApiError::bad_request("Username already in use"));
+    }
+    let bot = state
+        .store
+        .create_user(
+            NewUser {
+                realm_id: caller.realm.id,
+                delivery_email: email,
+                full_name,
+                password_hash: None,
+                role: Role::Member,
+                bot_type: Some(bot_type),
+                bot_owner_id: Some(caller.user.id),
+                external_id: None,
+            },
+            state.keys.sealer(),
+            Actor::api(Some(caller.user.id)),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::bad_request("Username already in use"),
+            other => unavailable(other),
+        })?;
+    let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
+    let mut f = Map::new();
+    f.insert("user_id".into(), json!(bot.id.0));
+    f.insert("api_key".into(), json!(key.expose()));
+    f.insert("avatar_url".into(), json!(avatar_url(&bot.delivery_email)));
+    f.insert("default_sending_stream".into(), Value::Null);
+    f.insert("default_events_register_stream".into(), Value::Null);
+    f.insert("default_all_public_streams".into(), json!(false));
+    Ok(success(f, &params.ignored()))
+}
+
+/// `GET /api/v1/bots`: the caller's active bots (an administrator sees every bot of the realm),
+/// oldest first, with their keys.
+pub async fn list_bots(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = authed(&req, payload, &state).await?;
+    require_member(&caller)?;
+    let admin = caller.user.role.is_realm_admin();
+    let bots = state
+        .store
+        .list_users(caller.realm.id, UserFilter::BotsOnly)
+        .await
+        .map_err(unavailable)?;
+    let mut out = Vec::new();
+    for bot in bots
+        .into_iter()
+        .filter(|b| b.is_active && (admin || b.bot_owner_id == Some(caller.user.id)))
+    {
+        let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
+        out.push(bot_entry(&bot, key.expose()));
+    }
+    let mut f = Map::new();
+    f.insert("bots".into(), Value::Array(out));
+    Ok(success(f, &params.ignored()))
+}
+
+/// `GET /api/v1/bots/{bot_id}/api_key`.
+pub async fn get_bot_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = authed(&req, payload, &state).await?;
+    let bot = access_bot(&state, &caller, &path).await?;
+    let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
+    let mut f = Map::new();
+    f.insert("api_key".into(), json!(key.expose()));
+    Ok(success(f, &params.ignored()))
+}
+
+/// `POST /api/v1/bots/{bot_id}/api_key/regenerate`.
+pub async fn regenerate_bot_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = authed(&req, payload, &state).await?;
+    let bot = access_bot(&state, &caller, &path).await?;
+    let key = state
+        .keys
+        .regenerate(bot.id, Actor::api(Some(caller.user.id)))
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(bot_id = %bot.id, by = %caller.user.id, "bot API key regenerated");
+    let mut f = Map::new();
+    f.insert("api_key".into(), json!(key.expose()));
+    Ok(success(f, &params.ignored()))
+}
+
+/// `DELETE /api/v1/bots/{bot_id}`: deactivates the bot (its key stops working at once).
+pub async fn deactivate_bot(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = authed(&req, payload, &state).await?;
+    let bot = access_bot(&state, &caller, &path).await?;
+    state
+        .store
+        .set_user_active(bot.id, false, Actor::api(Some(caller.user.id)))
+        .await
+        .map_err(unavailable)?;
+    state.keys.invalidate_user(bot.id);
+    Ok(success(Map::new(), &params.ignored()))
+}
+
+/// `POST /api/v1/users/{user_id}/reactivate`: a bot by its owner or an administrator; a person
+/// by an administrator.
+pub async fn reactivate_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = authed(&req, payload, &state).await?;
+    require_member(&caller)?;
+    let no_such_user = || ApiError::bad_request("No such user");
+    let id: i64 = path.parse().map_err(|_| no_such_user())?;
+    let target = state
+        .store
+        .user_by_id(UserId(id))
+        .await
+        .map_err(unavailable)?
+        .filter(|u| u.realm_id == caller.realm.id)
+        .ok_or_else(no_such_user)?;
+    let allowed = caller.user.role.is_realm_admin()
+        || (target.is_bot() && target.bot_owner_id == Some(caller.user.id));
+    if !allowed {
+        return Err(ApiError::bad_request("Insufficient permission"));
+    }
+    state
+        .store
+        .set_user_active(target.id, true, Actor::api(Some(caller.user.id)))
+        .await
+        .map_err(unavailable)?;
+    state.keys.invalidate_user(target.id);
+    Ok(success(Map::new(), &params.ignored()))
+}

@@ -1,0 +1,133 @@
+//! `GET /api/v1/users/me`, `POST /api/v1/users/me/api_key/regenerate`, and the forward-auth
+//! check `/api/v1/auth/verify`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_core::User;
+use auth_store::Actor;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::basic::{self, Caller};
+use crate::envelope::{ApiError, success};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// A Gravatar identicon for an email (Gravatar accepts SHA-256 hashes).
+pub fn avatar_url(email: &str) -> String {
+    let hash = hex::encode(Sha256::digest(email.trim().to_lowercase().as_bytes()));
+    format!("https://secure.gravatar.com/avatar/{hash}?d=identicon&version=1")
+}
+
+/// The user object of `GET /users/me` (Zulip's "get own user").
+pub fn profile(user: &User) -> Map<String, Value> {
+    let joined =
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(user.created_at.0.max(0) as u64);
+    let mut f = Map::new();
+    f.insert("user_id".into(), json!(user.id.0));
+    f.insert("email".into(), json!(user.delivery_email));
+    f.insert("delivery_email".into(), json!(user.delivery_email));
+    f.insert("full_name".into(), json!(user.full_name));
+    f.insert("avatar_url".into(), json!(avatar_url(&user.delivery_email)));
+    f.insert("avatar_version".into(), json!(1));
+    f.insert("role".into(), json!(user.role.as_i32()));
+    f.insert(
+        "is_owner".into(),
+        json!(user.role == auth_core::Role::Owner),
+    );
+    f.insert("is_admin".into(), json!(user.role.is_realm_admin()));
+    f.insert(
+        "is_moderator".into(),
+        json!(user.role == auth_core::Role::Moderator),
+    );
+    f.insert(
+        "is_guest".into(),
+        json!(user.role == auth_core::Role::Guest),
+    );
+    f.insert("is_bot".into(), json!(user.is_bot()));
+    f.insert("is_active".into(), json!(user.is_active));
+    f.insert(
+        "bot_type".into(),
+        json!(user.bot_type.map(auth_core::BotType::as_i32)),
+    );
+    if user.is_bot() {
+        f.insert("bot_owner_id".into(), json!(user.bot_owner_id.map(|o| o.0)));
+    }
+    f.insert("timezone".into(), json!(""));
+    f.insert(
+        "date_joined".into(),
+        json!(humantime::format_rfc3339_seconds(joined).to_string()),
+    );
+    f.insert("profile_data".into(), json!({}));
+    f.insert("max_message_id".into(), json!(-1));
+    f
+}
+
+async fn caller(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(Caller, Params), ApiError> {
+    let params = Params::read(req, payload, state.settings.server.max_body_bytes).await?;
+    let caller = basic::authenticate(req, state, false).await?;
+    Ok((caller, params))
+}
+
+pub async fn get_me(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = caller(&req, payload, &state).await?;
+    Ok(success(profile(&caller.user), &params.ignored()))
+}
+
+pub async fn regenerate_own_key(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (caller, params) = caller(&req, payload, &state).await?;
+    let key = state
+        .keys
+        .regenerate(caller.user.id, Actor::api(Some(caller.user.id)))
+        .await
+        .map_err(|e| {
+            tracing::error!(user_id = %caller.user.id, error = %e, "key regeneration failed");
+            ApiError::backend_unavailable()
+        })?;
+    tracing::info!(user_id = %caller.user.id, "API key regenerated");
+    let mut f = Map::new();
+    f.insert("api_key".into(), json!(key.expose()));
+    Ok(success(f, &params.ignored()))
+}
+
+/// Forward-auth for reverse proxies: 200 with `X-Latchkey-User-Id`, `X-Latchkey-Email` and
+/// `X-Latchkey-Realm` for a valid Basic credential on the Host's realm; otherwise 401 with
+/// `WWW-Authenticate` (every authentication failure, so that nginx's `auth_request` denies
+/// rather than errs), 429 when rate limited, 503 when the database is unreachable.
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = match basic::authenticate(&req, &state, true).await {
+        Ok(c) => c,
+        Err(e) if e.status == StatusCode::BAD_REQUEST => return Err(basic::unauthorized(&e.msg)),
+        Err(e) => return Err(e),
+    };
+    let mut f = Map::new();
+    f.insert("user_id".into(), json!(caller.user.id.0));
+    f.insert("email".into(), json!(caller.user.delivery_email));
+    f.insert("realm".into(), json!(caller.realm.subdomain));
+    let mut resp = success(f, &[]);
+    let h = resp.headers_mut();
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(value) {
+            h.insert(actix_web::http::header::HeaderName::from_static(name), v);
+        }
+    };
+    put("x-latchkey-user-id", &caller.user.id.0.to_string());
+    put("x-latchkey-email", &caller.user.delivery_email);
+    put("x-latchkey-realm", &caller.realm.subdomain);
+    Ok(resp)
+}
