@@ -108,6 +108,19 @@ impl Limits {
         self.limiter.is_shared()
     }
 
+    /// `shared` (Redis answers now), `local` (Redis configured but unreachable) or `memory`
+    /// (no Redis configured).
+    pub async fn mode(&self) -> &'static str {
+        if !self.limiter.is_redis_configured() {
+            return "memory";
+        }
+        if self.limiter.probe().await {
+            "shared"
+        } else {
+            "local"
+        }
+    }
+
     /// Whether this peer is a reverse proxy whose forwarding headers are believed.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.contains(&ip)

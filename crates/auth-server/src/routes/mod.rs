@@ -77,13 +77,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/health").route(web::get().to(health)));
 }
 
-/// Load-balancer health check: 200 when the database answers, 503 otherwise.
+/// Load-balancer health check: 200 when the database answers, 503 otherwise. Also says
+/// whether rate limits are shared through Redis right now (`shared`), per instance because
+/// Redis is unreachable (`local`), or per instance by configuration (`memory`).
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "health check: database unreachable");
         ApiError::backend_unavailable()
     })?;
-    Ok(crate::envelope::success(serde_json::Map::new(), &[]))
+    let mut f = serde_json::Map::new();
+    f.insert("database".into(), serde_json::json!("ok"));
+    f.insert(
+        "rate_limits".into(),
+        serde_json::json!(state.limits.mode().await),
+    );
+    Ok(crate::envelope::success(f, &[]))
 }
 
 /// The answer to a successful login: `api_key`, the delivery `email` and `user_id`.

@@ -1,0 +1,226 @@
+//! Zulip's rate limits on one instance (spec §7, §12.3): the login limit by username, the
+//! per-user API limit, the per-IP limit on unauthenticated and failed requests, and the
+//! headers and body of a 429.
+
+use std::time::Duration;
+
+use auth_store::Actor;
+use base64::Engine;
+use latchkey_tests::{Client, DbKind, Fixture, PW, Reply, both_dbs};
+
+both_dbs!(
+    login_limit_by_username,
+    password_change_clears_the_login_limit,
+    api_limit_by_user,
+    failed_basic_auth_is_limited_by_ip,
+);
+
+fn two_per_two_seconds(s: &mut auth_server::Settings) {
+    s.rate_limits.authenticate_by_username = vec![(2, 2)];
+}
+
+#[track_caller]
+fn limited(r: &Reply) {
+    r.assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+    let after = r.body["retry-after"]
+        .as_f64()
+        .expect("retry-after is a number");
+    assert!(after > 0.0 && after <= 2.0, "{after}");
+    let header: f64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((header - after).abs() < 0.01, "{header} vs {after}");
+    assert_eq!(r.headers["x-ratelimit-remaining"], "0");
+    assert!(r.headers.get("x-ratelimit-limit").is_some());
+    assert!(r.headers.get("x-ratelimit-reset").is_some());
+}
+
+async fn login_limit_by_username(kind: DbKind) {
+    let Some(f) = Fixture::with(kind, two_per_two_seconds).await else {
+        return;
+    };
+    let c = f.client();
+    let wrong = || c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong");
+    // 37: two wrong passwords are 401; the third attempt, even with the right password, is 429.
+    let first = wrong().await;
+    first.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    assert_eq!(first.headers["x-ratelimit-limit"], "2");
+    assert_eq!(first.headers["x-ratelimit-remaining"], "1");
+    wrong().await.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    limited(&c.fetch_api_key("zulip", "hamlet@zulip.com", PW).await);
+    // The bucket is the username as submitted: another spelling is another bucket (Zulip too),
+    // and other users are unaffected.
+    c.fetch_api_key("zulip", "cordelia@zulip.com", PW)
+        .await
+        .assert_success();
+    // 39: after the window, wrong → 401, right → 200 and the history is cleared.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    wrong().await.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    c.fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await
+        .assert_success();
+    wrong().await.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    wrong().await.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    limited(&wrong().await);
+    // Account states shown after a right password are not credential failures.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    f.server
+        .admin
+        .store
+        .set_user_active(f.cordelia.id, false, Actor::cli())
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        c.fetch_api_key("zulip", "cordelia@zulip.com", PW)
+            .await
+            .assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
+    }
+}
+
+async fn password_change_clears_the_login_limit(kind: DbKind) {
+    let Some(f) = Fixture::with(kind, |s| {
+        s.rate_limits.authenticate_by_username = vec![(60, 2)]
+    })
+    .await
+    else {
+        return;
+    };
+    let c = f.client();
+    for _ in 0..2 {
+        c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong").await;
+    }
+    limited_or_status(
+        &c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong").await,
+        429,
+    );
+    // 40: an administrator sets a new password (another process); the next attempt is judged
+    // on its merits again.
+    let hash = f
+        .server
+        .admin
+        .hasher
+        .hash(&auth_core::Password::new("brand-new-Pw-42"))
+        .await
+        .unwrap();
+    f.server
+        .admin
+        .store
+        .set_password(f.hamlet.id, Some(hash), Actor::cli())
+        .await
+        .unwrap();
+    let r = latchkey_tests::eventually(
+        Duration::from_secs(3),
+        || c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong"),
+        |r: &Reply| r.status == 401,
+    )
+    .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "Your username or password is incorrect",
+    );
+    c.fetch_api_key("zulip", "hamlet@zulip.com", "brand-new-Pw-42")
+        .await
+        .assert_success();
+}
+
+#[track_caller]
+fn limited_or_status(r: &Reply, status: u16) {
+    assert_eq!(r.status, status, "{}", r.raw);
+}
+
+async fn api_limit_by_user(kind: DbKind) {
+    let Some(f) = Fixture::with(kind, |s| s.rate_limits.api_by_user = vec![(60, 3)]).await else {
+        return;
+    };
+    let c = f.client();
+    let key = f.server.key_of(&f.hamlet).await;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("hamlet@zulip.com:{key}"))
+    );
+    let me = || {
+        Client::send(
+            c.request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
+                .header("authorization", &auth),
+        )
+    };
+    for remaining in ["2", "1", "0"] {
+        let r = me().await;
+        r.assert_success();
+        assert_eq!(r.headers["x-ratelimit-limit"], "3");
+        assert_eq!(r.headers["x-ratelimit-remaining"], remaining);
+    }
+    let r = me().await;
+    r.assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+    assert!(r.body["retry-after"].as_f64().unwrap() > 50.0);
+    // Other users have their own budget.
+    let k_c = f.server.key_of(&f.cordelia).await;
+    let auth_c = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("cordelia@zulip.com:{k_c}"))
+    );
+    Client::send(
+        c.request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
+            .header("authorization", &auth_c),
+    )
+    .await
+    .assert_success();
+}
+
+async fn failed_basic_auth_is_limited_by_ip(kind: DbKind) {
+    let Some(f) = Fixture::with(kind, |s| s.rate_limits.api_by_ip = vec![(60, 3)]).await else {
+        return;
+    };
+    let c = f.client();
+    let bad = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode("hamlet@zulip.com:VIzRVw2CspUOnEm9Yu5vQiQtJNkvETkp")
+    );
+    let guess = || {
+        Client::send(
+            c.request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
+                .header("authorization", &bad),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(guess().await.status, 401);
+    }
+    let r = guess().await;
+    r.assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+    // A valid key still works from the same address: only failures and logins count here.
+    let key = f.server.key_of(&f.hamlet).await;
+    let good = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("hamlet@zulip.com:{key}"))
+    );
+    Client::send(
+        c.request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
+            .header("authorization", &good),
+    )
+    .await
+    .assert_success();
+    // Logins from the address are unauthenticated requests too.
+    c.fetch_api_key("zulip", "hamlet@zulip.com", PW)
+        .await
+        .assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+}
