@@ -295,6 +295,36 @@ fn admin_commands_change_state_and_write_audit_rows() {
             &db,
             &["realm", "set-auth", "zulip", "--ldap", "false"],
         ));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &[
+                "user",
+                "regenerate-key",
+                "--realm",
+                "zulip",
+                "hamlet@zulip.com",
+            ],
+        ));
+        ok(&latchkey(
+            &dir,
+            &db,
+            &[
+                "user",
+                "set-role",
+                "--realm",
+                "zulip",
+                "hamlet@zulip.com",
+                "admin",
+            ],
+        ));
+        let users = ok(&latchkey(&dir, &db, &["user", "list", "--realm", "zulip"]));
+        assert!(
+            users
+                .lines()
+                .any(|l| l.contains("hamlet@zulip.com") && l.contains("admin")),
+            "{users}"
+        );
         let err = fails(&latchkey(
             &dir,
             &db,
@@ -325,6 +355,8 @@ fn admin_commands_change_state_and_write_audit_rows() {
             "realm_deactivated",
             "realm_reactivated",
             "realm_authentication_methods_changed",
+            "user_api_key_changed",
+            "user_role_changed",
         ] {
             assert!(
                 types.contains(&expected),

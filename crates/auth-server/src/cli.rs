@@ -58,6 +58,16 @@ pub enum Command {
     /// LDAP tools: sync accounts with the directory, show what a login would do.
     #[command(subcommand)]
     Ldap(LdapCommand),
+    /// Rate limits: lift a login block.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    /// Forget a username's failed logins (as submitted at login, e.g. an email). Reaches every
+    /// instance when Redis is configured; without Redis, limits live in each server's memory.
+    Clear { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +197,20 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
+    /// Replace a user's (or bot's) API key, e.g. after a leak; the old key stops working on
+    /// every instance within a second. The new key is not printed: its owner fetches it.
+    RegenerateKey {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
+    /// Change a user's role (owner, admin, moderator, member, guest).
+    SetRole {
+        email: String,
+        role: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
     /// Refuse the user's password until a new one is set.
     RequirePasswordReset {
         email: String,
@@ -254,6 +278,18 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::User(cmd) => user_command(open(settings).await?, cmd).await,
         Command::Audit(cmd) => audit_command(open(settings).await?, cmd).await,
         Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
+        Command::Limits(LimitsCommand::Clear { username }) => {
+            let state = open(settings).await?;
+            state.limits.clear_login(&username).await;
+            match state.limits.mode().await {
+                "shared" => println!("cleared the failed logins of {username:?} on every instance"),
+                "local" => bail!("Redis is configured but unreachable: nothing was cleared"),
+                _ => println!(
+                    "no Redis is configured: each server keeps its own counters in memory; they expire with their window (or a password change clears them)"
+                ),
+            }
+            Ok(())
+        }
     }
 }
 
@@ -578,6 +614,28 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
             // A new password starts with a clean login history (Zulip does the same).
             state.limits.clear_login(&user.delivery_email).await;
             println!("password set for {}", user.delivery_email);
+        }
+        UserCommand::RegenerateKey { email, realm } => {
+            let realm = find_realm(&state, &realm).await?;
+            let user = find_user(&state, &realm, &email).await?;
+            state
+                .keys
+                .regenerate(user.id, Actor::cli())
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "regenerated the API key of {}; the old key no longer works",
+                user.delivery_email
+            );
+        }
+        UserCommand::SetRole { email, role, realm } => {
+            let realm = find_realm(&state, &realm).await?;
+            let user = find_user(&state, &realm, &email).await?;
+            let role = Role::from_name(&role).ok_or_else(|| {
+                anyhow!("unknown role {role:?} (owner, admin, moderator, member, guest)")
+            })?;
+            state.store.set_role(user.id, role, Actor::cli()).await?;
+            println!("{} is now {}", user.delivery_email, role.name());
         }
         UserCommand::RequirePasswordReset { email, realm } => {
             let realm = find_realm(&state, &realm).await?;

@@ -494,6 +494,26 @@ impl Store {
         .await
     }
 
+    /// Changes a user's role (audited).
+    pub async fn set_role(&self, user: UserId, role: Role, actor: Actor) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::update(users::table.find(user.0))
+                .set(users::role.eq(role.as_i32()))
+                .execute(c)?;
+            let detail = serde_json::json!({"role": role.name()});
+            audit(
+                c,
+                Some(realm),
+                AuditEvent::UserRoleChanged,
+                &actor,
+                Some(user),
+                detail,
+            )
+        })
+        .await
+    }
+
     /// Deactivates or reactivates a user (audited when it changes anything).
     pub async fn set_user_active(
         &self,

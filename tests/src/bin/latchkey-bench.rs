@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use auth_core::Role;
+use base64::Engine;
 use latchkey_tests::{Client, DbKind, TestDb, TestServer};
 
 struct Stats {
@@ -150,8 +151,17 @@ fn machine() -> String {
 const TABLE_HEAD: &str = "| scenario | requests | req/s | p50 ms | p90 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|";
 
 async fn server_for(kind: DbKind, cost: u32) -> Option<(TestDb, TestServer)> {
+    server_with(kind, cost, |_| {}).await
+}
+
+async fn server_with(
+    kind: DbKind,
+    cost: u32,
+    tweak: impl FnOnce(&mut auth_server::Settings),
+) -> Option<(TestDb, TestServer)> {
     let db = TestDb::new(kind)?;
     let mut settings = db.settings();
+    tweak(&mut settings);
     settings.auth.bcrypt_cost = cost;
     // One client address and one username send thousands of logins: rate limits would turn
     // the measurement into a measurement of 429s.
@@ -216,6 +226,68 @@ async fn bench_db(kind: DbKind, out: &mut String, ratios: &mut Vec<String>) {
         .await
     };
     server4.stop().await;
+
+    // Basic authentication of an API request: the owner cache's hit path against the miss path
+    // (a cache that keeps nothing, so every request reads the database).
+    let users_me = |c: Client, auth: String| {
+        move |_| {
+            let c = c.clone();
+            let auth = auth.clone();
+            async move {
+                Client::send(
+                    c.request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
+                        .header("authorization", auth),
+                )
+                .await
+                .status
+                    == 200
+            }
+        }
+    };
+    let mut basic = Vec::new();
+    for (label, capacity) in [
+        ("cache hit", 100_000u64),
+        ("cache off (database every time)", 0),
+    ] {
+        let Some((_db, server)) = server_with(kind, 4, |s| s.cache.capacity = capacity).await
+        else {
+            return;
+        };
+        let user = server
+            .admin
+            .store
+            .user_by_email(
+                server
+                    .admin
+                    .store
+                    .realm_by_subdomain("zulip")
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.id)
+                    .unwrap_or(auth_core::RealmId(0)),
+                "hamlet@zulip.com",
+            )
+            .await
+            .ok()
+            .flatten();
+        let Some(user) = user else { return };
+        let key = server.key_of(&user).await;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("hamlet@zulip.com:{key}"))
+        );
+        let stats = load(
+            &format!("{name}: GET users/me (Basic auth), {label}, 16 clients"),
+            16,
+            20_000,
+            Duration::from_secs(15),
+            users_me(server.client(), auth),
+        )
+        .await;
+        basic.push(stats);
+        server.stop().await;
+    }
 
     // The default cost: bcrypt dominates.
     let Some((_db12, server12)) = server_for(kind, 12).await else {
@@ -282,9 +354,25 @@ async fn bench_db(kind: DbKind, out: &mut String, ratios: &mut Vec<String>) {
     server12.stop().await;
 
     let _ = writeln!(out, "\n### {name}\n\n{TABLE_HEAD}");
-    for s in [&settings, &cheap_login, &login12, &wrong12, &unknown12] {
+    for s in [
+        &settings,
+        &basic[0],
+        &basic[1],
+        &cheap_login,
+        &login12,
+        &wrong12,
+        &unknown12,
+    ] {
         let _ = writeln!(out, "{}", s.row());
     }
+    ratios.push(format!(
+        "- {name}: Basic-auth requests/s with the key cache / without = **{:.2}×** ({:.0} vs {:.0} req/s; p50 {:.2} ms vs {:.2} ms): a cache hit touches no database.",
+        basic[0].rate() / basic[1].rate(),
+        basic[0].rate(),
+        basic[1].rate(),
+        ms(basic[0].p50),
+        ms(basic[1].p50)
+    ));
     ratios.push(format!(
         "- {name}: unknown-user p50 / wrong-password p50 at cost 12 = **{:.2}** ({:.1} ms / {:.1} ms): an unknown email costs what a wrong password costs.",
         ms(unknown12.p50) / ms(wrong12.p50),
