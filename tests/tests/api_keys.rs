@@ -15,7 +15,9 @@ both_dbs!(
     bots_lifecycle_and_ownership,
     bot_key_permissions,
     forward_auth_verify,
+    forward_auth_ignores_a_clients_forwarded_host,
     users_me_profile_fields,
+    deactivating_a_person_deactivates_their_bots,
 );
 
 fn basic(email: &str, key: &str) -> String {
@@ -769,4 +771,67 @@ async fn users_me_profile_fields(kind: DbKind) {
     )
     .await;
     assert_eq!(r.body["is_guest"], true);
+}
+
+async fn forward_auth_ignores_a_clients_forwarded_host(kind: DbKind) {
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let c = f.client();
+    // Othello's (lear) key, sent to zulip's host with a forged X-Forwarded-Host naming lear.
+    let o = auth_of(&f, &f.othello).await;
+    let r = Client::send(
+        c.request(reqwest::Method::GET, "zulip", "/api/v1/auth/verify")
+            .header("authorization", &o)
+            .header("x-forwarded-host", "lear.example.test"),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.raw);
+    assert!(r.headers.get("x-latchkey-user-id").is_none());
+}
+
+async fn deactivating_a_person_deactivates_their_bots(kind: DbKind) {
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let c = f.client();
+    let cast = cast(&f).await;
+    let bot_auth = auth_of(&f, &cast.bot).await;
+    get_as(&c, "zulip", "/api/v1/users/me", Some(&bot_auth))
+        .await
+        .assert_success();
+    f.server
+        .admin
+        .store
+        .set_user_active(f.hamlet.id, false, Actor::cli())
+        .await
+        .unwrap();
+    let r = eventually(
+        Duration::from_secs(3),
+        || get_as(&c, "zulip", "/api/v1/users/me", Some(&bot_auth)),
+        |r: &Reply| r.status == 401,
+    )
+    .await;
+    unauthorized(&r, "Account is deactivated");
+    let bot = f
+        .server
+        .admin
+        .store
+        .user_by_id(cast.bot.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!bot.is_active);
+    let audit = f
+        .server
+        .admin
+        .store
+        .audit_entries(Some(f.zulip.id), 50)
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.event_type == "user_deactivated" && e.modified_user_id == Some(cast.bot.id))
+    );
 }

@@ -6,6 +6,7 @@ use latchkey_tests::{Client, DbKind, Fixture, PW, both_dbs};
 both_dbs!(
     malformed_requests_get_envelopes,
     huge_bodies_are_refused_cleanly,
+    chunked_multipart_headers_are_bounded,
     invalid_utf8_is_refused,
     wrong_content_type_means_no_body_parameters,
     odd_hosts_and_paths,
@@ -201,5 +202,50 @@ async fn odd_hosts_and_paths(kind: DbKind) {
         .get("zulip", "/api/v1/fetch_api_key/../server_settings")
         .await;
     assert_ne!(r.status, 500);
+    still_serving(&f).await;
+}
+
+/// A chunked multipart body (no Content-Length) whose field header block is huge: the raw
+/// body is counted, not only field contents.
+async fn chunked_multipart_headers_are_bounded(kind: DbKind) {
+    use std::io::{Read, Write};
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let addr = f.server.addr;
+    let status = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let head = "POST /api/v1/fetch_api_key HTTP/1.1\r\nHost: zulip.example.test\r\n\
+                    Content-Type: multipart/form-data; boundary=zz\r\nTransfer-Encoding: chunked\r\n\r\n";
+        s.write_all(head.as_bytes()).unwrap();
+        let start = "--zz\r\nContent-Disposition: form-data; name=\"username\"\r\nX-Junk: ";
+        let mut send = |data: &[u8]| {
+            let _ = s.write_all(format!("{:x}\r\n", data.len()).as_bytes());
+            let _ = s.write_all(data);
+            let _ = s.write_all(b"\r\n");
+        };
+        send(start.as_bytes());
+        let junk = vec![b'a'; 64 * 1024];
+        for _ in 0..40 {
+            send(&junk);
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.starts_with("HTTP/1.1 413") || status.starts_with("HTTP/1.1 400"),
+        "{}",
+        &status[..status.len().min(200)]
+    );
+    assert!(
+        status.contains("\"result\":\"error\""),
+        "{}",
+        &status[..status.len().min(400)]
+    );
     still_serving(&f).await;
 }

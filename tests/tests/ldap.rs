@@ -732,3 +732,37 @@ async fn unknown_user_is_padded_towards_a_successful_login() {
         ok[3]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_is_not_handed_to_another_directory_entry() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.append_domain = String::new();
+        s.ldap.email_attr = "mail".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    let first = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
+    first.assert_success();
+    // Another entry carrying Hamlet's address (a reused or duplicated mail).
+    w.slapd
+        .add_ldif(
+            "dn: uid=imposter,ou=people,dc=example,dc=org\n\
+             objectClass: inetOrgPerson\nuid: imposter\ncn: Imposter\nsn: Imposter\n\
+             mail: hamlet@zulip.com\nuserPassword: lpw-imposter\n",
+        )
+        .unwrap();
+    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    assert_eq!(r.status, 401, "{}", r.raw);
+    assert!(r.body["api_key"].is_null());
+    // Once Hamlet's own entry is gone, the new entry is taken as Hamlet back under a new
+    // entry, and relinked (documented in docs/ldap.md).
+    w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
+    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    r.assert_success();
+    assert_eq!(r.body["user_id"], first.body["user_id"]);
+}

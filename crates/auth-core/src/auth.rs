@@ -70,8 +70,6 @@ pub enum DirectoryRefusal {
     AccountDisabled,
     /// AD 701.
     AccountExpired,
-    /// AD 775, OpenLDAP ppolicy `accountLocked`.
-    AccountLocked,
     /// AD 532, ppolicy `passwordExpired`.
     PasswordExpired,
     /// AD 773, ppolicy `changeAfterReset`.

@@ -127,6 +127,7 @@ impl LdapAuthBackend {
         realm: &Realm,
         typed: &str,
         password: &Password,
+        started: Instant,
     ) -> Result<User, AuthFailure> {
         if password.is_empty() {
             return Err(AuthFailure::BadCredentials);
@@ -148,7 +149,10 @@ impl LdapAuthBackend {
         // The one bind of this attempt.
         let mut conn = match dir.bind_user(&dn, password).await.map_err(unavailable)? {
             BindOutcome::Bound(conn) => conn,
-            BindOutcome::BadCredentials => return Err(AuthFailure::BadCredentials),
+            BindOutcome::BadCredentials => {
+                self.padder.observe_failed_bind(started.elapsed());
+                return Err(AuthFailure::BadCredentials);
+            }
             BindOutcome::Refused(r) => {
                 tracing::info!(reason = ?r, "the directory refused the account");
                 return Err(AuthFailure::Refused(r));
@@ -198,6 +202,29 @@ impl LdapAuthBackend {
         }
         match user {
             Some(u) => {
+                let mut relink = false;
+                if let (Some(mine), Some(theirs)) = (&u.external_id, &a.external_id) {
+                    if mine != theirs {
+                        // Found by email, but linked to another directory entry. While that
+                        // entry exists it is someone else (a reused username): refuse. Once it
+                        // is gone, this is the person back under a new entry: relink.
+                        if self
+                            .dir
+                            .find_by_unique_id(mine)
+                            .await
+                            .map_err(unavailable)?
+                            .is_some()
+                        {
+                            tracing::warn!(
+                                user_id = %u.id,
+                                "the account is linked to another directory entry that still exists; refusing the login"
+                            );
+                            return Err(AuthFailure::Refused(DirectoryRefusal::InvalidProfile));
+                        }
+                        tracing::warn!(user_id = %u.id, "relinking the account to a new directory entry (the old one is gone)");
+                        relink = true;
+                    }
+                }
                 if realm.deactivated {
                     return Err(AuthFailure::RealmDeactivated);
                 }
@@ -209,7 +236,7 @@ impl LdapAuthBackend {
                 }
                 // Keep the account tied to the person: remember the id, follow a rename.
                 let mut update = DirectoryUpdate::default();
-                if a.external_id.is_some() && u.external_id != a.external_id {
+                if (u.external_id.is_none() || relink) && a.external_id.is_some() {
                     update.external_id = a.external_id.clone();
                 }
                 if !u.delivery_email.eq_ignore_ascii_case(email)
@@ -272,7 +299,7 @@ impl AuthBackend for LdapAuthBackend {
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
         let started = Instant::now();
         let result = self
-            .login(attempt.realm, attempt.username, attempt.password)
+            .login(attempt.realm, attempt.username, attempt.password, started)
             .await;
         match result {
             Ok(user) => {

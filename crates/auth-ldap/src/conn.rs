@@ -45,13 +45,27 @@ fn tls_connector(cfg: &LdapConfig) -> Result<native_tls::TlsConnector, DirError>
         let pem = std::fs::read(path).map_err(|e| {
             DirError::Config(format!("cannot read ca_file {}: {e}", path.display()))
         })?;
-        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-            DirError::Config(format!(
-                "ca_file {} is not a PEM certificate: {e}",
+        // A bundle may hold several CAs; `from_pem` reads only the first of what it is given.
+        let text = String::from_utf8_lossy(&pem);
+        let end = "-----END CERTIFICATE-----";
+        let mut added = 0;
+        for block in text.split_inclusive(end).filter(|b| b.contains(end)) {
+            let cert =
+                native_tls::Certificate::from_pem(block.trim_start().as_bytes()).map_err(|e| {
+                    DirError::Config(format!(
+                        "ca_file {} holds a certificate that does not parse: {e}",
+                        path.display()
+                    ))
+                })?;
+            builder.add_root_certificate(cert);
+            added += 1;
+        }
+        if added == 0 {
+            return Err(DirError::Config(format!(
+                "ca_file {} holds no PEM certificate",
                 path.display()
-            ))
-        })?;
-        builder.add_root_certificate(cert);
+            )));
+        }
         builder.disable_built_in_roots(true);
     }
     if !cfg.tls_verify {

@@ -80,7 +80,12 @@ pub fn classify_bind(res: &LdapResult) -> Result<Option<DirectoryRefusal>, DirEr
                 Some("533") => Some(DirectoryRefusal::AccountDisabled),
                 Some("701") => Some(DirectoryRefusal::AccountExpired),
                 Some("773") => Some(DirectoryRefusal::PasswordMustChange),
-                Some("775") => Some(DirectoryRefusal::AccountLocked),
+                Some("775") => {
+                    // Locked: AD says so whatever the password, so saying it to the client
+                    // would reveal the account before the password is proven.
+                    tracing::info!("the directory reports the account locked (AD 775)");
+                    None
+                }
                 // 52e (bad password), 525 (no such user) and plain OpenLDAP 49.
                 _ => None,
             },
@@ -93,8 +98,22 @@ pub fn classify_bind(res: &LdapResult) -> Result<Option<DirectoryRefusal>, DirEr
 }
 
 /// The error of an OpenLDAP password-policy response control, when there is one:
-/// `SEQUENCE { warning [0] … OPTIONAL, error [1] ENUMERATED OPTIONAL }`.
+/// `SEQUENCE { warning [0] … OPTIONAL, error [1] ENUMERATED OPTIONAL }`. `accountLocked` is
+/// sent before the password is checked, so it is a credential failure to the client (and a
+/// log line); the others come with a right password.
 pub fn ppolicy_error(res: &LdapResult) -> Option<DirectoryRefusal> {
+    match ppolicy_code(res)? {
+        0 => Some(DirectoryRefusal::PasswordExpired),
+        1 => {
+            tracing::info!("the directory reports the account locked (ppolicy)");
+            None
+        }
+        2 => Some(DirectoryRefusal::PasswordMustChange),
+        _ => None,
+    }
+}
+
+fn ppolicy_code(res: &LdapResult) -> Option<u64> {
     use ldap3::asn1::{PL, TagClass, parse_tag, parse_uint};
     let ctrl = res.ctrls.iter().find(|c| c.1.ctype == PPOLICY_OID)?;
     let value = ctrl.1.val.as_ref()?;
@@ -109,12 +128,7 @@ pub fn ppolicy_error(res: &LdapResult) -> Option<DirectoryRefusal> {
         return None;
     };
     let (_, code) = parse_uint(&bytes).ok()?;
-    Some(match code {
-        0 => DirectoryRefusal::PasswordExpired,
-        1 => DirectoryRefusal::AccountLocked,
-        2 => DirectoryRefusal::PasswordMustChange,
-        _ => return None,
-    })
+    Some(code)
 }
 
 /// The directory: a connector for person binds, a pool of service connections for searches.
@@ -599,10 +613,15 @@ mod tests {
                 },
             )],
         };
-        assert_eq!(ppolicy_error(&res), Some(DirectoryRefusal::AccountLocked));
+        // Locked is reported before the password is checked: a plain credential failure.
+        assert_eq!(ppolicy_code(&res), Some(1));
+        assert_eq!(ppolicy_error(&res), None);
+        assert_eq!(classify_bind(&res), Ok(None));
+        let mut expired = res.clone();
+        expired.ctrls[0].1.val = Some(vec![0x30, 0x03, 0x81, 0x01, 0x00]);
         assert_eq!(
-            classify_bind(&res),
-            Ok(Some(DirectoryRefusal::AccountLocked))
+            ppolicy_error(&expired),
+            Some(DirectoryRefusal::PasswordExpired)
         );
         // A warning only (time before expiration): no error.
         let warning = vec![0x30, 0x05, 0xa0, 0x03, 0x80, 0x01, 0x05];

@@ -88,15 +88,35 @@ fn match_entry<'a>(
     user: &User,
     by_id: &HashMap<String, &'a DirEntry>,
     by_email: &HashMap<String, &'a DirEntry>,
+    unique_attr: &str,
 ) -> Option<&'a DirEntry> {
     if let Some(id) = &user.external_id {
         if let Some(e) = by_id.get(id) {
             return Some(e);
         }
     }
+    // By email only when that entry can be this account's person (see `same_person`).
     by_email
         .get(&email_lookup_key(&user.delivery_email))
         .copied()
+        .filter(|e| same_person(user, e, unique_attr, |id| by_id.contains_key(id)))
+}
+
+/// The entry can be this account's person: the account is not linked yet, is linked to this
+/// entry, or is linked to an entry the directory no longer has (the person came back under a
+/// new entry). An account linked to an entry that still exists is never given to another.
+fn same_person(
+    user: &User,
+    entry: &DirEntry,
+    unique_attr: &str,
+    exists: impl Fn(&str) -> bool,
+) -> bool {
+    match &user.external_id {
+        None => true,
+        Some(mine) => {
+            entry.unique_id(unique_attr).as_deref() == Some(mine.as_str()) || !exists(mine)
+        }
+    }
 }
 
 /// Plans (and, unless dry-run or stopped, applies) the sync of one realm.
@@ -153,11 +173,15 @@ pub async fn sync_realm(
     };
     for user in managed {
         report.checked += 1;
-        let mut found = match_entry(user, &by_id, email_index).cloned();
+        let unique_attr = cfg.attributes.unique_id.as_str();
+        let mut found = match_entry(user, &by_id, email_index, unique_attr).cloned();
         if found.is_none() && !maps_usernames {
             // Without a mapping the email is the directory username: ask the directory as a
             // login would. An error here stops the run before anything changed.
-            found = dir.find_user(&user.delivery_email).await?;
+            found = dir
+                .find_user(&user.delivery_email)
+                .await?
+                .filter(|e| same_person(user, e, unique_attr, |id| by_id.contains_key(id)));
         }
         let Some(person) = found.as_ref() else {
             if cfg.sync.deactivate_non_matching && user.is_active {

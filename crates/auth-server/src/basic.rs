@@ -4,8 +4,7 @@
 //! limit.
 
 use actix_web::HttpRequest;
-use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::header::AUTHORIZATION;
 use auth_core::{ApiKey, BotType, Realm, User};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -32,10 +31,20 @@ pub const USER_DEACTIVATED: &str = "Account is deactivated";
 pub const WRONG_SUBDOMAIN: &str = "Account is not associated with this subdomain";
 pub const WEBHOOK_BOT: &str = "This API is not available to incoming webhook bots.";
 
-/// 401 `UNAUTHORIZED` with the Basic challenge.
-pub fn unauthorized(msg: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", msg)
-        .with_header(WWW_AUTHENTICATE, "Basic realm=\"zulip\"")
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::unauthorized(msg)
+}
+
+/// What a request authenticates for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// An ordinary API endpoint: incoming-webhook bots are refused, and the request counts
+    /// toward the caller's `api_by_user` limit.
+    Api,
+    /// A reverse proxy checking a credential for another service (`/api/v1/auth/verify`): any
+    /// active account, and it does not spend the caller's API budget (a browser behind the
+    /// proxy makes many requests).
+    ForwardAuth,
 }
 
 /// The decoded `(username, key)` of a Basic header, or the Zulip error for it.
@@ -66,12 +75,13 @@ pub fn parse_header(value: Option<&str>) -> Result<(String, String), ApiError> {
 }
 
 /// Authenticates the request's Basic credentials against the Host's realm.
-/// `webhook_ok`: whether incoming-webhook bots may use the endpoint.
 pub async fn authenticate(
     req: &HttpRequest,
     state: &AppState,
-    webhook_ok: bool,
+    purpose: Purpose,
 ) -> Result<Caller, ApiError> {
+    // An address over its limit of failures is refused before any key lookup.
+    state.limits.precheck_ip(req).await?;
     let header = req
         .headers()
         .get(AUTHORIZATION)
@@ -80,14 +90,29 @@ pub async fn authenticate(
         Ok(creds) => creds,
         Err(e) => return Err(state.limits.count_failed_auth(req, e).await),
     };
-    let caller = resolve(req, state, &role, &key, webhook_ok).await;
+    let caller = resolve(req, state, &role, &key, purpose == Purpose::ForwardAuth).await;
     let caller = match caller {
         Ok(c) => c,
         Err(e) => return Err(state.limits.count_failed_auth(req, e).await),
     };
     note_user(req, caller.user.id);
-    state.limits.check_user(req, &caller.user).await?;
+    if purpose == Purpose::Api {
+        state.limits.check_user(req, &caller.user).await?;
+    }
     Ok(caller)
+}
+
+/// Authenticates (for an API endpoint), then reads the parameters: authentication first, as
+/// Zulip does, so an unauthenticated client learns nothing about its body.
+pub async fn authenticate_with_params(
+    req: &HttpRequest,
+    payload: actix_web::web::Payload,
+    state: &AppState,
+) -> Result<(Caller, crate::params::Params), ApiError> {
+    let caller = authenticate(req, state, Purpose::Api).await?;
+    let params =
+        crate::params::Params::read(req, payload, state.settings.server.max_body_bytes).await?;
+    Ok((caller, params))
 }
 
 async fn resolve(
@@ -98,10 +123,11 @@ async fn resolve(
     webhook_ok: bool,
 ) -> Result<Caller, ApiError> {
     let key = ApiKey::parse(key).map_err(|_| unauthorized(MALFORMED_KEY))?;
-    let owner = state.keys.owner_of(&key).await.map_err(|e| {
-        tracing::error!(error = %e, "API key lookup failed");
-        ApiError::backend_unavailable()
-    })?;
+    let owner = state
+        .keys
+        .owner_of(&key)
+        .await
+        .map_err(|e| ApiError::unavailable("API key lookup failed", e))?;
     let Some((user, realm)) = owner else {
         return Err(unauthorized(INVALID_KEY));
     };
@@ -165,7 +191,8 @@ mod tests {
         assert!(
             e.headers
                 .iter()
-                .any(|(n, v)| n == WWW_AUTHENTICATE && v == "Basic realm=\"zulip\"")
+                .any(|(n, v)| n == actix_web::http::header::WWW_AUTHENTICATE
+                    && v == "Basic realm=\"zulip\"")
         );
     }
 }

@@ -62,31 +62,37 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
     }
 }
 
-/// `scheme://user:password@host/…` → `scheme://user:********@host/…`; also masks `password=`
-/// query parameters.
+/// `scheme://user:password@host/…` → `scheme://user:********@host/…`; also masks every
+/// `password=` parameter. The user-info part ends at the last `@` before the query, so a
+/// password holding `/`, `?`, `#` or `@` is masked whole.
 pub fn mask_url_password(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
-        let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find('/')
-            .map(|i| rest_start + i)
-            .unwrap_or(out.len());
-        if let Some(at) = out[rest_start..authority_end].rfind('@') {
-            let at = rest_start + at;
-            if let Some(colon) = out[rest_start..at].find(':') {
-                let colon = rest_start + colon;
-                out.replace_range(colon + 1..at, "********");
+        let start = scheme_end + 3;
+        // The last `@` that is followed by a host (not by query text) ends the user info, even
+        // when a password holds characters a URL should have encoded.
+        let at = out[start..]
+            .match_indices('@')
+            .map(|(i, _)| start + i)
+            .rfind(|&i| {
+                let host = out[i + 1..].split(['/', '?']).next().unwrap_or("");
+                !host.is_empty() && !host.contains('=') && !host.contains('&')
+            });
+        if let Some(at) = at {
+            if let Some(colon) = out[start..at].find(':') {
+                out.replace_range(start + colon + 1..at, "********");
             }
         }
     }
-    if let Some(idx) = out.find("password=") {
-        let start = idx + "password=".len();
-        let end = out[start..]
-            .find('&')
-            .map(|i| start + i)
+    let mut from = 0;
+    while let Some(i) = out[from..].find("password=") {
+        let value = from + i + "password=".len();
+        let end = out[value..]
+            .find(['&', ' '])
+            .map(|j| value + j)
             .unwrap_or(out.len());
-        out.replace_range(start..end, "********");
+        out.replace_range(value..end, "********");
+        from = value + "********".len();
     }
     out
 }
@@ -357,6 +363,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed (for per-IP limits).
     pub trusted_proxies: Vec<String>,
+    /// Take the realm from `X-Forwarded-Host` (its last value) on requests from a trusted
+    /// proxy, for proxies that call forward-auth with their own `Host` (Traefik). Only for
+    /// proxies that overwrite that header: otherwise a client could name another realm.
+    pub trust_forwarded_host: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -443,6 +453,7 @@ impl Default for ServerSettings {
             workers: 0,
             max_body_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
+            trust_forwarded_host: false,
         }
     }
 }
@@ -921,6 +932,14 @@ mod tests {
         assert_eq!(
             mask_url_password("postgres://h/db?user=a&password=pw&x=1"),
             "postgres://h/db?user=a&password=********&x=1"
+        );
+        assert_eq!(
+            mask_url_password("postgres://u:p/a?s#s@h/db?password=1&password=2"),
+            "postgres://u:********@h/db?password=********&password=********"
+        );
+        assert_eq!(
+            mask_url_password("sqlite://data/x.db"),
+            "sqlite://data/x.db"
         );
     }
 

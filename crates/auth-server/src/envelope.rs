@@ -68,15 +68,61 @@ impl ApiError {
         .with("var_name", json!(name))
     }
 
-    /// 400 `REQUEST_VARIABLE_INVALID`.
-    pub fn invalid_argument(name: &str, detail: impl Into<String>) -> ApiError {
-        let detail = detail.into();
+    /// 400 `REQUEST_VARIABLE_INVALID`, with `var_name` and `bad_value`.
+    pub fn invalid_argument(name: &str, value: &str) -> ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "REQUEST_VARIABLE_INVALID",
-            format!("Bad value for '{name}': {detail}"),
+            format!("Bad value for '{name}': {value}"),
         )
         .with("var_name", json!(name))
+        .with("bad_value", json!(value))
+    }
+
+    /// 413: the body is over the configured limit.
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_REQUEST",
+            format!("Request body too large (limit {limit} bytes)"),
+        )
+    }
+
+    /// 401 `UNAUTHORIZED` with the Basic challenge: every failure of HTTP Basic
+    /// authentication (spec §9).
+    pub fn unauthorized(msg: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", msg)
+            .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"zulip\"")
+    }
+
+    /// A Basic-auth failure as forward-auth answers it: always a 401 with the challenge
+    /// (nginx's `auth_request` turns any other 4xx into a 500), except a rate limit (429) or
+    /// an outage (503).
+    pub fn as_forward_auth_denial(self) -> ApiError {
+        match self.status {
+            StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => self,
+            s if s.is_server_error() => self,
+            _ => ApiError::unauthorized(&self.msg),
+        }
+    }
+
+    /// 429 as Zulip sends it: `retry-after` (fractional seconds) in the body and as a header.
+    pub fn rate_limited(retry_after_secs: f64) -> ApiError {
+        let secs = (retry_after_secs * 1000.0).ceil() / 1000.0;
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMIT_HIT",
+            "API usage exceeded rate limit",
+        )
+        .with("retry-after", json!(secs))
+        .with_header(header::RETRY_AFTER, format!("{secs}"))
+    }
+
+    /// A storage (or other infrastructure) failure: logged here with its context, answered
+    /// as 503 without details.
+    pub fn unavailable(context: &str, error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %error, "{context}");
+        ApiError::backend_unavailable()
     }
 
     /// "Invalid subdomain" as the login endpoints say it: 404 `NONEXISTENT_SUBDOMAIN`.
@@ -183,10 +229,6 @@ fn refusal(reason: DirectoryRefusal) -> ApiError {
         D::AccountExpired => (
             "USER_DEACTIVATED",
             "Your directory account has expired; contact your administrator",
-        ),
-        D::AccountLocked => (
-            "AUTHENTICATION_FAILED",
-            "Your directory account is locked; try again later or contact your administrator",
         ),
         D::PasswordExpired | D::PasswordMustChange => (
             "PASSWORD_RESET_REQUIRED",

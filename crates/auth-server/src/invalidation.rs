@@ -1,7 +1,12 @@
 //! Follows the store's invalidation log so that every instance drops cached identities soon
 //! after any instance (or the CLI) changes them: woken by PostgreSQL NOTIFY when on PostgreSQL,
 //! and polling every `poll_interval` in any case (SQLite has no notifications).
+//!
+//! Sequence numbers are handed out when a transaction inserts its row but become visible when
+//! it commits, so a lower number can appear after a higher one was read. Each read therefore
+//! also takes every row of the last [`LOOKBACK`], and rows already applied are skipped.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,8 +14,8 @@ use auth_store::{Invalidation, Store};
 
 use crate::keys::KeyService;
 
-/// Called for each invalidated user (e.g. to clear their login rate-limit bucket).
-pub type UserHook = Arc<
+/// Called for each user whose password changed (to clear their login rate-limit history).
+pub type PasswordHook = Arc<
     dyn Fn(auth_core::UserId) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
         + Send
         + Sync,
@@ -19,12 +24,15 @@ pub type UserHook = Arc<
 /// How long invalidation rows are kept.
 const KEEP_FOR: Duration = Duration::from_secs(3600);
 
+/// How far back each read looks for rows that committed late.
+pub const LOOKBACK: Duration = Duration::from_secs(10);
+
 /// Runs until aborted.
 pub async fn follow(
     store: Store,
     keys: KeyService,
     poll_interval: Duration,
-    on_user: Option<UserHook>,
+    on_password: Option<PasswordHook>,
 ) {
     let mut seq = match store.latest_invalidation().await {
         Ok(s) => s,
@@ -33,6 +41,7 @@ pub async fn follow(
             0
         }
     };
+    let mut applied: HashMap<i64, Instant> = HashMap::new();
     let mut notified = store.listen_for_invalidations();
     let mut last_prune = Instant::now();
     loop {
@@ -49,24 +58,25 @@ pub async fn follow(
             }
             None => tokio::time::sleep(poll_interval).await,
         }
-        match store.invalidations_since(seq).await {
+        match store.invalidations_since(seq, LOOKBACK).await {
             Ok((newest, items)) => {
-                if newest < seq {
-                    // The log was reset (a fresh database?): start over from scratch.
-                    keys.invalidate_all();
-                }
                 seq = newest;
-                for item in items {
+                for (n, item) in items {
+                    if applied.insert(n, Instant::now()).is_some() {
+                        continue;
+                    }
                     match item {
-                        Invalidation::User(u) => {
+                        Invalidation::User(u) => keys.invalidate_user(u),
+                        Invalidation::Password(u) => {
                             keys.invalidate_user(u);
-                            if let Some(hook) = &on_user {
+                            if let Some(hook) = &on_password {
                                 hook(u).await;
                             }
                         }
                         Invalidation::Realm(r) => keys.invalidate_realm(r),
                     }
                 }
+                applied.retain(|_, at| at.elapsed() < LOOKBACK * 3);
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the invalidation log"),
         }

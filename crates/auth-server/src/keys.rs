@@ -59,6 +59,9 @@ pub struct KeyService {
     store: Store,
     owners: Cache<KeyDigest, (User, Realm)>,
     unknown: Cache<KeyDigest, ()>,
+    /// Bumped by every invalidation: a database read that started before a bump may have
+    /// seen the old row, so its result is not cached.
+    generation: Arc<AtomicU64>,
     pub stats: Arc<CacheStats>,
 }
 
@@ -76,6 +79,7 @@ impl KeyService {
                 .max_capacity(cache.capacity / 10 + 1)
                 .time_to_live(cache.negative_ttl)
                 .build(),
+            generation: Arc::new(AtomicU64::new(0)),
             stats: Arc::new(CacheStats::default()),
         }
     }
@@ -123,16 +127,20 @@ impl KeyService {
             return Ok(None);
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::Acquire);
         let found = self.store.user_by_key_digest(&digest).await?;
-        match &found {
-            Some(owner) => self.owners.insert(digest, owner.clone()),
-            None => self.unknown.insert(digest, ()),
+        if self.generation.load(Ordering::Acquire) == generation {
+            match &found {
+                Some(owner) => self.owners.insert(digest, owner.clone()),
+                None => self.unknown.insert(digest, ()),
+            }
         }
         Ok(found)
     }
 
     /// Forgets cached owners that are this user.
     pub fn invalidate_user(&self, user: UserId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = self
             .owners
             .invalidate_entries_if(move |_, (u, _)| u.id == user)
@@ -144,6 +152,7 @@ impl KeyService {
 
     /// Forgets cached owners in this realm.
     pub fn invalidate_realm(&self, realm: RealmId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = self
             .owners
             .invalidate_entries_if(move |_, (_, r)| r.id == realm)
@@ -155,6 +164,7 @@ impl KeyService {
 
     /// Forgets everything (after missing invalidations, e.g. a lost listener connection).
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.owners.invalidate_all();
         self.unknown.invalidate_all();
     }

@@ -2,19 +2,17 @@
 //! (`authenticate_by_username`), requests by authenticated user (`api_by_user`) and
 //! unauthenticated requests by client IP (`api_by_ip`). Counters live in Redis when configured
 //! (shared by every instance) and in memory otherwise or while Redis is down. Every evaluated
-//! limit adds `X-RateLimit-*` headers to the response; a refusal is 429 `RATE_LIMIT_HIT` with
-//! `Retry-After`.
+//! limit adds `X-RateLimit-*` headers to the response; a refusal is 429 `RATE_LIMIT_HIT`.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
-use auth_core::{AuthFailure, User};
+use auth_core::{AuthFailure, User, email_lookup_key};
 use auth_ratelimit::{Decision, RateLimiter, Rule, Rules, Ticket};
 
 use crate::config::Settings;
@@ -58,17 +56,19 @@ fn note(req: &HttpRequest, d: &Decision) {
     }
 }
 
-/// 429 as Zulip sends it: `retry-after` in the body, `Retry-After` as a header.
-pub fn rate_limited(d: &Decision) -> ApiError {
-    let secs = d.retry_after.unwrap_or_default().as_secs_f64();
-    let secs = (secs * 1000.0).ceil() / 1000.0;
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMIT_HIT",
-        "API usage exceeded rate limit",
-    )
-    .with("retry-after", serde_json::json!(secs))
-    .with_header(RETRY_AFTER, format!("{secs}"))
+/// The per-IP key: IPv4 addresses as they are, IPv6 by their /64 (one host usually holds a
+/// whole /64, so single addresses would be free to rotate).
+fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("api_by_ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("api_by_ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("api_by_ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 /// An attempt recorded against a username, to be settled once the outcome is known.
@@ -101,11 +101,6 @@ impl Limits {
                 .filter_map(|p| p.parse().ok())
                 .collect(),
         }
-    }
-
-    /// Whether counters are currently shared through Redis.
-    pub fn is_shared(&self) -> bool {
-        self.limiter.is_shared()
     }
 
     /// `shared` (Redis answers now), `local` (Redis configured but unreachable) or `memory`
@@ -146,23 +141,50 @@ impl Limits {
             .or(Some(peer))
     }
 
-    /// Counts an unauthenticated request against the client's IP.
-    pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        if !self.enabled || self.by_ip.0.is_empty() {
-            return Ok(());
-        }
-        let Some(ip) = self.client_ip(req) else {
-            return Ok(());
+    /// Checks (and, with `record`, counts) one request against a rule set.
+    async fn check(
+        &self,
+        req: &HttpRequest,
+        key: &str,
+        rules: &Rules,
+        record: bool,
+    ) -> Result<Decision, ApiError> {
+        let d = if record {
+            self.limiter.check_and_record(key, rules).await
+        } else {
+            self.limiter.peek(key, rules).await
         };
-        let d = self
-            .limiter
-            .check_and_record(&format!("api_by_ip:{ip}"), &self.by_ip)
-            .await;
         note(req, &d);
         if d.allowed {
-            Ok(())
+            Ok(d)
         } else {
-            Err(rate_limited(&d))
+            Err(ApiError::rate_limited(
+                d.retry_after.unwrap_or_default().as_secs_f64(),
+            ))
+        }
+    }
+
+    fn ip_limits(&self, req: &HttpRequest) -> Option<String> {
+        if !self.enabled || self.by_ip.0.is_empty() {
+            return None;
+        }
+        self.client_ip(req).map(ip_key)
+    }
+
+    /// Counts an unauthenticated request (a login) against the client's IP.
+    pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        match self.ip_limits(req) {
+            Some(key) => self.check(req, &key, &self.by_ip, true).await.map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Before an API key is looked up: an address that is over its limit of failures is
+    /// refused without touching the database.
+    pub async fn precheck_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        match self.ip_limits(req) {
+            Some(key) => self.check(req, &key, &self.by_ip, false).await.map(drop),
+            None => Ok(()),
         }
     }
 
@@ -180,20 +202,13 @@ impl Limits {
         if !self.enabled || self.by_user.0.is_empty() {
             return Ok(());
         }
-        let d = self
-            .limiter
-            .check_and_record(&format!("api_by_user:{}", user.id.0), &self.by_user)
-            .await;
-        note(req, &d);
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(rate_limited(&d))
-        }
+        let key = format!("api_by_user:{}", user.id.0);
+        self.check(req, &key, &self.by_user, true).await.map(drop)
     }
 
     /// Before a password login: refuses (429) when the username is over its limit, even if
-    /// the password would be right; otherwise records the attempt provisionally.
+    /// the password would be right; otherwise records the attempt provisionally. `username`
+    /// is the normalised login name ([`login_name`]).
     pub async fn begin_login(
         &self,
         req: &HttpRequest,
@@ -203,11 +218,7 @@ impl Limits {
         if !self.authenticate_enabled || self.by_username.0.is_empty() {
             return Ok(LoginTicket { key, ticket: None });
         }
-        let d = self.limiter.check_and_record(&key, &self.by_username).await;
-        note(req, &d);
-        if !d.allowed {
-            return Err(rate_limited(&d));
-        }
+        let d = self.check(req, &key, &self.by_username, true).await?;
         Ok(LoginTicket {
             key,
             ticket: d.ticket,
@@ -229,15 +240,26 @@ impl Limits {
         }
     }
 
-    /// Forgets a username's failed logins (a password change).
+    /// Forgets a login name's failed logins (a password change, an administrator).
     pub async fn clear_login(&self, username: &str) {
         self.limiter.clear(&login_key(username)).await;
     }
 }
 
-/// Zulip keys the login limit by the username exactly as submitted.
+/// The name the login limit counts under. Zulip uses the username exactly as typed, so
+/// `Hamlet@…` and `hamlet@…` had separate budgets for one account; Latchkey folds case and
+/// surrounding space, and with an LDAP append domain counts `hamlet` and `hamlet@<domain>`
+/// together.
+pub fn login_name(username: &str, append_domain: Option<&str>) -> String {
+    let name = email_lookup_key(username);
+    match append_domain {
+        Some(domain) if !name.contains('@') => format!("{name}@{}", domain.to_lowercase()),
+        _ => name,
+    }
+}
+
 fn login_key(username: &str) -> String {
-    format!("authenticate_by_username:{username}")
+    format!("authenticate_by_username:{}", email_lookup_key(username))
 }
 
 /// Middleware: `X-RateLimit-Limit`, `-Remaining` and `-Reset` on every response for which a
@@ -260,4 +282,32 @@ pub async fn headers(
         put("x-ratelimit-reset", d.reset_epoch_secs().to_string());
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names_fold_case_and_the_append_domain() {
+        assert_eq!(login_name(" Hamlet@Zulip.COM ", None), "hamlet@zulip.com");
+        assert_eq!(login_name("Hamlet", Some("Zulip.com")), "hamlet@zulip.com");
+        assert_eq!(
+            login_name("hamlet@zulip.com", Some("zulip.com")),
+            "hamlet@zulip.com"
+        );
+        assert_eq!(login_name("hamlet", None), "hamlet");
+    }
+
+    #[test]
+    fn ipv6_is_counted_by_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_eq!(
+            ip_key("::ffff:10.0.0.1".parse().unwrap()),
+            "api_by_ip:10.0.0.1"
+        );
+        assert_eq!(ip_key("10.0.0.1".parse().unwrap()), "api_by_ip:10.0.0.1");
+    }
 }

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use actix_multipart::Multipart;
-use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
@@ -44,11 +43,7 @@ impl Drop for Params {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "BAD_REQUEST",
-        format!("Request body too large (limit {limit} bytes)"),
-    )
+    ApiError::payload_too_large(limit)
 }
 
 fn reject_replacement_chars(pairs: &[(String, String)]) -> Result<(), ApiError> {
@@ -204,25 +199,51 @@ async fn drain_limited(mut payload: web::Payload, limit: usize) -> Result<(), Ap
     Ok(())
 }
 
+/// Most fields a multipart body may have.
+const MAX_MULTIPART_FIELDS: usize = 100;
+
 async fn read_multipart(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<Vec<(String, String)>, ApiError> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let malformed = || ApiError::bad_request("Malformed multipart form data in request body");
-    let mut form = Multipart::new(req.headers(), payload.into_inner());
+    // Count every byte of the raw body (field headers and boundaries included), not only field
+    // contents: the multipart parser would otherwise buffer unbounded header blocks.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let over = Arc::new(AtomicBool::new(false));
+    let (seen_in, over_in) = (seen.clone(), over.clone());
+    let counted = payload.into_inner().map(move |chunk| {
+        let chunk = chunk?;
+        if seen_in.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > limit {
+            over_in.store(true, Ordering::Relaxed);
+            return Err(actix_web::error::PayloadError::Overflow);
+        }
+        Ok(chunk)
+    });
+    let mut form = Multipart::new(req.headers(), counted);
     let mut out = Vec::new();
-    let mut total = 0usize;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|_| malformed())?;
+        let mut field = match field {
+            Ok(f) => f,
+            Err(_) if over.load(Ordering::Relaxed) => return Err(too_large(limit)),
+            Err(_) => return Err(malformed()),
+        };
+        if out.len() >= MAX_MULTIPART_FIELDS {
+            return Err(ApiError::bad_request(format!(
+                "Too many fields in the multipart body (at most {MAX_MULTIPART_FIELDS})"
+            )));
+        }
         let name = field.name().map(str::to_owned).ok_or_else(malformed)?;
         let mut value = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| malformed())?;
-            total += chunk.len();
-            if total > limit {
-                return Err(too_large(limit));
-            }
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(_) if over.load(Ordering::Relaxed) => return Err(too_large(limit)),
+                Err(_) => return Err(malformed()),
+            };
             value.extend_from_slice(&chunk);
         }
         let value = String::from_utf8(value)

@@ -60,11 +60,10 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
         let data = data.clone();
         let poll = Duration::from_millis(data.settings.cache.poll_interval_ms.max(10));
         let hook_data = data.clone();
-        let hook: crate::invalidation::UserHook = Arc::new(move |user| {
+        let hook: crate::invalidation::PasswordHook = Arc::new(move |user| {
             let data = hook_data.clone();
             Box::pin(async move {
-                // A changed account (a new password among others) starts with a clean login
-                // history on this instance.
+                // A new password starts with a clean login history (here, and in Redis).
                 if let Ok(Some(u)) = data.store.user_by_id(user).await {
                     data.limits.clear_login(&u.delivery_email).await;
                 }

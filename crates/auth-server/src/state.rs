@@ -154,21 +154,24 @@ impl AppState {
         })
     }
 
-    /// The subdomain the request's Host header names (or, from a trusted proxy,
-    /// `X-Forwarded-Host`).
+    /// The subdomain the request's Host header names (or, from a trusted proxy and with
+    /// `server.trust_forwarded_host`, the last `X-Forwarded-Host` value).
     pub fn subdomain_of(&self, req: &HttpRequest) -> String {
         let header = |name: &str| {
             req.headers()
                 .get(name)
                 .and_then(|h| h.to_str().ok())
-                .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
+                .map(str::to_owned)
         };
-        let from_proxy = req
-            .peer_addr()
-            .is_some_and(|p| self.limits.is_trusted_proxy(p.ip()));
-        let host = from_proxy
+        let forwarded = self.settings.server.trust_forwarded_host
+            && req
+                .peer_addr()
+                .is_some_and(|p| self.limits.is_trusted_proxy(p.ip()));
+        let host = forwarded
             .then(|| header("x-forwarded-host"))
             .flatten()
+            .map(|v| v.rsplit(',').next().unwrap_or("").trim().to_owned())
+            .filter(|v| !v.is_empty())
             .or_else(|| header("host"))
             .unwrap_or_default();
         host::subdomain_for_host(&host, &self.settings.server)

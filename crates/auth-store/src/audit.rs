@@ -117,6 +117,8 @@ pub struct AuditEntry {
 pub enum Invalidation {
     /// One user's cached identity (key, email, state) is stale.
     User(UserId),
+    /// The user's password changed: stale like `User`, and their login history restarts.
+    Password(UserId),
     /// Every cached identity of the realm's users is stale.
     Realm(RealmId),
 }

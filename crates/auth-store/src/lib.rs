@@ -624,14 +624,22 @@ impl Store {
         .await
     }
 
-    /// Invalidations after `seq`, oldest first, with the newest sequence number seen.
+    /// Invalidations after `seq`, and also every one written in the last `lookback` (a
+    /// transaction that took a lower sequence number may commit after a higher one was read),
+    /// oldest first, each with its sequence number; plus the newest sequence number seen.
     pub async fn invalidations_since(
         &self,
         seq: i64,
-    ) -> Result<(i64, Vec<Invalidation>), StoreError> {
+        lookback: Duration,
+    ) -> Result<(i64, Vec<(i64, Invalidation)>), StoreError> {
+        let recent = now_micros() - lookback.as_micros() as i64;
         self.with_conn(move |c| {
             let rows: Vec<(i64, String, i64)> = invalidations::table
-                .filter(invalidations::seq.gt(seq))
+                .filter(
+                    invalidations::seq
+                        .gt(seq)
+                        .or(invalidations::created_at.gt(recent)),
+                )
                 .order(invalidations::seq.asc())
                 .limit(10_000)
                 .select((
@@ -640,13 +648,17 @@ impl Store {
                     invalidations::target,
                 ))
                 .load(c)?;
-            let newest = rows.last().map(|r| r.0).unwrap_or(seq);
+            let newest = rows.iter().map(|r| r.0).max().unwrap_or(seq).max(seq);
             let items = rows
                 .into_iter()
-                .filter_map(|(_, kind, target)| match kind.as_str() {
-                    "user" => Some(Invalidation::User(UserId(target))),
-                    "realm" => Some(Invalidation::Realm(RealmId(target))),
-                    _ => None,
+                .filter_map(|(seq, kind, target)| {
+                    let what = match kind.as_str() {
+                        "user" => Invalidation::User(UserId(target)),
+                        "user_password" => Invalidation::Password(UserId(target)),
+                        "realm" => Invalidation::Realm(RealmId(target)),
+                        _ => return None,
+                    };
+                    Some((seq, what))
                 })
                 .collect();
             Ok((newest, items))
@@ -805,6 +817,7 @@ fn audit(
         .execute(c)?;
     if event.invalidates() {
         let (kind, target) = match modified_user {
+            Some(u) if event == AuditEvent::UserPasswordChanged => ("user_password", u.0),
             Some(u) => ("user", u.0),
             None => match realm {
                 Some(r) => ("realm", r.0),
@@ -991,6 +1004,28 @@ impl Store {
                         AuditEvent::UserDeactivated
                     };
                     audit(c, realm, event, &actor, Some(user), serde_json::json!({}))?;
+                    if !active && !current.is_bot() {
+                        // As Zulip does: a deactivated person's bots go with them.
+                        let bots: Vec<i64> = users::table
+                            .filter(users::bot_owner_id.eq(user.0))
+                            .filter(users::is_active.eq(true))
+                            .select(users::id)
+                            .load(c)?;
+                        for bot in bots {
+                            diesel::update(users::table.find(bot))
+                                .set(users::is_active.eq(false))
+                                .execute(c)?;
+                            let detail = serde_json::json!({"because_owner_deactivated": user.0});
+                            audit(
+                                c,
+                                realm,
+                                AuditEvent::UserDeactivated,
+                                &actor,
+                                Some(UserId(bot)),
+                                detail,
+                            )?;
+                        }
+                    }
                 }
             }
             users::table

@@ -10,13 +10,11 @@ use serde_json::{Map, Value, json};
 use crate::basic::{self, Caller};
 use crate::envelope::{ApiError, success};
 use crate::host::realm_host_name;
-use crate::params::Params;
-use crate::routes::me::avatar_url;
+use crate::routes::me::{avatar_url, key_answer};
 use crate::state::AppState;
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "bot operation failed");
-    ApiError::backend_unavailable()
+    ApiError::unavailable("bot operation failed", e)
 }
 
 /// Zulip's `require_member_or_admin`.
@@ -84,16 +82,6 @@ fn bot_entry(bot: &User, key: &str) -> Value {
     })
 }
 
-async fn authed(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<(Caller, Params), ApiError> {
-    let params = Params::read(req, payload, state.settings.server.max_body_bytes).await?;
-    let caller = basic::authenticate(req, state, false).await?;
-    Ok((caller, params))
-}
-
 /// `POST /api/v1/bots`: `full_name`, `short_name`, optional `bot_type` (1 generic, 2 incoming
 /// webhook). The bot's email is `<short_name>-bot@<realm host>`.
 pub async fn create_bot(
@@ -101,7 +89,7 @@ pub async fn create_bot(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = authed(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     let full_name = params.required("full_name")?.to_owned();
     let short_name = params.required("short_name")?.trim().to_owned();
     let bot_type = match params.optional("bot_type") {
@@ -169,7 +157,7 @@ pub async fn list_bots(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = authed(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     require_member(&caller)?;
     let admin = caller.user.role.is_realm_admin();
     let bots = state
@@ -197,12 +185,10 @@ pub async fn get_bot_key(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = authed(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     let bot = access_bot(&state, &caller, &path).await?;
     let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
-    let mut f = Map::new();
-    f.insert("api_key".into(), json!(key.expose()));
-    Ok(success(f, &params.ignored()))
+    Ok(key_answer(&key, &params.ignored()))
 }
 
 /// `POST /api/v1/bots/{bot_id}/api_key/regenerate`.
@@ -212,7 +198,7 @@ pub async fn regenerate_bot_key(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = authed(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     let bot = access_bot(&state, &caller, &path).await?;
     let key = state
         .keys
@@ -220,9 +206,7 @@ pub async fn regenerate_bot_key(
         .await
         .map_err(unavailable)?;
     tracing::info!(bot_id = %bot.id, by = %caller.user.id, "bot API key regenerated");
-    let mut f = Map::new();
-    f.insert("api_key".into(), json!(key.expose()));
-    Ok(success(f, &params.ignored()))
+    Ok(key_answer(&key, &params.ignored()))
 }
 
 /// `DELETE /api/v1/bots/{bot_id}`: deactivates the bot (its key stops working at once).
@@ -232,7 +216,7 @@ pub async fn deactivate_bot(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = authed(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     let bot = access_bot(&state, &caller, &path).await?;
     state
         .store
@@ -251,7 +235,7 @@ pub async fn reactivate_user(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = authed(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     require_member(&caller)?;
     let no_such_user = || ApiError::bad_request("No such user");
     let id: i64 = path.parse().map_err(|_| no_such_user())?;

@@ -3,8 +3,8 @@
 //! Zulip's production answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_core::{BackendKind, policy};
-use auth_store::{Actor, AuditEvent, UserFilter};
+use auth_core::{AuthFailure, BackendKind, policy};
+use auth_store::UserFilter;
 use serde_json::{Map, json};
 
 use crate::envelope::{ApiError, success};
@@ -40,68 +40,59 @@ pub async fn dev_fetch_api_key(
         .realm_for(&req)
         .await?
         .ok_or_else(ApiError::nonexistent_subdomain)?;
-    let unavailable = |e: auth_store::StoreError| {
-        tracing::error!(error = %e, "dev login lookup failed");
-        ApiError::backend_unavailable()
-    };
     state.limits.check_ip(&req).await?;
-    let failed = || ApiError::from_auth_failure(&auth_core::AuthFailure::BadCredentials);
-    if !state.method_enabled(BackendKind::Dev, Some(&realm)) {
-        return Err(failed());
+    let outcome = dev_login(&state, &realm, &username).await?;
+    let tried = match &outcome {
+        Ok(u) => Some(u.clone()),
+        Err(_) => None,
+    };
+    let failure = outcome.as_ref().err();
+    super::login::record_login(&state, &realm, tried.as_ref(), &username, failure, "dev").await;
+    match outcome {
+        Ok(user) => super::key_response(&state, &req, &user, &params.ignored()).await,
+        Err(f) => Err(ApiError::from_auth_failure(&f)),
+    }
+}
+
+/// The dev backend's decision for an email (no password): the account, or why not.
+async fn dev_login(
+    state: &AppState,
+    realm: &auth_core::Realm,
+    username: &str,
+) -> Result<Result<auth_core::User, AuthFailure>, ApiError> {
+    let unavailable = |e| ApiError::unavailable("dev login lookup failed", e);
+    if !state.method_enabled(BackendKind::Dev, Some(realm)) {
+        return Ok(Err(AuthFailure::BadCredentials));
     }
     let Some(user) = state
         .store
-        .user_by_email(realm.id, &username)
+        .user_by_email(realm.id, username)
         .await
         .map_err(unavailable)?
     else {
         let elsewhere = state
             .store
-            .login_records_any_realm(&username)
+            .login_records_any_realm(username)
             .await
             .map_err(unavailable)?;
-        return Err(if elsewhere.is_empty() {
-            failed()
+        return Ok(Err(if elsewhere.is_empty() {
+            AuthFailure::BadCredentials
         } else {
-            ApiError::nonexistent_subdomain()
-        });
+            AuthFailure::WrongRealm
+        }));
     };
-    if realm.deactivated {
-        return Err(ApiError::from_auth_failure(
-            &auth_core::AuthFailure::RealmDeactivated,
-        ));
-    }
-    if !user.is_active {
-        return Err(ApiError::from_auth_failure(
-            &auth_core::AuthFailure::UserDeactivated,
-        ));
-    }
-    let response = super::key_response(&state, &req, &user, &params.ignored()).await?;
-    if let Err(e) = state
-        .store
-        .record_event(
-            Some(realm.id),
-            AuditEvent::UserLoggedIn,
-            Actor {
-                source: "login",
-                user: Some(user.id),
-            },
-            Some(user.id),
-            json!({"backend": "dev"}),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "could not write the login audit row");
-    }
-    Ok(response)
+    Ok(if realm.deactivated {
+        Err(AuthFailure::RealmDeactivated)
+    } else if !user.is_active {
+        Err(AuthFailure::UserDeactivated)
+    } else {
+        Ok(user)
+    })
 }
 
 pub async fn dev_list_users(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     check_dev(&state)?;
-    let unavailable = |e: auth_store::StoreError| {
-        tracing::error!(error = %e, "dev user listing failed");
-        ApiError::backend_unavailable()
-    };
+    let unavailable = |e| ApiError::unavailable("dev user listing failed", e);
     let mut admins = Vec::new();
     let mut members = Vec::new();
     for realm in state.store.list_realms().await.map_err(unavailable)? {

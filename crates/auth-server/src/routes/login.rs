@@ -27,7 +27,12 @@ pub async fn fetch_api_key(
             .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
     }
     state.limits.check_ip(&req).await?;
-    let ticket = state.limits.begin_login(&req, &username).await?;
+    let append_domain = state
+        .ldap
+        .as_ref()
+        .and_then(|d| d.config().append_domain.clone());
+    let login_name = crate::limits::login_name(&username, append_domain.as_deref());
+    let ticket = state.limits.begin_login(&req, &login_name).await?;
     let outcome = state.chain.authenticate(&realm, &username, &password).await;
     state
         .limits
@@ -80,7 +85,6 @@ fn failure_reason(failure: &AuthFailure) -> &'static str {
         AuthFailure::Refused(r) => match r {
             DirectoryRefusal::AccountDisabled => "directory_account_disabled",
             DirectoryRefusal::AccountExpired => "directory_account_expired",
-            DirectoryRefusal::AccountLocked => "directory_account_locked",
             DirectoryRefusal::PasswordExpired => "directory_password_expired",
             DirectoryRefusal::PasswordMustChange => "directory_password_must_change",
             DirectoryRefusal::NotPermittedNow => "directory_not_permitted_now",
@@ -95,7 +99,7 @@ fn failure_reason(failure: &AuthFailure) -> &'static str {
 
 /// Logs the attempt and writes its audit row (never the password). A failed audit write is
 /// logged but does not turn a login into an error.
-async fn record_login(
+pub(super) async fn record_login(
     state: &AppState,
     realm: &Realm,
     user: Option<&User>,

@@ -1,16 +1,14 @@
 //! `GET /api/v1/users/me`, `POST /api/v1/users/me/api_key/regenerate`, and the forward-auth
 //! check `/api/v1/auth/verify`.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::User;
 use auth_store::Actor;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::basic::{self, Caller};
+use crate::basic;
 use crate::envelope::{ApiError, success};
-use crate::params::Params;
 use crate::state::AppState;
 
 /// A Gravatar identicon for an email (Gravatar accepts SHA-256 hashes).
@@ -63,14 +61,11 @@ pub fn profile(user: &User) -> Map<String, Value> {
     f
 }
 
-async fn caller(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<(Caller, Params), ApiError> {
-    let params = Params::read(req, payload, state.settings.server.max_body_bytes).await?;
-    let caller = basic::authenticate(req, state, false).await?;
-    Ok((caller, params))
+/// `{"api_key": …}`, the answer of every endpoint that hands out a key.
+pub fn key_answer(key: &auth_core::ApiKey, ignored: &[String]) -> HttpResponse {
+    let mut f = Map::new();
+    f.insert("api_key".into(), json!(key.expose()));
+    success(f, ignored)
 }
 
 pub async fn get_me(
@@ -78,7 +73,7 @@ pub async fn get_me(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = caller(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     Ok(success(profile(&caller.user), &params.ignored()))
 }
 
@@ -87,19 +82,14 @@ pub async fn regenerate_own_key(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = caller(&req, payload, &state).await?;
+    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     let key = state
         .keys
         .regenerate(caller.user.id, Actor::api(Some(caller.user.id)))
         .await
-        .map_err(|e| {
-            tracing::error!(user_id = %caller.user.id, error = %e, "key regeneration failed");
-            ApiError::backend_unavailable()
-        })?;
+        .map_err(|e| ApiError::unavailable("key regeneration failed", e))?;
     tracing::info!(user_id = %caller.user.id, "API key regenerated");
-    let mut f = Map::new();
-    f.insert("api_key".into(), json!(key.expose()));
-    Ok(success(f, &params.ignored()))
+    Ok(key_answer(&key, &params.ignored()))
 }
 
 /// Forward-auth for reverse proxies: 200 with `X-Latchkey-User-Id`, `X-Latchkey-Email` and
@@ -110,11 +100,9 @@ pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = match basic::authenticate(&req, &state, true).await {
-        Ok(c) => c,
-        Err(e) if e.status == StatusCode::BAD_REQUEST => return Err(basic::unauthorized(&e.msg)),
-        Err(e) => return Err(e),
-    };
+    let caller = basic::authenticate(&req, &state, basic::Purpose::ForwardAuth)
+        .await
+        .map_err(ApiError::as_forward_auth_denial)?;
     let mut f = Map::new();
     f.insert("user_id".into(), json!(caller.user.id.0));
     f.insert("email".into(), json!(caller.user.delivery_email));
