@@ -10,6 +10,7 @@
 //! - [`Client`]: a reqwest client that sets the Host header per realm.
 
 pub mod nginx;
+pub mod process;
 pub mod python;
 pub mod redis;
 pub mod slapd;

@@ -27,11 +27,12 @@
 //! `tests/setup/install-nginx.sh` installs it). `LATCHKEY_NGINX_KEEP=1` keeps the temporary
 //! directory after the fixture is dropped (its path is printed to stderr).
 
+use crate::process::{Watchdog, free_port, tail};
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -68,7 +69,7 @@ pub struct PrivateNginx {
     port: u16,
     upstream: SocketAddr,
     child: Option<Child>,
-    watchdog: Option<(Child, ChildStdin)>,
+    watchdog: Option<Watchdog>,
     startup_time: Duration,
 }
 
@@ -161,10 +162,8 @@ impl PrivateNginx {
 
     /// Kills nginx and waits for it. Idempotent.
     pub fn stop(&mut self) {
-        if let Some((mut wd, stdin)) = self.watchdog.take() {
-            let _ = wd.kill();
-            let _ = wd.wait();
-            drop(stdin);
+        if let Some(w) = self.watchdog.take() {
+            w.disarm();
         }
         if let Some(mut child) = self.child.take() {
             // master_process off: one process, so SIGKILL leaves no orphaned workers behind.
@@ -185,7 +184,7 @@ impl PrivateNginx {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("spawning {NGINX_BIN}"))?;
-        self.watchdog = spawn_watchdog(child.id()).ok();
+        self.watchdog = Watchdog::spawn(child.id(), "nginx-watchdog").ok();
 
         let deadline = began + START_TIMEOUT;
         let mut delay = Duration::from_millis(2);
@@ -394,37 +393,5 @@ fn http_probe(addr: SocketAddr, timeout: Duration) -> Result<()> {
         Ok(())
     } else {
         bail!("not an HTTP answer: {:?}", String::from_utf8_lossy(&got))
-    }
-}
-
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-fn spawn_watchdog(pid: u32) -> Result<(Child, ChildStdin)> {
-    let mut wd = Command::new("sh")
-        .arg("-c")
-        .arg(r#"read _latchkey_unused; kill -9 "$1" 2>/dev/null"#)
-        .arg("nginx-watchdog")
-        .arg(pid.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdin = wd
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow!("no watchdog stdin"))?;
-    Ok((wd, stdin))
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("({}: {e})", path.display()),
     }
 }

@@ -16,11 +16,12 @@
 //! `LATCHKEY_REDIS_SERVER` names another binary. `LATCHKEY_REDIS_KEEP=1` keeps the temporary
 //! directory after the fixture is dropped (its path is printed to stderr).
 
+use crate::process::{Watchdog, free_port, tail};
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -37,7 +38,7 @@ pub struct PrivateRedis {
     child: Option<Child>,
     /// `sh` blocked reading a pipe whose write end we hold: when this process dies, the pipe
     /// closes and the watchdog kills redis-server.
-    watchdog: Option<(Child, ChildStdin)>,
+    watchdog: Option<Watchdog>,
     startup_time: Duration,
 }
 
@@ -124,11 +125,8 @@ impl PrivateRedis {
 
     /// Kills the server (SIGKILL) and waits for it; the port is free afterwards. Idempotent.
     pub fn stop(&mut self) {
-        if let Some((mut wd, stdin)) = self.watchdog.take() {
-            // SIGKILL the watchdog first so that it never acts, while we still hold its stdin.
-            let _ = wd.kill();
-            let _ = wd.wait();
-            drop(stdin);
+        if let Some(w) = self.watchdog.take() {
+            w.disarm();
         }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -182,7 +180,7 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("spawning {}", self.bin.display()))?;
-        self.watchdog = spawn_watchdog(child.id()).ok();
+        self.watchdog = Watchdog::spawn(child.id(), "redis-watchdog").ok();
 
         let deadline = began + START_TIMEOUT;
         let mut delay = Duration::from_millis(2);
@@ -220,10 +218,8 @@ impl PrivateRedis {
     }
 
     fn stop_watchdog(&mut self) {
-        if let Some((mut wd, stdin)) = self.watchdog.take() {
-            let _ = wd.kill();
-            let _ = wd.wait();
-            drop(stdin);
+        if let Some(w) = self.watchdog.take() {
+            w.disarm();
         }
     }
 }
@@ -284,37 +280,5 @@ fn ping(addr: SocketAddr, timeout: Duration) -> Result<()> {
             "PING answered {:?}",
             String::from_utf8_lossy(&got).trim_end()
         )
-    }
-}
-
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-fn spawn_watchdog(pid: u32) -> Result<(Child, ChildStdin)> {
-    let mut wd = Command::new("sh")
-        .arg("-c")
-        .arg(r#"read _latchkey_unused; kill -9 "$1" 2>/dev/null"#)
-        .arg("redis-watchdog")
-        .arg(pid.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdin = wd
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow!("no watchdog stdin"))?;
-    Ok((wd, stdin))
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(e) => format!("({}: {e})", path.display()),
     }
 }

@@ -30,12 +30,13 @@
 //! - `LATCHKEY_SLAPD_KEEP=1`: keep the temporary directory after the fixture is dropped (its path
 //!   is printed to stderr).
 
+use crate::process::Watchdog;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -307,7 +308,7 @@ pub struct Slapd {
     child: Option<Child>,
     /// `sh -c 'read x; kill -9 PID'` with our end of its stdin: if this process dies without
     /// dropping the fixture, the pipe closes and the watchdog kills slapd.
-    watchdog: Option<(Child, ChildStdin)>,
+    watchdog: Option<Watchdog>,
     memberof: bool,
     startup_time: Duration,
 }
@@ -857,7 +858,7 @@ access to *
             .with_context(|| format!("spawning {}", slapd_bin.display()))?;
         let pid = child.id();
         self.child = Some(child);
-        self.watchdog = spawn_watchdog(pid).ok();
+        self.watchdog = Watchdog::spawn(pid, "slapd-watchdog").ok();
 
         let deadline = Instant::now() + START_TIMEOUT;
         let mut delay = Duration::from_millis(5);
@@ -898,10 +899,8 @@ access to *
 
     fn kill_process(&mut self) {
         // Watchdog first (SIGKILL, so it never acts), while we still hold its stdin.
-        if let Some((mut wd, stdin)) = self.watchdog.take() {
-            let _ = wd.kill();
-            let _ = wd.wait();
-            drop(stdin);
+        if let Some(w) = self.watchdog.take() {
+            w.disarm();
         }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -958,23 +957,6 @@ fn free_port_pair() -> Result<(u16, u16)> {
     let a = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     let b = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok((a.local_addr()?.port(), b.local_addr()?.port()))
-}
-
-fn spawn_watchdog(pid: u32) -> Result<(Child, ChildStdin)> {
-    let mut wd = Command::new("sh")
-        .arg("-c")
-        .arg(r#"read _latchkey_unused; kill -9 "$1" 2>/dev/null"#)
-        .arg("slapd-watchdog")
-        .arg(pid.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdin = wd
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow!("no watchdog stdin"))?;
-    Ok((wd, stdin))
 }
 
 /// Finds a binary on PATH or in the sbin directories (slapd lives in /usr/sbin, often not on a
