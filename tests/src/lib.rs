@@ -469,17 +469,36 @@ macro_rules! both_dbs {
     };
 }
 
-/// Path of the built `latchkey` binary (next to the test executable's `deps/` folder).
+/// Path of the built `latchkey` binary (next to the test executable's `deps/` folder), built
+/// first when a bare `cargo test` did not build it.
 pub fn latchkey_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("latchkey");
-    assert!(
-        bin.exists(),
-        "{} not found: build it first (cargo build --bin latchkey)",
-        bin.display()
-    );
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            let dir = exe
+                .parent()
+                .and_then(|d| d.parent())
+                .expect("target dir")
+                .to_owned();
+            let bin = dir.join("latchkey");
+            if !bin.exists() {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = std::process::Command::new(cargo)
+                    .args(["build", "--quiet", "--bin", "latchkey"])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "cargo build --bin latchkey failed");
+            }
+            assert!(
+                bin.exists(),
+                "{} not found after building it",
+                bin.display()
+            );
+            bin
+        })
+        .clone()
 }
 
 /// A loopback address whose `connect()` hangs: a socket listening with a backlog of zero, its
