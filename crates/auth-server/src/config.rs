@@ -170,10 +170,13 @@ pub struct RateLimitSettings {
     /// Zulip's `RATE_LIMITING_AUTHENTICATE`: the login limit by username.
     pub authenticate_enabled: bool,
     /// Failed logins per username (only real credential failures count; success clears).
+    #[serde(deserialize_with = "rules")]
     pub authenticate_by_username: Vec<(u64, u32)>,
     /// Requests per authenticated user.
+    #[serde(deserialize_with = "rules")]
     pub api_by_user: Vec<(u64, u32)>,
     /// Unauthenticated requests (logins, failed Basic authentications) per client IP.
+    #[serde(deserialize_with = "rules")]
     pub api_by_ip: Vec<(u64, u32)>,
 }
 
@@ -324,6 +327,56 @@ impl Default for LdapSyncSettings {
         LdapSyncSettings {
             deactivate_non_matching: d.deactivate_non_matching,
             max_deactivate_fraction: d.max_deactivate_fraction,
+        }
+    }
+}
+
+/// Rate-limit rules as TOML arrays (`[[1800, 5]]`) or as Zulip-style text, convenient in an
+/// environment variable: `"1800:5"`, `"10:2,60:5"` (also as a list of such strings).
+fn rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u64, u32)>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Pair((u64, u32)),
+        Text(String),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Rules {
+        List(Vec<Item>),
+        Text(String),
+    }
+    fn parse<E: serde::de::Error>(text: &str) -> Result<Vec<(u64, u32)>, E> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let (w, n) = t.split_once(':').ok_or_else(|| {
+                    E::custom(format!("rate-limit rule {t:?} is not SECONDS:COUNT"))
+                })?;
+                let w = w
+                    .trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("bad seconds in {t:?}")))?;
+                let n = n
+                    .trim()
+                    .parse()
+                    .map_err(|_| E::custom(format!("bad count in {t:?}")))?;
+                Ok((w, n))
+            })
+            .collect()
+    }
+    match Rules::deserialize(d)? {
+        Rules::Text(t) => parse(&t),
+        Rules::List(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    Item::Pair(p) => out.push(p),
+                    Item::Text(t) => out.extend(parse::<D::Error>(&t)?),
+                }
+            }
+            Ok(out)
         }
     }
 }
@@ -586,6 +639,7 @@ impl Settings {
                 .with_list_parse_key("auth.backends")
                 .with_list_parse_key("server.root_subdomain_aliases")
                 .with_list_parse_key("ldap.uris")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(env)),
         );
         let settings: Settings = builder
@@ -886,6 +940,25 @@ mod tests {
         assert_eq!(s.server.external_host, "example.test");
         assert_eq!(s.auth.bcrypt_cost, 5);
         assert!(s.development.enabled);
+    }
+
+    #[test]
+    fn rate_limit_rules_from_text() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("LATCHKEY__RATE_LIMITS__AUTHENTICATE_BY_USERNAME", "10:2"),
+                ("LATCHKEY__RATE_LIMITS__API_BY_USER", "60:5,3600:100"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.rate_limits.authenticate_by_username, vec![(10, 2)]);
+        assert_eq!(s.rate_limits.api_by_user, vec![(60, 5), (3600, 100)]);
+        assert_eq!(s.rate_limits.api_by_ip, vec![(60, 100)]);
+        assert!(
+            Settings::load_with_env(None, env(&[("LATCHKEY__RATE_LIMITS__API_BY_IP", "sixty")]))
+                .is_err()
+        );
     }
 
     #[test]
