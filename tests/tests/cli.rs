@@ -332,6 +332,12 @@ fn admin_commands_change_state_and_write_audit_rows() {
         ));
         assert!(err.contains("no user"), "{err}");
 
+        let cleared = ok(&latchkey(
+            &dir,
+            &db,
+            &["limits", "clear", "Hamlet@Zulip.com"],
+        ));
+        assert!(cleared.contains("no Redis"), "{cleared}");
         let audit = ok(&latchkey(
             &dir,
             &db,
@@ -357,6 +363,7 @@ fn admin_commands_change_state_and_write_audit_rows() {
             "realm_authentication_methods_changed",
             "user_api_key_changed",
             "user_role_changed",
+            "login_limit_cleared",
         ] {
             assert!(
                 types.contains(&expected),

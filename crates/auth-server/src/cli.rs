@@ -281,6 +281,16 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Limits(LimitsCommand::Clear { username }) => {
             let state = open(settings).await?;
             state.limits.clear_login(&username).await;
+            state
+                .store
+                .record_event(
+                    None,
+                    auth_store::AuditEvent::LoginLimitCleared,
+                    Actor::cli(),
+                    None,
+                    serde_json::json!({"username": username}),
+                )
+                .await?;
             match state.limits.mode().await {
                 "shared" => println!("cleared the failed logins of {username:?} on every instance"),
                 "local" => bail!("Redis is configured but unreachable: nothing was cleared"),

@@ -23,6 +23,7 @@ pub enum AuditEvent {
     RealmSettingsChanged,
     UserLoggedIn,
     UserLoginFailed,
+    LoginLimitCleared,
 }
 
 impl AuditEvent {
@@ -37,6 +38,7 @@ impl AuditEvent {
                 | AuditEvent::UserPasswordHashUpgraded
                 | AuditEvent::UserLoggedIn
                 | AuditEvent::UserLoginFailed
+                | AuditEvent::LoginLimitCleared
         )
     }
 
@@ -60,6 +62,7 @@ impl AuditEvent {
             AuditEvent::RealmSettingsChanged => "realm_settings_changed",
             AuditEvent::UserLoggedIn => "user_logged_in",
             AuditEvent::UserLoginFailed => "user_login_failed",
+            AuditEvent::LoginLimitCleared => "login_limit_cleared",
         }
     }
 }
