@@ -1,0 +1,1 @@
+DROP INDEX invalidations_created_at_idx;
