@@ -173,6 +173,8 @@ impl AppState {
             .map(|v| v.rsplit(',').next().unwrap_or("").trim().to_owned())
             .filter(|v| !v.is_empty())
             .or_else(|| header("host"))
+            // HTTP/2 carries the host as the :authority pseudo-header.
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
         host::subdomain_for_host(&host, &self.settings.server)
     }
