@@ -76,6 +76,12 @@ pub const DISABLED_ATTR: (&str, &str) = ("employeeType", "disabled");
 /// cordelia: `sales`).
 pub const DEPARTMENT_ATTR: &str = "departmentNumber";
 
+/// The default password policy of [`Slapd::start_with_ppolicy`].
+pub const PPOLICY_DN: &str = "cn=default,ou=policies,dc=example,dc=org";
+
+/// Failed binds that lock an account under that policy.
+pub const PPOLICY_MAX_FAILURE: u32 = 3;
+
 const SEED_TEMPLATE: &str = include_str!("../ldap/seed.ldif.in");
 const GROUPS_TEMPLATE: &str = include_str!("../ldap/groups.ldif.in");
 
@@ -310,12 +316,25 @@ pub struct Slapd {
     /// dropping the fixture, the pipe closes and the watchdog kills slapd.
     watchdog: Option<Watchdog>,
     memberof: bool,
+    /// OpenLDAP's password-policy overlay is loaded ([`Slapd::start_with_ppolicy`]).
+    ppolicy: bool,
     startup_time: Duration,
 }
 
 impl Slapd {
     /// Builds the directory (config, certificates, seed) and starts slapd; returns once it answers.
     pub fn start() -> Result<Slapd> {
+        Self::start_inner(false)
+    }
+
+    /// As [`Slapd::start`], with the ppolicy overlay and a default policy: three failed binds
+    /// lock an account ([`PPOLICY_MAX_FAILURE`]), and a password set by the administrator must
+    /// be changed at the next bind (`pwdMustChange`).
+    pub fn start_with_ppolicy() -> Result<Slapd> {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(ppolicy: bool) -> Result<Slapd> {
         let began = Instant::now();
         let slapd_bin = find_bin("slapd")?;
         let slapadd_bin = find_bin("slapadd")?;
@@ -348,6 +367,7 @@ impl Slapd {
             child: None,
             watchdog: None,
             memberof,
+            ppolicy,
             startup_time: Duration::ZERO,
         };
         fs::create_dir(s.data_dir()).context("creating the mdb directory")?;
@@ -411,6 +431,15 @@ impl Slapd {
         // Groups go in online so that the memberof overlay sets memberOf on the people.
         s.add_ldif(&groups_ldif())
             .context("adding the seed groups")?;
+        if ppolicy {
+            s.add_ldif(&format!(
+                "dn: ou=policies,{BASE_DN}\nobjectClass: organizationalUnit\nou: policies\n\n\
+                 dn: {PPOLICY_DN}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\n\
+                 pwdAttribute: userPassword\npwdLockout: TRUE\npwdMaxFailure: {PPOLICY_MAX_FAILURE}\n\
+                 pwdLockoutDuration: 300\npwdMustChange: TRUE\n"
+            ))
+            .context("adding the password policy")?;
+        }
         s.startup_time = began.elapsed();
         Ok(s)
     }
@@ -796,6 +825,9 @@ impl Slapd {
         if self.memberof {
             writeln!(c, "moduleload memberof")?;
         }
+        if self.ppolicy {
+            writeln!(c, "moduleload ppolicy")?;
+        }
         write!(
             c,
             r#"pidfile {d}/slapd.pid
@@ -831,6 +863,12 @@ access to *
         )?;
         if self.memberof {
             writeln!(c, "\noverlay memberof")?;
+        }
+        if self.ppolicy {
+            writeln!(
+                c,
+                "\noverlay ppolicy\nppolicy_default \"{PPOLICY_DN}\"\nppolicy_use_lockout"
+            )?;
         }
         fs::write(self.path("slapd.conf"), c).context("writing slapd.conf")
     }

@@ -766,3 +766,48 @@ async fn an_account_is_not_handed_to_another_directory_entry() {
     r.assert_success();
     assert_eq!(r.body["user_id"], first.body["user_id"]);
 }
+
+/// OpenLDAP's password-policy overlay, for real: a lockout is reported whatever the password
+/// (so it answers as a wrong password), and a password the administrator reset must be changed
+/// (PASSWORD_RESET_REQUIRED, only with the right password).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openldap_password_policy() {
+    let db = TestDb::new(DbKind::Sqlite).unwrap();
+    let slapd = tokio::task::spawn_blocking(Slapd::start_with_ppolicy)
+        .await
+        .expect("join")
+        .expect("start slapd with ppolicy");
+    let mut settings = db.settings();
+    base_ldap(&mut settings, &slapd);
+    settings.rate_limits.authenticate_enabled = false;
+    let server = TestServer::start(settings).await;
+    server.create_realm("zulip", "Zulip").await;
+    let c = server.client();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    // Lock Aaron out with failed binds; then even his right password fails, as a wrong one.
+    for _ in 0..slapd::PPOLICY_MAX_FAILURE {
+        c.fetch_api_key("zulip", "aaron", "wrong")
+            .await
+            .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    }
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    // The administrator sets Jose a new password: it must be changed first.
+    slapd
+        .set_password(slapd::JOSE.dn, "admin-set-Pw-1")
+        .unwrap();
+    c.fetch_api_key("zulip", "jose", "admin-set-Pw-1")
+        .await
+        .assert_error(
+            401,
+            "PASSWORD_RESET_REQUIRED",
+            "Your password has expired and must be changed in the directory",
+        );
+    c.fetch_api_key("zulip", "jose", "not-it")
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
+    server.stop().await;
+}
