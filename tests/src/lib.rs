@@ -311,6 +311,24 @@ impl Fixture {
     pub fn client(&self) -> Client {
         self.server.client()
     }
+
+    /// Switches the realm's Email and LDAP methods (dev stays on), as an administrator would.
+    pub async fn set_methods(&self, realm: &Realm, email: bool, ldap: bool) {
+        self.server
+            .admin
+            .store
+            .set_realm_methods(
+                realm.id,
+                AuthMethods {
+                    email,
+                    ldap,
+                    dev: true,
+                },
+                Actor::cli(),
+            )
+            .await
+            .expect("set realm methods");
+    }
 }
 
 /// An HTTP response reduced to what tests look at.

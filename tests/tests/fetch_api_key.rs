@@ -1,7 +1,7 @@
 //! `POST /api/v1/fetch_api_key` with the Email backend: the spec's §12.1 cases and Latchkey's
 //! decisions (account state only after the password), on SQLite and PostgreSQL.
 
-use auth_core::{AuthMethods, Role};
+use auth_core::Role;
 use auth_store::Actor;
 use latchkey_tests::{DbKind, Fixture, PW, both_dbs};
 
@@ -135,20 +135,7 @@ async fn password_auth_disabled(kind: DbKind) {
     let Some(f) = Fixture::new(kind).await else {
         return;
     };
-    f.server
-        .admin
-        .store
-        .set_realm_methods(
-            f.zulip.id,
-            AuthMethods {
-                email: false,
-                ldap: false,
-                dev: true,
-            },
-            Actor::cli(),
-        )
-        .await
-        .unwrap();
+    f.set_methods(&f.zulip, false, false).await;
     let r = f
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", PW)
@@ -159,20 +146,7 @@ async fn password_auth_disabled(kind: DbKind) {
         "Password authentication is disabled in this organization",
     );
     // LDAP switched on in the realm does not help when the server has no LDAP backend.
-    f.server
-        .admin
-        .store
-        .set_realm_methods(
-            f.zulip.id,
-            AuthMethods {
-                email: false,
-                ldap: true,
-                dev: true,
-            },
-            Actor::cli(),
-        )
-        .await
-        .unwrap();
+    f.set_methods(&f.zulip, false, true).await;
     let r = f
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", PW)

@@ -1,7 +1,6 @@
 //! `GET /api/v1/server_settings`: the spec's §12.5 cases and the fields real clients require.
 
-use auth_core::{AuthMethods, Role};
-use auth_store::Actor;
+use auth_core::Role;
 use latchkey_tests::{Client, DbKind, Fixture, both_dbs};
 use serde_json::Value;
 
@@ -120,20 +119,7 @@ async fn email_only_realm_flags(kind: DbKind) {
     assert_eq!(b["authentication_methods"]["ldap"], false);
     assert_eq!(b["authentication_methods"]["dev"], false);
     // Switch Email off for the realm: both flags follow.
-    f.server
-        .admin
-        .store
-        .set_realm_methods(
-            f.zulip.id,
-            AuthMethods {
-                email: false,
-                ldap: true,
-                dev: true,
-            },
-            Actor::cli(),
-        )
-        .await
-        .unwrap();
+    f.set_methods(&f.zulip, false, true).await;
     let r = f.client().get("zulip", "/api/v1/server_settings").await;
     assert_eq!(r.body["email_auth_enabled"], false);
     assert_eq!(r.body["authentication_methods"]["password"], false);
