@@ -332,6 +332,12 @@ fn admin_commands_change_state_and_write_audit_rows() {
         ));
         assert!(err.contains("no user"), "{err}");
 
+        let pruned = ok(&latchkey(
+            &dir,
+            &db,
+            &["audit", "prune", "--older-than", "30d"],
+        ));
+        assert!(pruned.contains("deleted 0 audit entries"), "{pruned}");
         let cleared = ok(&latchkey(
             &dir,
             &db,
@@ -364,6 +370,7 @@ fn admin_commands_change_state_and_write_audit_rows() {
             "user_api_key_changed",
             "user_role_changed",
             "login_limit_cleared",
+            "audit_pruned",
         ] {
             assert!(
                 types.contains(&expected),

@@ -41,6 +41,8 @@ async fn success_returns_key_email_and_user_id(kind: DbKind) {
     assert!(key.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert!(r.headers.get("www-authenticate").is_none());
     assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers["cache-control"], "no-store");
     // The key is not rotated by logging in again; the email is matched case-insensitively and
     // the delivery email comes back as stored.
     let again = f

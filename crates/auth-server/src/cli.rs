@@ -244,6 +244,11 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete entries older than a duration (e.g. 90d, 12weeks); the deletion itself is audited.
+    Prune {
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+    },
 }
 
 /// Runs a command that is not `serve` or `config check`.
@@ -682,7 +687,17 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
 }
 
 async fn audit_command(state: AppState, cmd: AuditCommand) -> Result<()> {
-    let AuditCommand::List { realm, limit, json } = cmd;
+    let (realm, limit, json) = match cmd {
+        AuditCommand::List { realm, limit, json } => (realm, limit, json),
+        AuditCommand::Prune { older_than } => {
+            let removed = state.store.prune_audit(older_than, Actor::cli()).await?;
+            println!(
+                "deleted {removed} audit entries older than {}",
+                humantime::format_duration(older_than)
+            );
+            return Ok(());
+        }
+    };
     let realm_id = match realm {
         Some(sub) => Some(find_realm(&state, &sub).await?.id),
         None => None,

@@ -80,6 +80,11 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(crate::limits::headers))
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
             .wrap(from_fn(request_log))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

@@ -24,6 +24,7 @@ pub enum AuditEvent {
     UserLoggedIn,
     UserLoginFailed,
     LoginLimitCleared,
+    AuditPruned,
 }
 
 impl AuditEvent {
@@ -39,6 +40,7 @@ impl AuditEvent {
                 | AuditEvent::UserLoggedIn
                 | AuditEvent::UserLoginFailed
                 | AuditEvent::LoginLimitCleared
+                | AuditEvent::AuditPruned
         )
     }
 
@@ -63,6 +65,7 @@ impl AuditEvent {
             AuditEvent::UserLoggedIn => "user_logged_in",
             AuditEvent::UserLoginFailed => "user_login_failed",
             AuditEvent::LoginLimitCleared => "login_limit_cleared",
+            AuditEvent::AuditPruned => "audit_pruned",
         }
     }
 }

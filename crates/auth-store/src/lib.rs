@@ -708,6 +708,20 @@ impl Store {
             .await
     }
 
+    /// Deletes audit entries older than `age`, and records that it did (with the count).
+    pub async fn prune_audit(&self, age: Duration, actor: Actor) -> Result<usize, StoreError> {
+        let cutoff = now_micros() - age.as_micros().min(i64::MAX as u128) as i64;
+        self.write(move |c| {
+            let removed = diesel::delete(audit_log::table.filter(audit_log::event_time.lt(cutoff)))
+                .execute(c)?;
+            let detail =
+                serde_json::json!({"removed": removed, "older_than_us": age.as_micros() as u64});
+            audit(c, None, AuditEvent::AuditPruned, &actor, None, detail)?;
+            Ok(removed)
+        })
+        .await
+    }
+
     /// Newest first.
     pub async fn audit_entries(
         &self,
