@@ -90,7 +90,13 @@ async fn dev_errors(kind: DbKind) {
         .set_realm_deactivated(f.zulip.id, true, Actor::cli())
         .await
         .unwrap();
-    post("zulip", "cordelia@zulip.com").await.assert_error(
+    latchkey_tests::eventually(
+        std::time::Duration::from_secs(3),
+        || post("zulip", "cordelia@zulip.com"),
+        |r: &latchkey_tests::Reply| r.body["code"] == "REALM_DEACTIVATED",
+    )
+    .await
+    .assert_error(
         401,
         "REALM_DEACTIVATED",
         "This organization has been deactivated",

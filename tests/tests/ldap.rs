@@ -389,13 +389,17 @@ async fn deactivated_account_and_disabled_directory_entry() {
         .set_realm_deactivated(w.zulip.id, true, Actor::cli())
         .await
         .unwrap();
-    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
-        .await
-        .assert_error(
-            401,
-            "REALM_DEACTIVATED",
-            "This organization has been deactivated",
-        );
+    latchkey_tests::eventually(
+        Duration::from_secs(3),
+        || c.fetch_api_key("zulip", "aaron", slapd::AARON.password),
+        |r: &latchkey_tests::Reply| r.body["code"] == "REALM_DEACTIVATED",
+    )
+    .await
+    .assert_error(
+        401,
+        "REALM_DEACTIVATED",
+        "This organization has been deactivated",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ both_dbs!(
     authorization_header_is_ignored,
     incompatible_client_flag,
     root_realm_is_served_at_root,
+    a_new_realm_is_served_soon_after_it_is_created,
 );
 
 const ROOT_KEYS: &[&str] = &[
@@ -120,7 +121,14 @@ async fn email_only_realm_flags(kind: DbKind) {
     assert_eq!(b["authentication_methods"]["dev"], false);
     // Switch Email off for the realm: both flags follow.
     f.set_methods(&f.zulip, false, true).await;
-    let r = f.client().get("zulip", "/api/v1/server_settings").await;
+    // An administrator's change reaches the server's realm cache through the invalidation log.
+    let c = f.client();
+    let r = latchkey_tests::eventually(
+        std::time::Duration::from_secs(3),
+        || c.get("zulip", "/api/v1/server_settings"),
+        |r: &latchkey_tests::Reply| r.body["email_auth_enabled"] == false,
+    )
+    .await;
     assert_eq!(r.body["email_auth_enabled"], false);
     assert_eq!(r.body["authentication_methods"]["password"], false);
 }
@@ -212,4 +220,31 @@ async fn root_realm_is_served_at_root(kind: DbKind) {
         .fetch_api_key("", "king@example.test", latchkey_tests::PW)
         .await
         .assert_success();
+}
+
+async fn a_new_realm_is_served_soon_after_it_is_created(kind: DbKind) {
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let c = f.client();
+    // Asked for before it exists: remembered as unknown for a moment...
+    c.get("newco", "/api/v1/server_settings")
+        .await
+        .assert_error(400, "BAD_REQUEST", "Invalid subdomain");
+    f.server.create_realm("newco", "New Co").await;
+    // ...until the creation reaches the server through the invalidation log.
+    let started = std::time::Instant::now();
+    let r = latchkey_tests::eventually(
+        std::time::Duration::from_secs(3),
+        || c.get("newco", "/api/v1/server_settings"),
+        |r: &latchkey_tests::Reply| r.status == 200,
+    )
+    .await;
+    r.assert_success();
+    assert_eq!(r.body["realm_name"], "New Co");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

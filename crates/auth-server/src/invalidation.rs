@@ -27,12 +27,16 @@ const KEEP_FOR: Duration = Duration::from_secs(3600);
 /// How far back each read looks for rows that committed late.
 pub const LOOKBACK: Duration = Duration::from_secs(10);
 
+/// Called for each realm invalidation (to drop cached realms).
+pub type RealmHook = Arc<dyn Fn() + Send + Sync>;
+
 /// Runs until aborted.
 pub async fn follow(
     store: Store,
     keys: KeyService,
     poll_interval: Duration,
     on_password: Option<PasswordHook>,
+    on_realm: Option<RealmHook>,
 ) {
     let mut seq = match store.latest_invalidation().await {
         Ok(s) => s,
@@ -73,7 +77,12 @@ pub async fn follow(
                                 hook(u).await;
                             }
                         }
-                        Invalidation::Realm(r) => keys.invalidate_realm(r),
+                        Invalidation::Realm(r) => {
+                            keys.invalidate_realm(r);
+                            if let Some(hook) = &on_realm {
+                                hook();
+                            }
+                        }
                     }
                 }
                 applied.retain(|_, at| at.elapsed() < LOOKBACK * 3);

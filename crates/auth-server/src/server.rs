@@ -69,11 +69,15 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
                 }
             })
         });
+        let realm_data = data.clone();
+        let on_realm: crate::invalidation::RealmHook =
+            Arc::new(move || realm_data.invalidate_realms());
         tokio::spawn(crate::invalidation::follow(
             data.store.clone(),
             data.keys.clone(),
             poll,
             Some(hook),
+            Some(on_realm),
         ))
     };
     let server = HttpServer::new(move || {

@@ -62,6 +62,9 @@ pub struct AppState {
     pub accounts: Arc<StoreAccounts>,
     /// Rate limits (shared through Redis when configured).
     pub limits: crate::limits::Limits,
+    /// Realms by subdomain (`None`: no such realm), cleared by realm invalidations.
+    realms: moka::sync::Cache<String, Option<Realm>>,
+    realm_generation: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -99,6 +102,7 @@ impl AppState {
             },
         );
         let limits = crate::limits::Limits::new(&settings);
+        let settings_ttl = settings.cache.ttl_secs.max(1);
         let accounts = Arc::new(StoreAccounts {
             store: store.clone(),
             keys: keys.clone(),
@@ -151,6 +155,11 @@ impl AppState {
             ldap,
             accounts,
             limits,
+            realms: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(settings_ttl))
+                .build(),
+            realm_generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -182,16 +191,33 @@ impl AppState {
     /// The realm for the request's Host, if there is one. A database failure is a 503.
     pub async fn realm_for(&self, req: &HttpRequest) -> Result<Option<Realm>, ApiError> {
         let subdomain = self.subdomain_of(req);
+        crate::logging::note_realm(req, &subdomain);
+        if let Some(hit) = self.realms.get(&subdomain) {
+            return Ok(hit);
+        }
+        let generation = self.realm_generation();
         let realm = self
             .store
             .realm_by_subdomain(&subdomain)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "realm lookup failed");
-                ApiError::backend_unavailable()
-            })?;
-        crate::logging::note_realm(req, &subdomain);
+            .map_err(|e| ApiError::unavailable("realm lookup failed", e))?;
+        // Not cached if a realm changed while we read (see `invalidate_realms`).
+        if generation == self.realm_generation() {
+            self.realms.insert(subdomain, realm.clone());
+        }
         Ok(realm)
+    }
+
+    fn realm_generation(&self) -> u64 {
+        self.realm_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Forgets every cached realm (a realm was created, deactivated or changed somewhere).
+    pub fn invalidate_realms(&self) {
+        self.realm_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.realms.invalidate_all();
     }
 
     /// Whether a login method is on for the realm (or, with no realm, on the server).

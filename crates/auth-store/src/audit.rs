@@ -29,12 +29,12 @@ pub enum AuditEvent {
 
 impl AuditEvent {
     /// Whether the event makes cached copies of the modified user (or, for realm events, of
-    /// the realm's users) stale.
+    /// the realm and its users) stale. A new realm counts: instances may have cached its
+    /// subdomain as unknown.
     pub(crate) fn invalidates(self) -> bool {
         !matches!(
             self,
             AuditEvent::DatabaseMigrated
-                | AuditEvent::RealmCreated
                 | AuditEvent::UserCreated
                 | AuditEvent::UserPasswordHashUpgraded
                 | AuditEvent::UserLoggedIn
