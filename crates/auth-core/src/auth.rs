@@ -305,12 +305,28 @@ impl BackendChain {
         username: &str,
         password: &Password,
     ) -> Result<AuthSuccess, AuthFailure> {
+        self.attempt(realm, username, password).await.result
+    }
+
+    /// As [`BackendChain::authenticate`], also saying whether any backend rejected the
+    /// credentials: the reported failure may be more specific (an unavailable directory
+    /// outranks a wrong password), but a rejection must still count toward the login limit.
+    pub async fn attempt(
+        &self,
+        realm: &Realm,
+        username: &str,
+        password: &Password,
+    ) -> ChainOutcome {
+        let done = |result, credentials_rejected| ChainOutcome {
+            result,
+            credentials_rejected,
+        };
         if !self.password_auth_enabled(Some(realm)) {
-            return Err(AuthFailure::PasswordAuthDisabled);
+            return done(Err(AuthFailure::PasswordAuthDisabled), false);
         }
         if password.is_empty() {
             // Never allow an empty password, whatever a backend would make of it.
-            return Err(AuthFailure::BadCredentials);
+            return done(Err(AuthFailure::BadCredentials), true);
         }
         let attempt = LoginAttempt {
             realm,
@@ -318,22 +334,32 @@ impl BackendChain {
             password,
         };
         let mut worst: Option<AuthFailure> = None;
+        let mut rejected = false;
         for backend in &self.backends {
             let kind = backend.kind();
             if !kind.is_password_backend() || !kind.enabled_in(realm) {
                 continue;
             }
             match backend.authenticate(attempt).await {
-                Ok(success) => return Ok(success),
+                Ok(success) => return done(Ok(success), false),
                 Err(failure) => {
+                    rejected |= failure.is_credential_failure();
                     if worst.as_ref().is_none_or(|w| failure.rank() < w.rank()) {
                         worst = Some(failure);
                     }
                 }
             }
         }
-        Err(worst.unwrap_or(AuthFailure::BadCredentials))
+        let rejected = rejected || worst.is_none();
+        done(Err(worst.unwrap_or(AuthFailure::BadCredentials)), rejected)
     }
+}
+
+/// What the chain decided, and whether any backend rejected the credentials on the way.
+#[derive(Debug)]
+pub struct ChainOutcome {
+    pub result: Result<AuthSuccess, AuthFailure>,
+    pub credentials_rejected: bool,
 }
 
 #[cfg(test)]
@@ -432,6 +458,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, unavailable);
         assert!(!err.is_credential_failure());
+        // The wrong password the Email backend saw still counts toward the login limit.
+        let outcome = chain
+            .attempt(&realm(true, true), "h", &Password::new("pw"))
+            .await;
+        assert!(outcome.credentials_rejected);
 
         let chain = BackendChain::new(vec![
             fixed(BackendKind::Ldap, Err(AuthFailure::BadCredentials)),

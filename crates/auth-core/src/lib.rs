@@ -18,7 +18,7 @@ pub mod testing;
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
 pub use auth::{
     AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendChain,
-    BackendKind, DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser,
+    BackendKind, ChainOutcome, DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser,
     StoreUnavailable,
 };
 pub use domain::{

@@ -285,7 +285,16 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
         Command::Limits(LimitsCommand::Clear { username }) => {
             let state = open(settings).await?;
-            state.limits.clear_login(&username).await;
+            let append_domain = state
+                .ldap
+                .as_ref()
+                .and_then(|d| d.config().append_domain.clone());
+            let name = crate::limits::login_name(&username, append_domain.as_deref());
+            let mode = state.limits.mode().await;
+            if mode == "local" {
+                bail!("Redis is configured but unreachable: nothing was cleared");
+            }
+            state.limits.clear_login(&name).await;
             state
                 .store
                 .record_event(
@@ -293,15 +302,15 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
                     auth_store::AuditEvent::LoginLimitCleared,
                     Actor::cli(),
                     None,
-                    serde_json::json!({"username": username}),
+                    serde_json::json!({"username": name, "shared": mode == "shared"}),
                 )
                 .await?;
-            match state.limits.mode().await {
-                "shared" => println!("cleared the failed logins of {username:?} on every instance"),
-                "local" => bail!("Redis is configured but unreachable: nothing was cleared"),
-                _ => println!(
+            if mode == "shared" {
+                println!("cleared the failed logins of {name:?} on every instance");
+            } else {
+                println!(
                     "no Redis is configured: each server keeps its own counters in memory; they expire with their window (or a password change clears them)"
-                ),
+                );
             }
             Ok(())
         }

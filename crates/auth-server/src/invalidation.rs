@@ -65,6 +65,8 @@ pub async fn follow(
         match store.invalidations_since(seq, LOOKBACK).await {
             Ok((newest, items)) => {
                 seq = newest;
+                // Caches first, all of them; the slower hooks after, off this loop.
+                let mut passwords = Vec::new();
                 for (n, item) in items {
                     if applied.insert(n, Instant::now()).is_some() {
                         continue;
@@ -73,9 +75,7 @@ pub async fn follow(
                         Invalidation::User(u) => keys.invalidate_user(u),
                         Invalidation::Password(u) => {
                             keys.invalidate_user(u);
-                            if let Some(hook) = &on_password {
-                                hook(u).await;
-                            }
+                            passwords.push(u);
                         }
                         Invalidation::Realm(r) => {
                             keys.invalidate_realm(r);
@@ -83,6 +83,11 @@ pub async fn follow(
                                 hook();
                             }
                         }
+                    }
+                }
+                if let Some(hook) = &on_password {
+                    for u in passwords {
+                        tokio::spawn(hook(u));
                     }
                 }
                 applied.retain(|_, at| at.elapsed() < LOOKBACK * 3);

@@ -129,11 +129,15 @@ impl KeyService {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::Acquire);
         let found = self.store.user_by_key_digest(&digest).await?;
-        if self.generation.load(Ordering::Acquire) == generation {
-            match &found {
-                Some(owner) => self.owners.insert(digest, owner.clone()),
-                None => self.unknown.insert(digest, ()),
-            }
+        // Insert, then check: an invalidation that ran while we read (or between a check and
+        // the insert) bumped the generation, and the entry we may have just cached is dropped.
+        match &found {
+            Some(owner) => self.owners.insert(digest.clone(), owner.clone()),
+            None => self.unknown.insert(digest.clone(), ()),
+        }
+        if self.generation.load(Ordering::Acquire) != generation {
+            self.owners.invalidate(&digest);
+            self.unknown.invalidate(&digest);
         }
         Ok(found)
     }

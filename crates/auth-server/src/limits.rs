@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
-use auth_core::{AuthFailure, User, email_lookup_key};
+use auth_core::{User, email_lookup_key};
 use auth_ratelimit::{Decision, RateLimiter, Rule, Rules, Ticket};
 
 use crate::config::Settings;
@@ -98,7 +98,8 @@ impl Limits {
                 .server
                 .trusted_proxies
                 .iter()
-                .filter_map(|p| p.parse().ok())
+                .filter_map(|p| p.parse::<IpAddr>().ok())
+                .map(|ip| ip.to_canonical())
                 .collect(),
         }
     }
@@ -118,13 +119,14 @@ impl Limits {
 
     /// Whether this peer is a reverse proxy whose forwarding headers are believed.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
-        self.trusted_proxies.contains(&ip)
+        self.trusted_proxies.contains(&ip.to_canonical())
     }
 
     /// The client's address: the peer, or (behind a trusted proxy) the last address in
     /// `X-Forwarded-For` that is not a trusted proxy.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr().map(|a| a.ip())?;
+        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
+        let peer = req.peer_addr().map(|a| a.ip().to_canonical())?;
         if !self.trusted_proxies.contains(&peer) {
             return Some(peer);
         }
@@ -137,6 +139,7 @@ impl Limits {
             .split(',')
             .rev()
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
             .find(|ip| !self.trusted_proxies.contains(ip))
             .or(Some(peer))
     }
@@ -225,13 +228,14 @@ impl Limits {
         })
     }
 
-    /// After the login: success clears the username's history; only a real credential
-    /// failure stays counted; anything else (a directory outage, an account state shown after
-    /// a right password) is withdrawn.
-    pub async fn end_login(&self, ticket: LoginTicket, outcome: Result<(), &AuthFailure>) {
-        match outcome {
-            Ok(()) => self.limiter.clear(&ticket.key).await,
-            Err(f) if f.is_credential_failure() => {}
+    /// After the login: success clears the username's history; an attempt whose credentials
+    /// some backend rejected stays counted (even when the answer shown is more specific, such
+    /// as an unavailable directory); anything else (an outage alone, an account state shown
+    /// after a right password) is withdrawn.
+    pub async fn end_login(&self, ticket: LoginTicket, outcome: &auth_core::ChainOutcome) {
+        match &outcome.result {
+            Ok(_) => self.limiter.clear(&ticket.key).await,
+            Err(_) if outcome.credentials_rejected => {}
             Err(_) => {
                 if let Some(t) = ticket.ticket {
                     self.limiter.withdraw(&ticket.key, t).await;

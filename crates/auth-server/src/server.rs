@@ -72,13 +72,31 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
         let realm_data = data.clone();
         let on_realm: crate::invalidation::RealmHook =
             Arc::new(move || realm_data.invalidate_realms());
-        tokio::spawn(crate::invalidation::follow(
-            data.store.clone(),
-            data.keys.clone(),
-            poll,
-            Some(hook),
-            Some(on_realm),
-        ))
+        tokio::spawn(async move {
+            use futures_util::FutureExt;
+            // The follower loops forever; should it panic, every cache would silently fall
+            // back to its TTL, so it is restarted (with the caches emptied).
+            loop {
+                let run = crate::invalidation::follow(
+                    data.store.clone(),
+                    data.keys.clone(),
+                    poll,
+                    Some(hook.clone()),
+                    Some(on_realm.clone()),
+                );
+                if std::panic::AssertUnwindSafe(run)
+                    .catch_unwind()
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+                tracing::error!("the invalidation follower failed; restarting it");
+                data.keys.invalidate_all();
+                data.invalidate_realms();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
     };
     let server = HttpServer::new(move || {
         App::new()

@@ -62,8 +62,10 @@ pub struct AppState {
     pub accounts: Arc<StoreAccounts>,
     /// Rate limits (shared through Redis when configured).
     pub limits: crate::limits::Limits,
-    /// Realms by subdomain (`None`: no such realm), cleared by realm invalidations.
-    realms: moka::sync::Cache<String, Option<Realm>>,
+    /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
+    /// up host names), cleared by realm invalidations.
+    realms: moka::sync::Cache<String, Realm>,
+    no_realms: moka::sync::Cache<String, ()>,
     realm_generation: std::sync::atomic::AtomicU64,
 }
 
@@ -103,6 +105,7 @@ impl AppState {
         );
         let limits = crate::limits::Limits::new(&settings);
         let settings_ttl = settings.cache.ttl_secs.max(1);
+        let negative_ttl = settings.cache.negative_ttl_secs.max(1);
         let accounts = Arc::new(StoreAccounts {
             store: store.clone(),
             keys: keys.clone(),
@@ -159,6 +162,10 @@ impl AppState {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(settings_ttl))
                 .build(),
+            no_realms: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(negative_ttl))
+                .build(),
             realm_generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -193,7 +200,10 @@ impl AppState {
         let subdomain = self.subdomain_of(req);
         crate::logging::note_realm(req, &subdomain);
         if let Some(hit) = self.realms.get(&subdomain) {
-            return Ok(hit);
+            return Ok(Some(hit));
+        }
+        if self.no_realms.contains_key(&subdomain) {
+            return Ok(None);
         }
         let generation = self.realm_generation();
         let realm = self
@@ -201,9 +211,14 @@ impl AppState {
             .realm_by_subdomain(&subdomain)
             .await
             .map_err(|e| ApiError::unavailable("realm lookup failed", e))?;
-        // Not cached if a realm changed while we read (see `invalidate_realms`).
-        if generation == self.realm_generation() {
-            self.realms.insert(subdomain, realm.clone());
+        // Insert, then check: if a realm changed while we read, drop what we cached.
+        match &realm {
+            Some(r) => self.realms.insert(subdomain.clone(), r.clone()),
+            None => self.no_realms.insert(subdomain.clone(), ()),
+        }
+        if generation != self.realm_generation() {
+            self.realms.invalidate(&subdomain);
+            self.no_realms.invalidate(&subdomain);
         }
         Ok(realm)
     }
@@ -218,6 +233,7 @@ impl AppState {
         self.realm_generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.realms.invalidate_all();
+        self.no_realms.invalidate_all();
     }
 
     /// Whether a login method is on for the realm (or, with no realm, on the server).

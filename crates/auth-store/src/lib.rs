@@ -485,7 +485,7 @@ impl Store {
             audit(
                 c,
                 Some(realm),
-                AuditEvent::UserPasswordChanged,
+                AuditEvent::UserPasswordResetRequired,
                 &actor,
                 Some(user),
                 serde_json::json!({"reset_needed": needed}),
@@ -632,23 +632,31 @@ impl Store {
         seq: i64,
         lookback: Duration,
     ) -> Result<(i64, Vec<(i64, Invalidation)>), StoreError> {
-        let recent = now_micros() - lookback.as_micros() as i64;
+        const BATCH: i64 = 10_000;
         self.with_conn(move |c| {
-            let rows: Vec<(i64, String, i64)> = invalidations::table
-                .filter(
-                    invalidations::seq
-                        .gt(seq)
-                        .or(invalidations::created_at.gt(recent)),
-                )
+            let recent = db_now_micros(c)? - lookback.as_micros() as i64;
+            let columns = (
+                invalidations::seq,
+                invalidations::kind,
+                invalidations::target,
+            );
+            // What is new, in order (a burst larger than a batch is read over several polls)...
+            let mut rows: Vec<(i64, String, i64)> = invalidations::table
+                .filter(invalidations::seq.gt(seq))
                 .order(invalidations::seq.asc())
-                .limit(10_000)
-                .select((
-                    invalidations::seq,
-                    invalidations::kind,
-                    invalidations::target,
-                ))
+                .limit(BATCH)
+                .select(columns)
                 .load(c)?;
             let newest = rows.iter().map(|r| r.0).max().unwrap_or(seq).max(seq);
+            // ...and what committed late below the cursor.
+            let late: Vec<(i64, String, i64)> = invalidations::table
+                .filter(invalidations::seq.le(seq))
+                .filter(invalidations::created_at.gt(recent))
+                .order(invalidations::seq.asc())
+                .limit(BATCH)
+                .select(columns)
+                .load(c)?;
+            rows.extend(late);
             let items = rows
                 .into_iter()
                 .filter_map(|(seq, kind, target)| {
@@ -668,8 +676,8 @@ impl Store {
 
     /// Deletes invalidations older than `age`.
     pub async fn prune_invalidations(&self, age: Duration) -> Result<usize, StoreError> {
-        let cutoff = now_micros() - age.as_micros() as i64;
         self.write(move |c| {
+            let cutoff = db_now_micros(c)? - age.as_micros() as i64;
             Ok(
                 diesel::delete(invalidations::table.filter(invalidations::created_at.lt(cutoff)))
                     .execute(c)?,
@@ -838,11 +846,14 @@ fn audit(
                 None => return Ok(()),
             },
         };
+        // Stamped with the database's clock, which every reader compares against (hosts'
+        // clocks may disagree).
+        let stamp = db_now_micros(c)?;
         diesel::insert_into(invalidations::table)
             .values((
                 invalidations::kind.eq(kind),
                 invalidations::target.eq(target),
-                invalidations::created_at.eq(now_micros()),
+                invalidations::created_at.eq(stamp),
             ))
             .execute(c)?;
         if let DbConnection::Postgres(pg) = c {
@@ -852,6 +863,26 @@ fn audit(
         }
     }
     Ok(())
+}
+
+/// The database's clock in microseconds since the epoch: PostgreSQL's on PostgreSQL (shared by
+/// every instance), this host's on SQLite (one host by nature).
+fn db_now_micros(c: &mut DbConnection) -> Result<i64, StoreError> {
+    match c {
+        DbConnection::Postgres(pg) => {
+            #[derive(QueryableByName)]
+            struct Now {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                now: i64,
+            }
+            let row: Now = diesel::sql_query(
+                "SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint AS now",
+            )
+            .get_result(pg)?;
+            Ok(row.now)
+        }
+        DbConnection::Sqlite(_) => Ok(now_micros()),
+    }
 }
 
 /// The PostgreSQL channel on which changes are announced.

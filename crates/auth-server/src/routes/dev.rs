@@ -36,11 +36,11 @@ pub async fn dev_fetch_api_key(
     // Here the email check comes before the realm, as in Zulip.
     policy::validate_email(&username)
         .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
+    state.limits.check_ip(&req).await?;
     let realm = state
         .realm_for(&req)
         .await?
         .ok_or_else(ApiError::nonexistent_subdomain)?;
-    state.limits.check_ip(&req).await?;
     let outcome = dev_login(&state, &realm, &username).await?;
     let tried = match &outcome {
         Ok(u) => Some(u.clone()),

@@ -18,6 +18,8 @@ pub async fn fetch_api_key(
     // Parameters are checked first, username before password, as Zulip's REQ framework does.
     let username = params.required("username")?.to_owned();
     let password = Password::new(params.required("password")?);
+    // Counted before any lookup, so a flood of made-up hosts costs nothing.
+    state.limits.check_ip(&req).await?;
     let realm = state
         .realm_for(&req)
         .await?
@@ -26,18 +28,15 @@ pub async fn fetch_api_key(
         policy::validate_email(&username)
             .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
     }
-    state.limits.check_ip(&req).await?;
     let append_domain = state
         .ldap
         .as_ref()
         .and_then(|d| d.config().append_domain.clone());
     let login_name = crate::limits::login_name(&username, append_domain.as_deref());
     let ticket = state.limits.begin_login(&req, &login_name).await?;
-    let outcome = state.chain.authenticate(&realm, &username, &password).await;
-    state
-        .limits
-        .end_login(ticket, outcome.as_ref().map(|_| ()))
-        .await;
+    let attempt = state.chain.attempt(&realm, &username, &password).await;
+    state.limits.end_login(ticket, &attempt).await;
+    let outcome = attempt.result;
     match outcome {
         Ok(ok) => {
             let response = super::key_response(&state, &req, &ok.user, &params.ignored()).await?;
