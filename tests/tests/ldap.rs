@@ -815,3 +815,59 @@ async fn openldap_password_policy() {
         .assert_error(401, "AUTHENTICATION_FAILED", FAILED);
     server.stop().await;
 }
+
+/// With the directory down, a password the Email backend rejects still counts toward the login
+/// limit, although the answer shown is "unavailable": an outage cannot be used to guess freely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_does_not_lift_the_login_limit() {
+    let Some(mut w) = world(DbKind::Sqlite, |s, _| {
+        s.rate_limits.authenticate_by_username = vec![(60, 2)];
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    // A local account whose address is in the LDAP append domain: both backends try it.
+    w.server
+        .create_user(&w.zulip, "polonius@zulip.com", Some(PW), Role::Member)
+        .await;
+    w.slapd.stop();
+    for _ in 0..2 {
+        let r = c
+            .fetch_api_key("zulip", "polonius@zulip.com", "wrong")
+            .await;
+        assert_eq!(r.status, 503, "{}", r.raw);
+    }
+    c.fetch_api_key("zulip", "polonius@zulip.com", PW)
+        .await
+        .assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+    // An outage alone (no backend said "wrong": LDAP is the realm's only method) does not count.
+    w.server
+        .admin
+        .store
+        .set_realm_methods(
+            w.lear.id,
+            auth_core::AuthMethods {
+                email: false,
+                ldap: true,
+                dev: false,
+            },
+            Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let r = latchkey_tests::eventually(
+        Duration::from_secs(3),
+        || c.fetch_api_key("lear", "hamlet", slapd::HAMLET.password),
+        |r: &latchkey_tests::Reply| r.status == 503,
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.raw);
+    for _ in 0..3 {
+        let r = c
+            .fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
+            .await;
+        assert_eq!(r.status, 503, "{}", r.raw);
+    }
+}
