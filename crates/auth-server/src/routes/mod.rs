@@ -74,7 +74,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(bots::reactivate_user))
             .default_service(only(&["POST"])),
     )
-    .service(web::resource("/health").route(web::get().to(health)));
+    .service(
+        web::resource("/health")
+            .route(web::get().to(health))
+            .route(web::head().to(health))
+            .default_service(only(&["GET", "HEAD"])),
+    );
 }
 
 /// Load-balancer health check: 200 when the database answers, 503 otherwise. Also says
