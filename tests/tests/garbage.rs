@@ -131,7 +131,7 @@ async fn random_requests_never_break_the_envelope() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(env("LATCHKEY_GARBAGE_SEED", 0x1a7c_4e7));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(env("LATCHKEY_GARBAGE_SEED", 0x01a7_c4e7));
     let rounds = env("LATCHKEY_GARBAGE_ROUNDS", 400);
     let deadline = Instant::now() + Duration::from_secs(120);
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
