@@ -20,7 +20,11 @@ use crate::envelope::ApiError;
 
 /// Rate limiting as configured.
 pub struct Limits {
-    limiter: RateLimiter,
+    /// Failed logins by username. A separate store from `requests`, so that in memory mode a
+    /// flood of request or IP keys cannot evict a username's history of failures.
+    logins: RateLimiter,
+    /// Requests by user and by client IP.
+    requests: RateLimiter,
     enabled: bool,
     authenticate_enabled: bool,
     by_username: Rules,
@@ -80,15 +84,18 @@ pub struct LoginTicket {
 impl Limits {
     pub fn new(settings: &Settings) -> Limits {
         let redis = settings.redis.url.expose();
-        let limiter = RateLimiter::new(auth_ratelimit::LimiterConfig {
-            redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
-            key_prefix: settings.redis.key_prefix.clone(),
-            timeout: Duration::from_millis(settings.redis.timeout_ms.max(1)),
-            ..auth_ratelimit::LimiterConfig::default()
-        });
+        let limiter = || {
+            RateLimiter::new(auth_ratelimit::LimiterConfig {
+                redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
+                key_prefix: settings.redis.key_prefix.clone(),
+                timeout: Duration::from_millis(settings.redis.timeout_ms.max(1)),
+                ..auth_ratelimit::LimiterConfig::default()
+            })
+        };
         let r = &settings.rate_limits;
         Limits {
-            limiter,
+            logins: limiter(),
+            requests: limiter(),
             enabled: r.enabled,
             authenticate_enabled: r.authenticate_enabled,
             by_username: rules(&r.authenticate_by_username),
@@ -107,10 +114,12 @@ impl Limits {
     /// `shared` (Redis answers now), `local` (Redis configured but unreachable) or `memory`
     /// (no Redis configured).
     pub async fn mode(&self) -> &'static str {
-        if !self.limiter.is_redis_configured() {
+        if !self.requests.is_redis_configured() {
             return "memory";
         }
-        if self.limiter.probe().await {
+        // Probing also revives a store that had fallen back to memory.
+        let (logins, requests) = tokio::join!(self.logins.probe(), self.requests.probe());
+        if logins && requests {
             "shared"
         } else {
             "local"
@@ -147,15 +156,16 @@ impl Limits {
     /// Checks (and, with `record`, counts) one request against a rule set.
     async fn check(
         &self,
+        limiter: &RateLimiter,
         req: &HttpRequest,
         key: &str,
         rules: &Rules,
         record: bool,
     ) -> Result<Decision, ApiError> {
         let d = if record {
-            self.limiter.check_and_record(key, rules).await
+            limiter.check_and_record(key, rules).await
         } else {
-            self.limiter.peek(key, rules).await
+            limiter.peek(key, rules).await
         };
         note(req, &d);
         if d.allowed {
@@ -177,7 +187,10 @@ impl Limits {
     /// Counts an unauthenticated request (a login) against the client's IP.
     pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
         match self.ip_limits(req) {
-            Some(key) => self.check(req, &key, &self.by_ip, true).await.map(drop),
+            Some(key) => self
+                .check(&self.requests, req, &key, &self.by_ip, true)
+                .await
+                .map(drop),
             None => Ok(()),
         }
     }
@@ -186,7 +199,10 @@ impl Limits {
     /// refused without touching the database.
     pub async fn precheck_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
         match self.ip_limits(req) {
-            Some(key) => self.check(req, &key, &self.by_ip, false).await.map(drop),
+            Some(key) => self
+                .check(&self.requests, req, &key, &self.by_ip, false)
+                .await
+                .map(drop),
             None => Ok(()),
         }
     }
@@ -206,7 +222,9 @@ impl Limits {
             return Ok(());
         }
         let key = format!("api_by_user:{}", user.id.0);
-        self.check(req, &key, &self.by_user, true).await.map(drop)
+        self.check(&self.requests, req, &key, &self.by_user, true)
+            .await
+            .map(drop)
     }
 
     /// Before a password login: refuses (429) when the username is over its limit, even if
@@ -221,7 +239,9 @@ impl Limits {
         if !self.authenticate_enabled || self.by_username.0.is_empty() {
             return Ok(LoginTicket { key, ticket: None });
         }
-        let d = self.check(req, &key, &self.by_username, true).await?;
+        let d = self
+            .check(&self.logins, req, &key, &self.by_username, true)
+            .await?;
         Ok(LoginTicket {
             key,
             ticket: d.ticket,
@@ -234,11 +254,11 @@ impl Limits {
     /// after a right password) is withdrawn.
     pub async fn end_login(&self, ticket: LoginTicket, outcome: &auth_core::ChainOutcome) {
         match &outcome.result {
-            Ok(_) => self.limiter.clear(&ticket.key).await,
+            Ok(_) => self.logins.clear(&ticket.key).await,
             Err(_) if outcome.credentials_rejected => {}
             Err(_) => {
                 if let Some(t) = ticket.ticket {
-                    self.limiter.withdraw(&ticket.key, t).await;
+                    self.logins.withdraw(&ticket.key, t).await;
                 }
             }
         }
@@ -246,7 +266,7 @@ impl Limits {
 
     /// Forgets a login name's failed logins (a password change, an administrator).
     pub async fn clear_login(&self, username: &str) {
-        self.limiter.clear(&login_key(username)).await;
+        self.logins.clear(&login_key(username)).await;
     }
 }
 
@@ -313,5 +333,38 @@ mod tests {
             "api_by_ip:10.0.0.1"
         );
         assert_eq!(ip_key("10.0.0.1".parse().unwrap()), "api_by_ip:10.0.0.1");
+    }
+
+    /// In memory mode the stores hold a bounded number of keys; a flood of distinct client
+    /// addresses (more than that bound) must not evict a username's recorded failures.
+    #[actix_web::test]
+    async fn an_ip_flood_does_not_erase_login_failures() {
+        let mut settings = Settings::default();
+        settings.rate_limits.authenticate_by_username = vec![(3600, 2)];
+        settings.rate_limits.api_by_ip = vec![(3600, 1_000)];
+        let limits = Limits::new(&settings);
+        let req = actix_web::test::TestRequest::default()
+            .peer_addr("127.0.0.1:1".parse().unwrap())
+            .to_http_request();
+        let failed = auth_core::ChainOutcome {
+            result: Err(auth_core::AuthFailure::BadCredentials),
+            credentials_rejected: true,
+        };
+        for _ in 0..2 {
+            let ticket = limits.begin_login(&req, "hamlet@zulip.com").await.unwrap();
+            limits.end_login(ticket, &failed).await;
+        }
+        let capacity = auth_ratelimit::LimiterConfig::default().memory_capacity as u32;
+        for n in 0..capacity + capacity / 5 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + n);
+            let flood = actix_web::test::TestRequest::default()
+                .peer_addr(std::net::SocketAddr::new(ip.into(), 1))
+                .to_http_request();
+            limits.check_ip(&flood).await.unwrap();
+        }
+        assert!(
+            limits.begin_login(&req, "hamlet@zulip.com").await.is_err(),
+            "the third failed login within the window is refused"
+        );
     }
 }
