@@ -27,12 +27,12 @@
 //! `tests/setup/install-nginx.sh` installs it). `LATCHKEY_NGINX_KEEP=1` keeps the temporary
 //! directory after the fixture is dropped (its path is printed to stderr).
 
-use crate::process::{Watchdog, free_port, tail};
+use crate::process::{NotReady, ServerProcess, free_port, tail};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -68,8 +68,7 @@ pub struct PrivateNginx {
     dir: Option<tempfile::TempDir>,
     port: u16,
     upstream: SocketAddr,
-    child: Option<Child>,
-    watchdog: Option<Watchdog>,
+    process: Option<ServerProcess>,
     startup_time: Duration,
 }
 
@@ -89,8 +88,7 @@ impl PrivateNginx {
             dir: Some(dir),
             port: 0,
             upstream,
-            child: None,
-            watchdog: None,
+            process: None,
             startup_time: Duration::ZERO,
         };
         let mut last_err = None;
@@ -140,7 +138,7 @@ impl PrivateNginx {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.as_ref().map(ServerProcess::id)
     }
 
     /// How long start took, until nginx answered.
@@ -162,61 +160,43 @@ impl PrivateNginx {
 
     /// Kills nginx and waits for it. Idempotent.
     pub fn stop(&mut self) {
-        if let Some(w) = self.watchdog.take() {
-            w.disarm();
-        }
-        if let Some(mut child) = self.child.take() {
-            // master_process off: one process, so SIGKILL leaves no orphaned workers behind.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // master_process off: one process, so SIGKILL leaves no orphaned workers behind.
+        self.process = None;
     }
 
     fn spawn_and_wait(&mut self) -> Result<()> {
         let began = Instant::now();
         let dir = self.dir().to_owned();
         let _ = fs::remove_file(dir.join("error.log"));
-        let mut child = Command::new(NGINX_BIN)
-            .args(nginx_args(&dir))
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("spawning {NGINX_BIN}"))?;
-        self.watchdog = Watchdog::spawn(child.id(), "nginx-watchdog").ok();
-
-        let deadline = began + START_TIMEOUT;
-        let mut delay = Duration::from_millis(2);
-        loop {
-            if let Some(status) = child.try_wait().ok().flatten() {
-                self.stop();
+        let mut process = ServerProcess::spawn(
+            Command::new(NGINX_BIN)
+                .args(nginx_args(&dir))
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "nginx",
+        )?;
+        let ready = process.wait_ready(began + START_TIMEOUT, Duration::from_millis(50), || {
+            http_probe(self.addr(), Duration::from_millis(500))
+        });
+        match ready {
+            Ok(()) => self.process = Some(process),
+            Err(NotReady::Exited(status)) => bail!(
+                "nginx exited during startup ({status}) on port {}; error log tail:\n{}",
+                self.port,
+                self.log_tail()
+            ),
+            Err(NotReady::TimedOut(e)) => {
+                drop(process);
                 bail!(
-                    "nginx exited during startup ({status}) on port {}; error log tail:\n{}",
+                    "nginx on port {} did not answer within {:?} ({e}); error log tail:\n{}",
                     self.port,
+                    START_TIMEOUT,
                     self.log_tail()
                 );
             }
-            match http_probe(self.addr(), Duration::from_millis(500)) {
-                Ok(()) => break,
-                Err(e) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    self.stop();
-                    bail!(
-                        "nginx on port {} did not answer within {:?} ({e}); error log tail:\n{}",
-                        self.port,
-                        START_TIMEOUT,
-                        self.log_tail()
-                    );
-                }
-                Err(_) => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_millis(50));
-                }
-            }
         }
-        self.child = Some(child);
         self.startup_time = began.elapsed();
         Ok(())
     }

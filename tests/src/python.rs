@@ -12,13 +12,15 @@
 //! talks to a test server running on the same tokio runtime must not block that runtime's threads.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+
+use crate::process::run_with_timeout;
 
 /// Default bound of [`run_python`].
 pub const PYTHON_TIMEOUT: Duration = Duration::from_secs(60);
@@ -140,55 +142,7 @@ pub fn run_python_with_timeout(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("spawning {}", py.display()))?;
-
-    // Drain both pipes on threads so that a chatty script cannot block on a full pipe.
-    let mut out_pipe = child.stdout.take().expect("piped stdout");
-    let mut err_pipe = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for python")? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    // The pipes close when the process is gone (a grandchild holding them would keep the readers
-    // waiting; scripts here do not fork).
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    match status {
-        Some(status) => Ok(Output {
-            status,
-            stdout,
-            stderr,
-        }),
-        None => bail!(
-            "python script killed after {timeout:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr)
-        ),
-    }
+    run_with_timeout(&mut cmd, None, timeout)
 }
 
 /// Writes `dir/zuliprc` in the spec's §11 format — `[api]`, `email=`, `key=`, `site=`, one per

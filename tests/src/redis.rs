@@ -16,12 +16,12 @@
 //! `LATCHKEY_REDIS_SERVER` names another binary. `LATCHKEY_REDIS_KEEP=1` keeps the temporary
 //! directory after the fixture is dropped (its path is printed to stderr).
 
-use crate::process::{Watchdog, free_port, tail};
+use crate::process::{NotReady, ServerProcess, free_port, tail};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -35,10 +35,7 @@ pub struct PrivateRedis {
     dir: Option<tempfile::TempDir>,
     bin: PathBuf,
     port: u16,
-    child: Option<Child>,
-    /// `sh` blocked reading a pipe whose write end we hold: when this process dies, the pipe
-    /// closes and the watchdog kills redis-server.
-    watchdog: Option<Watchdog>,
+    process: Option<ServerProcess>,
     startup_time: Duration,
 }
 
@@ -56,8 +53,7 @@ impl PrivateRedis {
             dir: Some(dir),
             bin,
             port: 0,
-            child: None,
-            watchdog: None,
+            process: None,
             startup_time: Duration::ZERO,
         };
         let mut last_err = None;
@@ -97,15 +93,12 @@ impl PrivateRedis {
 
     /// The server's pid, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.as_ref().map(ServerProcess::id)
     }
 
     /// Whether the server process is running (it may not answer yet).
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.process.as_mut().is_some_and(ServerProcess::is_running)
     }
 
     /// How long the last start or restart took, until `PING` answered.
@@ -125,13 +118,7 @@ impl PrivateRedis {
 
     /// Kills the server (SIGKILL) and waits for it; the port is free afterwards. Idempotent.
     pub fn stop(&mut self) {
-        if let Some(w) = self.watchdog.take() {
-            w.disarm();
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process = None;
     }
 
     /// Stops the server (if running) and starts a fresh one on the same port, empty (nothing is
@@ -162,65 +149,47 @@ impl PrivateRedis {
         let log = dir.join("redis.log");
         // A fresh log per attempt, so that the tail and the "in use" check see this attempt only.
         let _ = fs::remove_file(&log);
-        let mut child = Command::new(&self.bin)
-            .arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .args(["--daemonize", "no"])
-            .args(["--protected-mode", "yes"])
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--logfile")
-            .arg(&log)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("spawning {}", self.bin.display()))?;
-        self.watchdog = Watchdog::spawn(child.id(), "redis-watchdog").ok();
-
-        let deadline = began + START_TIMEOUT;
-        let mut delay = Duration::from_millis(2);
-        loop {
-            if let Some(status) = child.try_wait().ok().flatten() {
-                self.stop_watchdog();
+        let mut process = ServerProcess::spawn(
+            Command::new(&self.bin)
+                .arg("--port")
+                .arg(self.port.to_string())
+                .args(["--bind", "127.0.0.1"])
+                .args(["--save", ""])
+                .args(["--appendonly", "no"])
+                .args(["--daemonize", "no"])
+                .args(["--protected-mode", "yes"])
+                .arg("--dir")
+                .arg(&dir)
+                .arg("--logfile")
+                .arg(&log)
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "redis",
+        )?;
+        let ready = process.wait_ready(began + START_TIMEOUT, Duration::from_millis(50), || {
+            ping(self.addr(), Duration::from_millis(200))
+        });
+        match ready {
+            Ok(()) => self.process = Some(process),
+            Err(NotReady::Exited(status)) => bail!(
+                "redis-server exited during startup ({status}) on port {}; log tail:\n{}",
+                self.port,
+                self.log_tail()
+            ),
+            Err(NotReady::TimedOut(e)) => {
+                drop(process);
                 bail!(
-                    "redis-server exited during startup ({status}) on port {}; log tail:\n{}",
+                    "redis-server on port {} did not answer PING within {:?} ({e}); log tail:\n{}",
                     self.port,
+                    START_TIMEOUT,
                     self.log_tail()
                 );
             }
-            match ping(self.addr(), Duration::from_millis(200)) {
-                Ok(()) => break,
-                Err(e) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    self.stop_watchdog();
-                    bail!(
-                        "redis-server on port {} did not answer PING within {:?} ({e}); log tail:\n{}",
-                        self.port,
-                        START_TIMEOUT,
-                        self.log_tail()
-                    );
-                }
-                Err(_) => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_millis(50));
-                }
-            }
         }
-        self.child = Some(child);
         self.startup_time = began.elapsed();
         Ok(())
-    }
-
-    fn stop_watchdog(&mut self) {
-        if let Some(w) = self.watchdog.take() {
-            w.disarm();
-        }
     }
 }
 

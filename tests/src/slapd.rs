@@ -30,16 +30,18 @@
 //! - `LATCHKEY_SLAPD_KEEP=1`: keep the temporary directory after the fixture is dropped (its path
 //!   is printed to stderr).
 
-use crate::process::Watchdog;
+use crate::process::{NotReady, ServerProcess, run_with_timeout};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 /// Suffix of the test directory.
 pub const BASE_DN: &str = "dc=example,dc=org";
@@ -311,10 +313,7 @@ pub struct Slapd {
     dir: tempfile::TempDir,
     port: u16,
     ldaps_port: u16,
-    child: Option<Child>,
-    /// `sh -c 'read x; kill -9 PID'` with our end of its stdin: if this process dies without
-    /// dropping the fixture, the pipe closes and the watchdog kills slapd.
-    watchdog: Option<Watchdog>,
+    process: Option<ServerProcess>,
     memberof: bool,
     /// OpenLDAP's password-policy overlay is loaded ([`Slapd::start_with_ppolicy`]).
     ppolicy: bool,
@@ -364,8 +363,7 @@ impl Slapd {
             dir,
             port: 0,
             ldaps_port: 0,
-            child: None,
-            watchdog: None,
+            process: None,
             memberof,
             ppolicy,
             startup_time: Duration::ZERO,
@@ -517,14 +515,11 @@ impl Slapd {
     }
     /// slapd's process id, while running.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        self.process.as_ref().map(ServerProcess::id)
     }
     /// Whether the slapd process is alive (it may be paused).
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.process.as_mut().is_some_and(ServerProcess::is_running)
     }
 
     /// Kills slapd (SIGKILL) and waits for it; the data stays for [`Self::restart`]. Connections
@@ -578,7 +573,7 @@ impl Slapd {
     pub fn set_password(&self, dn: &str, password: &str) -> Result<()> {
         self.modify(&format!(
             "dn: {dn}\nchangetype: modify\nreplace: userPassword\nuserPassword:: {}\n",
-            base64(password.as_bytes())
+            STANDARD.encode(password)
         ))
     }
 
@@ -882,68 +877,59 @@ access to *
         let debug = std::env::var("LATCHKEY_SLAPD_DEBUG").unwrap_or_else(|_| "0".into());
         let urls = format!("{}/ {}/", self.uri(), self.ldaps_uri());
         let _ = writeln!(&log, "=== latchkey fixture: starting slapd -h \"{urls}\"");
-        let child = Command::new(slapd_bin)
-            .arg("-d")
-            .arg(&debug)
-            .arg("-f")
-            .arg(self.path("slapd.conf"))
-            .arg("-h")
-            .arg(&urls)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("spawning {}", slapd_bin.display()))?;
-        let pid = child.id();
-        self.child = Some(child);
-        self.watchdog = Watchdog::spawn(pid, "slapd-watchdog").ok();
+        let mut process = ServerProcess::spawn(
+            Command::new(slapd_bin)
+                .arg("-d")
+                .arg(&debug)
+                .arg("-f")
+                .arg(self.path("slapd.conf"))
+                .arg("-h")
+                .arg(&urls)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log),
+            "slapd",
+        )?;
 
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut delay = Duration::from_millis(5);
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                bail!(
-                    "slapd exited during startup ({status}); log tail ({}):\n{}",
-                    self.log_file().display(),
-                    self.log_tail(30)
-                );
-            }
-            let out = self.admin_cmd(
-                "ldapsearch",
-                &["-b", BASE_DN, "-s", "base", "-LLL", "1.1"],
-                None,
-            )?;
-            if out.success() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "slapd did not answer within {START_TIMEOUT:?} (last ldapsearch: {}: {}); log tail ({}):\n{}",
+        let ready = process.wait_ready(
+            Instant::now() + START_TIMEOUT,
+            Duration::from_millis(100),
+            || {
+                let out = self.admin_cmd(
+                    "ldapsearch",
+                    &["-b", BASE_DN, "-s", "base", "-LLL", "1.1"],
+                    None,
+                )?;
+                if out.success() {
+                    return Ok(());
+                }
+                Err(anyhow!(
+                    "last ldapsearch: {}: {}",
                     out.status,
-                    out.stderr.trim(),
-                    self.log_file().display(),
-                    self.log_tail(30)
-                );
+                    out.stderr.trim()
+                ))
+            },
+        );
+        match ready {
+            Ok(()) => {
+                self.process = Some(process);
+                Ok(())
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(100));
+            Err(NotReady::Exited(status)) => bail!(
+                "slapd exited during startup ({status}); log tail ({}):\n{}",
+                self.log_file().display(),
+                self.log_tail(30)
+            ),
+            Err(NotReady::TimedOut(e)) => bail!(
+                "slapd did not answer within {START_TIMEOUT:?} ({e}); log tail ({}):\n{}",
+                self.log_file().display(),
+                self.log_tail(30)
+            ),
         }
     }
 
     fn kill_process(&mut self) {
-        // Watchdog first (SIGKILL, so it never acts), while we still hold its stdin.
-        if let Some(w) = self.watchdog.take() {
-            w.disarm();
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process = None;
     }
 }
 
@@ -1014,53 +1000,11 @@ fn find_bin(name: &str) -> Result<PathBuf> {
 
 /// Runs a command to completion with a timeout, capturing stdout and stderr.
 fn run(cmd: &mut Command, stdin: Option<&str>, timeout: Duration) -> Result<CmdOutput> {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("piped stdin");
-        let input = input.to_owned();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(input.as_bytes());
-        });
-    }
-    let mut out_pipe = child.stdout.take().expect("piped stdout");
-    let mut err_pipe = child.stderr.take().expect("piped stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{:?} timed out after {timeout:?}", cmd.get_program());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    let out = run_with_timeout(cmd, stdin, timeout)?;
     Ok(CmdOutput {
-        status,
-        stdout,
-        stderr,
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
 }
 
@@ -1075,51 +1019,13 @@ fn parse_attr(ldif: &str, attr: &str) -> Vec<String> {
             continue;
         }
         if let Some(b64) = rest.strip_prefix(':') {
-            let bytes = unbase64(b64.trim()).unwrap_or_default();
+            let bytes = STANDARD.decode(b64.trim()).unwrap_or_default();
             vals.push(String::from_utf8_lossy(&bytes).into_owned());
         } else {
             vals.push(rest.strip_prefix(' ').unwrap_or(rest).to_owned());
         }
     }
     vals
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn unbase64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        buf = (buf << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -1154,14 +1060,6 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(base64("lpw-jos\u{e9}".as_bytes()), "bHB3LWpvc8Op");
-        assert_eq!(
-            unbase64("bHB3LWpvc8Op").unwrap(),
-            "lpw-jos\u{e9}".as_bytes()
-        );
-        for s in ["", "a", "ab", "abc", "abcd"] {
-            assert_eq!(unbase64(&base64(s.as_bytes())).unwrap(), s.as_bytes());
-        }
         assert!(has_placeholder("x @BASE_DN@ y"));
         assert!(!has_placeholder("mail: hamlet@zulip.com\nmail: x@y.org"));
         assert!(!has_placeholder(&seed_ldif()));
