@@ -14,12 +14,7 @@ for p in libpq-dev libssl-dev pkg-config gcc; do pkg_installed "$p" || need_apt+
 have redis-server || need_apt+=(redis-server)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing: ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y --no-install-recommends "${need_apt[@]}"; then
-    apt-get update
-    apt-get install -y --no-install-recommends "${need_apt[@]}"
-  fi
+  sh tests/setup/apt-install.sh "${need_apt[@]}"
 fi
 
 # LDAP tests: a private slapd, the ldap utilities and openssl for its certificates.
