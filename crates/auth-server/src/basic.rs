@@ -31,10 +31,6 @@ pub const USER_DEACTIVATED: &str = "Account is deactivated";
 pub const WRONG_SUBDOMAIN: &str = "Account is not associated with this subdomain";
 pub const WEBHOOK_BOT: &str = "This API is not available to incoming webhook bots.";
 
-fn unauthorized(msg: &str) -> ApiError {
-    ApiError::unauthorized(msg)
-}
-
 /// What a request authenticates for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -49,10 +45,10 @@ pub enum Purpose {
 
 /// The decoded `(username, key)` of a Basic header, or the Zulip error for it.
 pub fn parse_header(value: Option<&str>) -> Result<(String, String), ApiError> {
-    let value = value.ok_or_else(|| unauthorized(NOT_LOGGED_IN))?;
+    let value = value.ok_or_else(|| ApiError::unauthorized(NOT_LOGGED_IN))?;
     let tokens: Vec<&str> = value.split_whitespace().collect();
     let [scheme, credentials] = tokens.as_slice() else {
-        return Err(unauthorized(INVALID_HEADER));
+        return Err(ApiError::unauthorized(INVALID_HEADER));
     };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(ApiError::bad_request(NOT_BASIC));
@@ -65,12 +61,12 @@ pub fn parse_header(value: Option<&str>) -> Result<(String, String), ApiError> {
         .collect();
     let bytes = STANDARD
         .decode(cleaned.as_bytes())
-        .map_err(|_| unauthorized(INVALID_HEADER))?;
-    let text = String::from_utf8(bytes).map_err(|_| unauthorized(INVALID_HEADER))?;
+        .map_err(|_| ApiError::unauthorized(INVALID_HEADER))?;
+    let text = String::from_utf8(bytes).map_err(|_| ApiError::unauthorized(INVALID_HEADER))?;
     let mut parts = text.split(':');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(role), Some(key), None) => Ok((role.trim().to_owned(), key.trim().to_owned())),
-        _ => Err(unauthorized(INVALID_HEADER)),
+        _ => Err(ApiError::unauthorized(INVALID_HEADER)),
     }
 }
 
@@ -122,23 +118,23 @@ async fn resolve(
     key: &str,
     webhook_ok: bool,
 ) -> Result<Caller, ApiError> {
-    let key = ApiKey::parse(key).map_err(|_| unauthorized(MALFORMED_KEY))?;
+    let key = ApiKey::parse(key).map_err(|_| ApiError::unauthorized(MALFORMED_KEY))?;
     let owner = state
         .keys
         .owner_of(&key)
         .await
         .map_err(|e| ApiError::unavailable("API key lookup failed", e))?;
     let Some((user, realm)) = owner else {
-        return Err(unauthorized(INVALID_KEY));
+        return Err(ApiError::unauthorized(INVALID_KEY));
     };
     if role.to_lowercase() != user.delivery_email.to_lowercase() {
-        return Err(unauthorized(INVALID_KEY));
+        return Err(ApiError::unauthorized(INVALID_KEY));
     }
     if realm.deactivated {
-        return Err(unauthorized(REALM_DEACTIVATED));
+        return Err(ApiError::unauthorized(REALM_DEACTIVATED));
     }
     if !user.is_active {
-        return Err(unauthorized(USER_DEACTIVATED));
+        return Err(ApiError::unauthorized(USER_DEACTIVATED));
     }
     let subdomain = state.subdomain_of(req);
     if realm.subdomain != subdomain {
@@ -148,11 +144,11 @@ async fn resolve(
             request_realm = %subdomain,
             "attempted to access the API on the wrong subdomain"
         );
-        return Err(unauthorized(WRONG_SUBDOMAIN));
+        return Err(ApiError::unauthorized(WRONG_SUBDOMAIN));
     }
     crate::logging::note_realm(req, &realm.subdomain);
     if !webhook_ok && user.bot_type == Some(BotType::IncomingWebhook) {
-        return Err(unauthorized(WEBHOOK_BOT));
+        return Err(ApiError::unauthorized(WEBHOOK_BOT));
     }
     Ok(Caller { user, realm })
 }

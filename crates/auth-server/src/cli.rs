@@ -285,11 +285,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
         Command::Limits(LimitsCommand::Clear { username }) => {
             let state = open(settings).await?;
-            let append_domain = state
-                .ldap
-                .as_ref()
-                .and_then(|d| d.config().append_domain.clone());
-            let name = crate::limits::login_name(&username, append_domain.as_deref());
+            let name = state.login_name(&username);
             let mode = state.limits.mode().await;
             if mode == "local" {
                 bail!("Redis is configured but unreachable: nothing was cleared");

@@ -690,28 +690,26 @@ impl Settings {
         }
         let mut seen = Vec::new();
         for name in &self.auth.backends {
-            match BackendKind::from_name(name) {
-                None => p.push(format!(
+            let Some(kind) = BackendKind::from_name(name) else {
+                p.push(format!(
                     "auth.backends: unknown backend {name:?} (known: email, ldap, dev)"
-                )),
-                Some(BackendKind::Ldap) => {
-                    if seen.contains(&BackendKind::Ldap) {
-                        p.push(format!("auth.backends: {name:?} is listed twice"));
-                    }
-                    seen.push(BackendKind::Ldap);
-                    match self.ldap_config() {
-                        Ok(cfg) => p.extend(cfg.problems()),
-                        Err(e) => p.push(e.to_string()),
-                    }
-                }
-                Some(BackendKind::Dev) if !self.development.enabled => p.push(
+                ));
+                continue;
+            };
+            if kind == BackendKind::Dev && !self.development.enabled {
+                p.push(
                     "auth.backends: the dev backend logs anyone in without a password and needs development.enabled = true".into(),
-                ),
-                Some(kind) => {
-                    if seen.contains(&kind) {
-                        p.push(format!("auth.backends: {name:?} is listed twice"));
-                    }
-                    seen.push(kind);
+                );
+                continue;
+            }
+            if seen.contains(&kind) {
+                p.push(format!("auth.backends: {name:?} is listed twice"));
+            }
+            seen.push(kind);
+            if kind == BackendKind::Ldap {
+                match self.ldap_config() {
+                    Ok(cfg) => p.extend(cfg.problems()),
+                    Err(e) => p.push(e.to_string()),
                 }
             }
         }

@@ -39,22 +39,26 @@ pub fn subdomain_for_host(host: &str, server: &ServerSettings) -> String {
 
 /// The organization URL for a subdomain, as `realm_uri`/`realm_url` report it.
 pub fn realm_url(subdomain: &str, server: &ServerSettings) -> String {
-    let scheme = &server.external_scheme;
-    if let Some(host) = server.realm_hosts.get(subdomain) {
-        return format!("{scheme}://{host}");
-    }
-    if subdomain.is_empty() {
-        format!("{scheme}://{}", server.external_host)
-    } else {
-        format!("{scheme}://{subdomain}.{}", server.external_host)
-    }
+    format!(
+        "{}://{}",
+        server.external_scheme,
+        realm_host(subdomain, server)
+    )
 }
 
 /// The host part of a realm's URL (no scheme, no port): the domain bot emails are made under.
 pub fn realm_host_name(subdomain: &str, server: &ServerSettings) -> String {
-    let url = realm_url(subdomain, server);
-    let host = url.split("://").nth(1).unwrap_or(&url);
-    strip_port(host).to_owned()
+    strip_port(&realm_host(subdomain, server)).to_owned()
+}
+
+/// A realm's host with its port, if any: its own host name, or the subdomain under the
+/// external host.
+fn realm_host(subdomain: &str, server: &ServerSettings) -> String {
+    match server.realm_hosts.get(subdomain) {
+        Some(host) => host.clone(),
+        None if subdomain.is_empty() => server.external_host.clone(),
+        None => format!("{subdomain}.{}", server.external_host),
+    }
 }
 
 #[cfg(test)]

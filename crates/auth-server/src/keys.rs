@@ -15,6 +15,8 @@ use auth_core::{ApiKey, KeyDigest, KeyVault, Realm, RealmId, User, UserId};
 use auth_store::{Actor, KeySealer, Store, StoreError};
 use moka::sync::Cache;
 
+use crate::lookup_cache::LookupCache;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(transparent)]
@@ -57,11 +59,7 @@ pub struct CacheStats {
 pub struct KeyService {
     vault: Arc<KeyVault>,
     store: Store,
-    owners: Cache<KeyDigest, (User, Realm)>,
-    unknown: Cache<KeyDigest, ()>,
-    /// Bumped by every invalidation: a database read that started before a bump may have
-    /// seen the old row, so its result is not cached.
-    generation: Arc<AtomicU64>,
+    owners: LookupCache<KeyDigest, (User, Realm)>,
     pub stats: Arc<CacheStats>,
 }
 
@@ -70,16 +68,17 @@ impl KeyService {
         KeyService {
             vault: Arc::new(vault),
             store,
-            owners: Cache::builder()
-                .max_capacity(cache.capacity)
-                .time_to_live(cache.ttl)
-                .support_invalidation_closures()
-                .build(),
-            unknown: Cache::builder()
-                .max_capacity(cache.capacity / 10 + 1)
-                .time_to_live(cache.negative_ttl)
-                .build(),
-            generation: Arc::new(AtomicU64::new(0)),
+            owners: LookupCache::new(
+                Cache::builder()
+                    .max_capacity(cache.capacity)
+                    .time_to_live(cache.ttl)
+                    .support_invalidation_closures()
+                    .build(),
+                Cache::builder()
+                    .max_capacity(cache.capacity / 10 + 1)
+                    .time_to_live(cache.negative_ttl)
+                    .build(),
+            ),
             stats: Arc::new(CacheStats::default()),
         }
     }
@@ -118,59 +117,28 @@ impl KeyService {
     /// Who owns this key, with their realm: from the cache, else from the database.
     pub async fn owner_of(&self, key: &ApiKey) -> Result<Option<(User, Realm)>, KeyError> {
         let digest = self.vault.digest(key);
-        if let Some(hit) = self.owners.get(&digest) {
+        if let Some(cached) = self.owners.cached(&digest) {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(hit));
-        }
-        if self.unknown.contains_key(&digest) {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(None);
+            return Ok(cached);
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        let generation = self.generation.load(Ordering::Acquire);
-        let found = self.store.user_by_key_digest(&digest).await?;
-        // Insert, then check: an invalidation that ran while we read (or between a check and
-        // the insert) bumped the generation, and the entry we may have just cached is dropped.
-        match &found {
-            Some(owner) => self.owners.insert(digest.clone(), owner.clone()),
-            None => self.unknown.insert(digest.clone(), ()),
-        }
-        if self.generation.load(Ordering::Acquire) != generation {
-            self.owners.invalidate(&digest);
-            self.unknown.invalidate(&digest);
-        }
-        Ok(found)
+        let read = self.store.user_by_key_digest(&digest);
+        Ok(self.owners.load(&digest, read).await?)
     }
 
     /// Forgets cached owners that are this user.
     pub fn invalidate_user(&self, user: UserId) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self
-            .owners
-            .invalidate_entries_if(move |_, (u, _)| u.id == user)
-        {
-            tracing::warn!(error = %e, "cache invalidation failed; dropping the whole key cache");
-            self.owners.invalidate_all();
-        }
+        self.owners.invalidate_where(move |_, (u, _)| u.id == user);
     }
 
     /// Forgets cached owners in this realm.
     pub fn invalidate_realm(&self, realm: RealmId) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self
-            .owners
-            .invalidate_entries_if(move |_, (_, r)| r.id == realm)
-        {
-            tracing::warn!(error = %e, "cache invalidation failed; dropping the whole key cache");
-            self.owners.invalidate_all();
-        }
+        self.owners.invalidate_where(move |_, (_, r)| r.id == realm);
     }
 
     /// Forgets everything (after missing invalidations, e.g. a lost listener connection).
     pub fn invalidate_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.owners.invalidate_all();
-        self.unknown.invalidate_all();
     }
 
     pub fn fingerprint(&self) -> String {

@@ -19,6 +19,7 @@ pub mod keys;
 mod ldap_cli;
 pub mod limits;
 pub mod logging;
+pub mod lookup_cache;
 pub mod params;
 mod routes;
 pub mod server;

@@ -177,34 +177,29 @@ impl Limits {
         }
     }
 
-    fn ip_limits(&self, req: &HttpRequest) -> Option<String> {
+    /// The client IP's limit, when one applies: checked, and counted with `record`.
+    async fn ip_limit(&self, req: &HttpRequest, record: bool) -> Result<(), ApiError> {
         if !self.enabled || self.by_ip.0.is_empty() {
-            return None;
+            return Ok(());
         }
-        self.client_ip(req).map(ip_key)
-    }
-
-    /// Counts an unauthenticated request (a login) against the client's IP.
-    pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        match self.ip_limits(req) {
+        match self.client_ip(req).map(ip_key) {
             Some(key) => self
-                .check(&self.requests, req, &key, &self.by_ip, true)
+                .check(&self.requests, req, &key, &self.by_ip, record)
                 .await
                 .map(drop),
             None => Ok(()),
         }
+    }
+
+    /// Counts an unauthenticated request (a login) against the client's IP.
+    pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        self.ip_limit(req, true).await
     }
 
     /// Before an API key is looked up: an address that is over its limit of failures is
     /// refused without touching the database.
     pub async fn precheck_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        match self.ip_limits(req) {
-            Some(key) => self
-                .check(&self.requests, req, &key, &self.by_ip, false)
-                .await
-                .map(drop),
-            None => Ok(()),
-        }
+        self.ip_limit(req, false).await
     }
 
     /// A failed Basic authentication counts against the IP; once over the limit the answer

@@ -42,10 +42,6 @@ impl Drop for Params {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::payload_too_large(limit)
-}
-
 fn reject_replacement_chars(pairs: &[(String, String)]) -> Result<(), ApiError> {
     // The form decoders replace invalid UTF-8 with U+FFFD. Refuse it rather than let two
     // different byte strings become the same password or username.
@@ -86,12 +82,12 @@ impl Params {
             // Read (and discard) what a reasonable client sends so that it gets to see the
             // answer instead of a reset connection.
             discard(payload).await;
-            return Err(too_large(limit));
+            return Err(ApiError::payload_too_large(limit));
         }
         let mime = req.mime_type().ok().flatten();
         let body = match mime {
             Some(m) if m.essence_str() == "application/x-www-form-urlencoded" => {
-                let bytes = read_limited(payload, limit).await?;
+                let bytes = read_limited(payload, limit, true).await?;
                 parse_urlencoded(&bytes)?
             }
             Some(m) if m.essence_str() == "multipart/form-data" => {
@@ -99,7 +95,7 @@ impl Params {
             }
             _ => {
                 // Not a form: like Zulip, ignore the body (but still refuse a huge one).
-                drain_limited(payload, limit).await?;
+                read_limited(payload, limit, false).await?;
                 Vec::new()
             }
         };
@@ -173,30 +169,27 @@ async fn discard(mut payload: web::Payload) {
     }
 }
 
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// Reads the body up to `limit` bytes (over it: 413, and the rest is discarded); `keep: false`
+/// only checks the size of a body that carries nothing we use.
+async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+    keep: bool,
+) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
-        if buf.len() + chunk.len() > limit {
-            discard(payload).await;
-            return Err(too_large(limit));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
-async fn drain_limited(mut payload: web::Payload, limit: usize) -> Result<(), ApiError> {
     let mut seen = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("Could not read the request body"))?;
         seen += chunk.len();
         if seen > limit {
             discard(payload).await;
-            return Err(too_large(limit));
+            return Err(ApiError::payload_too_large(limit));
+        }
+        if keep {
+            buf.extend_from_slice(&chunk);
         }
     }
-    Ok(())
+    Ok(buf)
 }
 
 /// Most fields a multipart body may have.
@@ -228,7 +221,9 @@ async fn read_multipart(
     while let Some(field) = form.next().await {
         let mut field = match field {
             Ok(f) => f,
-            Err(_) if over.load(Ordering::Relaxed) => return Err(too_large(limit)),
+            Err(_) if over.load(Ordering::Relaxed) => {
+                return Err(ApiError::payload_too_large(limit));
+            }
             Err(_) => return Err(malformed()),
         };
         if out.len() >= MAX_MULTIPART_FIELDS {
@@ -241,7 +236,9 @@ async fn read_multipart(
         while let Some(chunk) = field.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
-                Err(_) if over.load(Ordering::Relaxed) => return Err(too_large(limit)),
+                Err(_) if over.load(Ordering::Relaxed) => {
+                    return Err(ApiError::payload_too_large(limit));
+                }
                 Err(_) => return Err(malformed()),
             };
             value.extend_from_slice(&chunk);

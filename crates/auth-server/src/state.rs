@@ -17,6 +17,7 @@ use crate::config::{ConfigError, Settings, read_secret_file};
 use crate::envelope::ApiError;
 use crate::host;
 use crate::keys::KeyService;
+use crate::lookup_cache::LookupCache;
 
 /// Why the server (or a CLI command) could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +65,7 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
-    realms: moka::sync::Cache<String, Realm>,
-    no_realms: moka::sync::Cache<String, ()>,
-    realm_generation: std::sync::atomic::AtomicU64,
+    realms: LookupCache<String, Realm>,
 }
 
 impl AppState {
@@ -158,15 +157,16 @@ impl AppState {
             ldap,
             accounts,
             limits,
-            realms: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(settings_ttl))
-                .build(),
-            no_realms: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(negative_ttl))
-                .build(),
-            realm_generation: std::sync::atomic::AtomicU64::new(0),
+            realms: LookupCache::new(
+                moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(settings_ttl))
+                    .build(),
+                moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(negative_ttl))
+                    .build(),
+            ),
         })
     }
 
@@ -197,43 +197,28 @@ impl AppState {
 
     /// The realm for the request's Host, if there is one. A database failure is a 503.
     pub async fn realm_for(&self, req: &HttpRequest) -> Result<Option<Realm>, ApiError> {
-        let subdomain = self.subdomain_of(req);
-        crate::logging::note_realm(req, &subdomain);
-        if let Some(hit) = self.realms.get(&subdomain) {
-            return Ok(Some(hit));
-        }
-        if self.no_realms.contains_key(&subdomain) {
-            return Ok(None);
-        }
-        let generation = self.realm_generation();
-        let realm = self
-            .store
-            .realm_by_subdomain(&subdomain)
-            .await
-            .map_err(|e| ApiError::unavailable("realm lookup failed", e))?;
-        // Insert, then check: if a realm changed while we read, drop what we cached.
-        match &realm {
-            Some(r) => self.realms.insert(subdomain.clone(), r.clone()),
-            None => self.no_realms.insert(subdomain.clone(), ()),
-        }
-        if generation != self.realm_generation() {
-            self.realms.invalidate(&subdomain);
-            self.no_realms.invalidate(&subdomain);
-        }
-        Ok(realm)
+        self.realm_for_subdomain(req, &self.subdomain_of(req)).await
     }
 
-    fn realm_generation(&self) -> u64 {
-        self.realm_generation
-            .load(std::sync::atomic::Ordering::Acquire)
+    /// [`Self::realm_for`] when the caller already has the request's subdomain.
+    pub async fn realm_for_subdomain(
+        &self,
+        req: &HttpRequest,
+        subdomain: &str,
+    ) -> Result<Option<Realm>, ApiError> {
+        crate::logging::note_realm(req, subdomain);
+        if let Some(cached) = self.realms.cached(subdomain) {
+            return Ok(cached);
+        }
+        self.realms
+            .load(subdomain, self.store.realm_by_subdomain(subdomain))
+            .await
+            .map_err(|e| ApiError::unavailable("realm lookup failed", e))
     }
 
     /// Forgets every cached realm (a realm was created, deactivated or changed somewhere).
     pub fn invalidate_realms(&self) {
-        self.realm_generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.realms.invalidate_all();
-        self.no_realms.invalidate_all();
     }
 
     /// Whether a login method is on for the realm (or, with no realm, on the server).
@@ -250,6 +235,16 @@ impl AppState {
             self.chain.is_enabled(BackendKind::Ldap, realm),
             self.ldap_maps_usernames,
         )
+    }
+
+    /// The name a username's failed logins count under ([`crate::limits::login_name`] with the
+    /// LDAP append domain, when there is one).
+    pub fn login_name(&self, username: &str) -> String {
+        let append_domain = self
+            .ldap
+            .as_ref()
+            .and_then(|d| d.config().append_domain.as_deref());
+        crate::limits::login_name(username, append_domain)
     }
 }
 

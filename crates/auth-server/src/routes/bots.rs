@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::basic::{self, Caller};
 use crate::envelope::{ApiError, success};
 use crate::host::realm_host_name;
+use crate::params::Params;
 use crate::routes::me::{avatar_url, key_answer};
 use crate::state::AppState;
 
@@ -30,22 +31,48 @@ fn require_member(caller: &Caller) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Zulip's `access_bot_by_id`: a bot of the caller's realm that the caller owns or administers.
-async fn access_bot(state: &AppState, caller: &Caller, raw_id: &str) -> Result<User, ApiError> {
-    require_member(caller)?;
-    let no_such_bot = || ApiError::bad_request("No such bot");
-    let id: i64 = raw_id.parse().map_err(|_| no_such_bot())?;
-    let bot = state
+/// The account `raw_id` names in the caller's realm; `missing` is the message when there is none.
+async fn user_in_realm(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    missing: &'static str,
+) -> Result<User, ApiError> {
+    let not_found = || ApiError::bad_request(missing);
+    let id: i64 = raw_id.parse().map_err(|_| not_found())?;
+    state
         .store
         .user_by_id(UserId(id))
         .await
         .map_err(unavailable)?
-        .filter(|u| u.realm_id == caller.realm.id && u.is_bot())
-        .ok_or_else(no_such_bot)?;
+        .filter(|u| u.realm_id == caller.realm.id)
+        .ok_or_else(not_found)
+}
+
+/// Zulip's `access_bot_by_id`: a bot of the caller's realm that the caller owns or administers.
+async fn access_bot(state: &AppState, caller: &Caller, raw_id: &str) -> Result<User, ApiError> {
+    require_member(caller)?;
+    let bot = user_in_realm(state, caller, raw_id, "No such bot").await?;
+    if !bot.is_bot() {
+        return Err(ApiError::bad_request("No such bot"));
+    }
     if !caller.user.role.is_realm_admin() && bot.bot_owner_id != Some(caller.user.id) {
         return Err(ApiError::bad_request("Insufficient permission"));
     }
     Ok(bot)
+}
+
+/// The start of every `/bots/{bot_id}` endpoint: the authenticated caller, the parameters and
+/// the bot the caller may manage.
+async fn bot_request(
+    req: &HttpRequest,
+    bot_id: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(Caller, Params, User), ApiError> {
+    let (caller, params) = basic::authenticate_with_params(req, payload, state).await?;
+    let bot = access_bot(state, &caller, bot_id).await?;
+    Ok((caller, params, bot))
 }
 
 /// Zulip's `check_full_name`.
@@ -109,15 +136,7 @@ pub async fn create_bot(
     let domain = realm_host_name(&caller.realm.subdomain, &state.settings.server);
     let email = format!("{short_name}-bot@{domain}");
     policy::validate_email(&email).map_err(|_| bad_name())?;
-    if state
-        .store
-        .user_by_email(caller.realm.id, &email)
-        .await
-        .map_err(unavailable)?
-        .is_some()
-    {
-        return Err(ApiError::bad_request("Username already in use"));
-    }
+    // An email already in use in the realm is the store's unique-constraint conflict.
     let bot = state
         .store
         .create_user(
@@ -185,8 +204,7 @@ pub async fn get_bot_key(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
-    let bot = access_bot(&state, &caller, &path).await?;
+    let (_caller, params, bot) = bot_request(&req, &path, payload, &state).await?;
     let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
     Ok(key_answer(&key, &params.ignored()))
 }
@@ -198,8 +216,7 @@ pub async fn regenerate_bot_key(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
-    let bot = access_bot(&state, &caller, &path).await?;
+    let (caller, params, bot) = bot_request(&req, &path, payload, &state).await?;
     let key = state
         .keys
         .regenerate(bot.id, Actor::api(Some(caller.user.id)))
@@ -216,8 +233,7 @@ pub async fn deactivate_bot(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
-    let bot = access_bot(&state, &caller, &path).await?;
+    let (caller, params, bot) = bot_request(&req, &path, payload, &state).await?;
     state
         .store
         .set_user_active(bot.id, false, Actor::api(Some(caller.user.id)))
@@ -237,15 +253,7 @@ pub async fn reactivate_user(
 ) -> Result<HttpResponse, ApiError> {
     let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     require_member(&caller)?;
-    let no_such_user = || ApiError::bad_request("No such user");
-    let id: i64 = path.parse().map_err(|_| no_such_user())?;
-    let target = state
-        .store
-        .user_by_id(UserId(id))
-        .await
-        .map_err(unavailable)?
-        .filter(|u| u.realm_id == caller.realm.id)
-        .ok_or_else(no_such_user)?;
+    let target = user_in_realm(&state, &caller, &path, "No such user").await?;
     let allowed = caller.user.role.is_realm_admin()
         || (target.is_bot() && target.bot_owner_id == Some(caller.user.id));
     if !allowed {

@@ -42,12 +42,8 @@ pub async fn dev_fetch_api_key(
         .await?
         .ok_or_else(ApiError::nonexistent_subdomain)?;
     let outcome = dev_login(&state, &realm, &username).await?;
-    let tried = match &outcome {
-        Ok(u) => Some(u.clone()),
-        Err(_) => None,
-    };
-    let failure = outcome.as_ref().err();
-    super::login::record_login(&state, &realm, tried.as_ref(), &username, failure, "dev").await;
+    let (tried, failure) = (outcome.as_ref().ok(), outcome.as_ref().err());
+    super::login::record_login(&state, &realm, tried, &username, failure, "dev").await;
     match outcome {
         Ok(user) => super::key_response(&state, &req, &user, &params.ignored()).await,
         Err(f) => Err(ApiError::from_auth_failure(&f)),
@@ -64,21 +60,22 @@ async fn dev_login(
     if !state.method_enabled(BackendKind::Dev, Some(realm)) {
         return Ok(Err(AuthFailure::BadCredentials));
     }
-    let Some(user) = state
+    // One query finds the realm's account and any account elsewhere.
+    let records = state
         .store
-        .user_by_email(realm.id, username)
+        .login_records_any_realm(username)
         .await
-        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    let exists_elsewhere = !records.is_empty();
+    let Some(user) = records
+        .into_iter()
+        .map(|r| r.user)
+        .find(|u| u.realm_id == realm.id)
     else {
-        let elsewhere = state
-            .store
-            .login_records_any_realm(username)
-            .await
-            .map_err(unavailable)?;
-        return Ok(Err(if elsewhere.is_empty() {
-            AuthFailure::BadCredentials
-        } else {
+        return Ok(Err(if exists_elsewhere {
             AuthFailure::WrongRealm
+        } else {
+            AuthFailure::BadCredentials
         }));
     };
     Ok(if realm.deactivated {

@@ -24,16 +24,15 @@ pub async fn fetch_api_key(
         .realm_for(&req)
         .await?
         .ok_or_else(ApiError::nonexistent_subdomain)?;
-    if state.require_email_format_usernames(Some(&realm)) {
-        policy::validate_email(&username)
-            .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
-    }
-    let append_domain = state
-        .ldap
-        .as_ref()
-        .and_then(|d| d.config().append_domain.clone());
-    let login_name = crate::limits::login_name(&username, append_domain.as_deref());
-    let ticket = state.limits.begin_login(&req, &login_name).await?;
+    policy::check_login_username(
+        &username,
+        state.require_email_format_usernames(Some(&realm)),
+    )
+    .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
+    let ticket = state
+        .limits
+        .begin_login(&req, &state.login_name(&username))
+        .await?;
     let attempt = state.chain.attempt(&realm, &username, &password).await;
     state.limits.end_login(ticket, &attempt).await;
     let outcome = attempt.result;

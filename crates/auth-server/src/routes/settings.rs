@@ -29,7 +29,7 @@ pub async fn server_settings(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let subdomain = state.subdomain_of(&req);
-    let realm = state.realm_for(&req).await?;
+    let realm = state.realm_for_subdomain(&req, &subdomain).await?;
     if realm.is_none() {
         if !subdomain.is_empty() {
             return Err(ApiError::invalid_subdomain_400());
