@@ -43,6 +43,23 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// [`load`] of `fetch_api_key` logins on the `zulip` realm: `(clients, total, budget)`, the
+/// credentials, and the status every answer must have.
+async fn login_load(
+    c: &Client,
+    label: &str,
+    (clients, total, budget): (usize, usize, Duration),
+    (username, password): (&'static str, &'static str),
+    want: u16,
+) -> Stats {
+    let c = c.clone();
+    load(label, clients, total, budget, move |_| {
+        let c = c.clone();
+        async move { c.fetch_api_key("zulip", username, password).await.status == want }
+    })
+    .await
+}
+
 /// Runs `total` requests from `concurrency` tasks (or until `budget` runs out).
 async fn load<F, Fut>(
     label: &str,
@@ -206,25 +223,14 @@ async fn bench_db(kind: DbKind, out: &mut String, ratios: &mut Vec<String>) {
         )
         .await
     };
-    let cheap_login = {
-        let c = c.clone();
-        load(
-            &format!("{name}: fetch_api_key success, bcrypt cost 4, 8 clients"),
-            8,
-            3_000,
-            Duration::from_secs(15),
-            move |_| {
-                let c = c.clone();
-                async move {
-                    c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW)
-                        .await
-                        .status
-                        == 200
-                }
-            },
-        )
-        .await
-    };
+    let cheap_login = login_load(
+        &c,
+        &format!("{name}: fetch_api_key success, bcrypt cost 4, 8 clients"),
+        (8, 3_000, Duration::from_secs(15)),
+        ("hamlet@zulip.com", latchkey_tests::PW),
+        200,
+    )
+    .await;
     server4.stop().await;
 
     // Basic authentication of an API request: the owner cache's hit path against the miss path
@@ -294,63 +300,30 @@ async fn bench_db(kind: DbKind, out: &mut String, ratios: &mut Vec<String>) {
         return;
     };
     let c: Client = server12.client();
-    let login12 = {
-        let c = c.clone();
-        load(
-            &format!("{name}: fetch_api_key success, bcrypt cost 12, 4 clients"),
-            4,
-            60,
-            Duration::from_secs(30),
-            move |_| {
-                let c = c.clone();
-                async move {
-                    c.fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW)
-                        .await
-                        .status
-                        == 200
-                }
-            },
-        )
-        .await
-    };
-    let wrong12 = {
-        let c = c.clone();
-        load(
-            &format!("{name}: wrong password, cost 12, 1 client"),
-            1,
-            20,
-            Duration::from_secs(30),
-            move |_| {
-                let c = c.clone();
-                async move {
-                    c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong-password")
-                        .await
-                        .status
-                        == 401
-                }
-            },
-        )
-        .await
-    };
-    let unknown12 = {
-        let c = c.clone();
-        load(
-            &format!("{name}: unknown user, cost 12, 1 client"),
-            1,
-            20,
-            Duration::from_secs(30),
-            move |_| {
-                let c = c.clone();
-                async move {
-                    c.fetch_api_key("zulip", "nobody@zulip.com", "wrong-password")
-                        .await
-                        .status
-                        == 401
-                }
-            },
-        )
-        .await
-    };
+    let login12 = login_load(
+        &c,
+        &format!("{name}: fetch_api_key success, bcrypt cost 12, 4 clients"),
+        (4, 60, Duration::from_secs(30)),
+        ("hamlet@zulip.com", latchkey_tests::PW),
+        200,
+    )
+    .await;
+    let wrong12 = login_load(
+        &c,
+        &format!("{name}: wrong password, cost 12, 1 client"),
+        (1, 20, Duration::from_secs(30)),
+        ("hamlet@zulip.com", "wrong-password"),
+        401,
+    )
+    .await;
+    let unknown12 = login_load(
+        &c,
+        &format!("{name}: unknown user, cost 12, 1 client"),
+        (1, 20, Duration::from_secs(30)),
+        ("nobody@zulip.com", "wrong-password"),
+        401,
+    )
+    .await;
     server12.stop().await;
 
     let _ = writeln!(out, "\n### {name}\n\n{TABLE_HEAD}");
@@ -410,58 +383,30 @@ async fn bench_ldap(out: &mut String, ratios: &mut Vec<String>) {
         return;
     };
     let c = server.client();
-    let ok = {
-        let c = c.clone();
-        load(
-            "LDAP (SQLite): fetch_api_key success, search + bind, 8 clients",
-            8,
-            3_000,
-            Duration::from_secs(20),
-            move |_| {
-                let c = c.clone();
-                async move {
-                    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-                        .await
-                        .status
-                        == 200
-                }
-            },
-        )
-        .await
-    };
-    let wrong = {
-        let c = c.clone();
-        load(
-            "LDAP (SQLite): wrong password, 1 client",
-            1,
-            200,
-            Duration::from_secs(20),
-            move |_| {
-                let c = c.clone();
-                async move { c.fetch_api_key("zulip", "hamlet", "wrong").await.status == 401 }
-            },
-        )
-        .await
-    };
-    let unknown = {
-        let c = c.clone();
-        load(
-            "LDAP (SQLite): unknown user, 1 client",
-            1,
-            200,
-            Duration::from_secs(20),
-            move |_| {
-                let c = c.clone();
-                async move {
-                    c.fetch_api_key("zulip", "nobody-at-all", "wrong")
-                        .await
-                        .status
-                        == 401
-                }
-            },
-        )
-        .await
-    };
+    let ok = login_load(
+        &c,
+        "LDAP (SQLite): fetch_api_key success, search + bind, 8 clients",
+        (8, 3_000, Duration::from_secs(20)),
+        ("hamlet", slapd::HAMLET.password),
+        200,
+    )
+    .await;
+    let wrong = login_load(
+        &c,
+        "LDAP (SQLite): wrong password, 1 client",
+        (1, 200, Duration::from_secs(20)),
+        ("hamlet", "wrong"),
+        401,
+    )
+    .await;
+    let unknown = login_load(
+        &c,
+        "LDAP (SQLite): unknown user, 1 client",
+        (1, 200, Duration::from_secs(20)),
+        ("nobody-at-all", "wrong"),
+        401,
+    )
+    .await;
     server.stop().await;
     drop(d);
     let _ = writeln!(out, "\n### LDAP (OpenLDAP 2.5 on loopback)\n\n{TABLE_HEAD}");
