@@ -363,6 +363,16 @@ impl Reply {
         assert!(self.body["code"].as_str().is_some(), "{}", self.raw);
     }
 
+    /// Asserts Zulip's answer to a wrong password or an unknown user (the same for both).
+    #[track_caller]
+    pub fn assert_bad_credentials(&self) {
+        self.assert_error(
+            401,
+            "AUTHENTICATION_FAILED",
+            "Your username or password is incorrect",
+        );
+    }
+
     #[track_caller]
     pub fn assert_success(&self) {
         assert_eq!(self.status, 200, "{}", self.raw);

@@ -436,11 +436,7 @@ async fn bots_lifecycle_and_ownership(kind: DbKind) {
     // Bots cannot log in with a password.
     c.fetch_api_key("zulip", "helper-bot@zulip.example.test", "anything")
         .await
-        .assert_error(
-            401,
-            "AUTHENTICATION_FAILED",
-            "Your username or password is incorrect",
-        );
+        .assert_bad_credentials();
     // Name checks.
     post_as(
         &c,

@@ -41,11 +41,7 @@ async fn malformed_requests_get_envelopes(kind: DbKind) {
         "application/x-www-form-urlencoded",
     ))
     .await
-    .assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    .assert_bad_credentials();
     // Garbage that is not form encoding at all, and a broken multipart body.
     Client::send(post("%%%&&&===", "application/x-www-form-urlencoded"))
         .await
@@ -96,11 +92,7 @@ async fn huge_bodies_are_refused_cleanly(kind: DbKind) {
     f.client()
         .fetch_api_key("zulip", "hamlet@zulip.com", &long)
         .await
-        .assert_error(
-            401,
-            "AUTHENTICATION_FAILED",
-            "Your username or password is incorrect",
-        );
+        .assert_bad_credentials();
     still_serving(&f).await;
 }
 

@@ -60,11 +60,9 @@ async fn dev_errors(kind: DbKind) {
         "NONEXISTENT_SUBDOMAIN",
         "Invalid subdomain",
     );
-    post("zulip", "foo@zulip.com").await.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    post("zulip", "foo@zulip.com")
+        .await
+        .assert_bad_credentials();
     post("zulip", "othello@lear.com").await.assert_error(
         404,
         "NONEXISTENT_SUBDOMAIN",

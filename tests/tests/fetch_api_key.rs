@@ -103,21 +103,13 @@ async fn wrong_password_and_unknown_user(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", "not-it")
         .await;
-    wrong.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    wrong.assert_bad_credentials();
     assert!(wrong.headers.get("www-authenticate").is_none());
     let unknown = f
         .client()
         .fetch_api_key("zulip", "nobody@zulip.com", PW)
         .await;
-    unknown.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    unknown.assert_bad_credentials();
     // Identical bodies: nothing tells the two apart.
     assert_eq!(wrong.raw, unknown.raw);
 }
@@ -179,11 +171,7 @@ async fn deactivated_user_only_after_password(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     f.server
         .admin
         .store
@@ -219,20 +207,12 @@ async fn deactivated_realm_only_after_password(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     let r = f
         .client()
         .fetch_api_key("zulip", "nobody@zulip.com", PW)
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     // Other realms are unaffected.
     f.client()
         .fetch_api_key("lear", "othello@lear.com", PW)
@@ -253,11 +233,7 @@ async fn other_organization_only_after_password(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "othello@lear.com", "wrong")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     // The same address may exist in several realms, each with its own password and key.
     let o2 = f
         .server
@@ -291,11 +267,7 @@ async fn empty_password_never_authenticates(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", "")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     // An account with no usable password cannot be entered with an empty one either.
     f.server
         .create_user(&f.zulip, "nopw@zulip.com", None, Role::Member)
@@ -304,20 +276,12 @@ async fn empty_password_never_authenticates(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "nopw@zulip.com", "")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     let r = f
         .client()
         .fetch_api_key("zulip", "nopw@zulip.com", "anything")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
 }
 
 async fn missing_parameters(kind: DbKind) {
@@ -442,11 +406,7 @@ async fn password_reset_required(kind: DbKind) {
         .client()
         .fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
         .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     // Setting a new password lifts it.
     let hash = f
         .server

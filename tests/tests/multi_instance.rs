@@ -94,11 +94,7 @@ async fn two_instances_share_keys_and_limits() {
     for c in [&ca, &ca, &cb] {
         c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
             .await
-            .assert_error(
-                401,
-                "AUTHENTICATION_FAILED",
-                "Your username or password is incorrect",
-            );
+            .assert_bad_credentials();
     }
     ca.fetch_api_key("zulip", "hamlet@zulip.com", PW)
         .await

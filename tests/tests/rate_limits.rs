@@ -41,18 +41,10 @@ async fn login_limit_by_username(kind: DbKind) {
     let wrong = || c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong");
     // 37: two wrong passwords are 401; the third attempt, even with the right password, is 429.
     let first = wrong().await;
-    first.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    first.assert_bad_credentials();
     assert_eq!(first.headers["x-ratelimit-limit"], "2");
     assert_eq!(first.headers["x-ratelimit-remaining"], "1");
-    wrong().await.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    wrong().await.assert_bad_credentials();
     limited(&c.fetch_api_key("zulip", "hamlet@zulip.com", PW).await);
     // Another spelling of the same address is the same bucket (Zulip keys the raw string;
     // Latchkey folds case), and other users are unaffected.
@@ -62,24 +54,12 @@ async fn login_limit_by_username(kind: DbKind) {
         .assert_success();
     // 39: after the window, wrong → 401, right → 200 and the history is cleared.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    wrong().await.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    wrong().await.assert_bad_credentials();
     c.fetch_api_key("zulip", "hamlet@zulip.com", PW)
         .await
         .assert_success();
-    wrong().await.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
-    wrong().await.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    wrong().await.assert_bad_credentials();
+    wrong().await.assert_bad_credentials();
     limited(&wrong().await);
     // Account states shown after a right password are not credential failures.
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -133,11 +113,7 @@ async fn password_change_clears_the_login_limit(kind: DbKind) {
         |r: &Reply| r.status == 401,
     )
     .await;
-    r.assert_error(
-        401,
-        "AUTHENTICATION_FAILED",
-        "Your username or password is incorrect",
-    );
+    r.assert_bad_credentials();
     c.fetch_api_key("zulip", "hamlet@zulip.com", "brand-new-Pw-42")
         .await
         .assert_success();
