@@ -139,6 +139,30 @@ impl AuthFailure {
     pub fn is_credential_failure(&self) -> bool {
         matches!(self, AuthFailure::BadCredentials)
     }
+
+    /// The `backend` could not decide; `reason` is for logs and must never hold secrets.
+    pub fn unavailable(backend: BackendKind, reason: impl fmt::Display) -> AuthFailure {
+        AuthFailure::Unavailable {
+            backend,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The account checks every password backend makes once the password is proven, in this order:
+/// a deactivated realm, a deactivated account, then a bot (bots have no password, so a password
+/// login as one is a bad-credentials failure).
+pub fn admit(realm: &Realm, user: &User) -> Result<(), AuthFailure> {
+    if realm.deactivated {
+        return Err(AuthFailure::RealmDeactivated);
+    }
+    if !user.is_active {
+        return Err(AuthFailure::UserDeactivated);
+    }
+    if user.is_bot() {
+        return Err(AuthFailure::BadCredentials);
+    }
+    Ok(())
 }
 
 /// A successful login.

@@ -1,5 +1,6 @@
 //! Latchkey's domain model, with no I/O: realms, users, API keys and the vault that seals them,
-//! the [`AuthBackend`] trait with its typed outcomes and the [`BackendChain`] that runs backends in
+//! the [`AuthBackend`] trait with its typed outcomes, the account checks every password backend
+//! makes once the password is proven ([`admit`]), the [`BackendChain`] that runs backends in
 //! order, the [`AccountStore`] port through which backends read accounts, and the username and
 //! password policy (Django-compatible email validation, `require_email_format_usernames`).
 //!
@@ -19,7 +20,7 @@ pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, Vault
 pub use auth::{
     AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendChain,
     BackendKind, ChainOutcome, DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser,
-    StoreUnavailable,
+    StoreUnavailable, admit,
 };
 pub use domain::{
     AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,

@@ -40,13 +40,6 @@ impl EmailAuthBackend {
         }
     }
 
-    fn unavailable(reason: impl ToString) -> AuthFailure {
-        AuthFailure::Unavailable {
-            backend: BackendKind::Email,
-            reason: reason.to_string(),
-        }
-    }
-
     /// Checks the state of an account whose password has just been proven.
     async fn admit(
         &self,
@@ -55,16 +48,9 @@ impl EmailAuthBackend {
         needs_rehash: bool,
     ) -> Result<AuthSuccess, AuthFailure> {
         let user = record.user;
-        if attempt.realm.deactivated {
-            return Err(AuthFailure::RealmDeactivated);
-        }
-        if !user.is_active {
-            return Err(AuthFailure::UserDeactivated);
-        }
-        if user.is_bot() {
-            // Bots have no password; a hash on a bot row can only be a mistake.
-            return Err(AuthFailure::BadCredentials);
-        }
+        // Realm, then account state; a bot is refused as bad credentials (bots have no password;
+        // a hash on a bot row can only be a mistake).
+        auth_core::admit(attempt.realm, &user)?;
         if user.password_reset_needed {
             return Err(AuthFailure::PasswordResetRequired);
         }
@@ -107,7 +93,7 @@ impl AuthBackend for EmailAuthBackend {
             .store
             .login_records_any_realm(attempt.username)
             .await
-            .map_err(Self::unavailable)?;
+            .map_err(|e| AuthFailure::unavailable(BackendKind::Email, e))?;
         let (own, elsewhere): (Vec<LoginRecord>, Vec<LoginRecord>) = records
             .into_iter()
             .partition(|r| r.user.realm_id == attempt.realm.id);
@@ -125,7 +111,7 @@ impl AuthBackend for EmailAuthBackend {
                 candidate.as_ref().and_then(|r| r.password_hash.as_ref()),
             )
             .await
-            .map_err(Self::unavailable)?;
+            .map_err(|e| AuthFailure::unavailable(BackendKind::Email, e))?;
         match (verdict, candidate) {
             (Verification::Mismatch, _) | (_, None) => Err(AuthFailure::BadCredentials),
             (Verification::Match { needs_rehash }, Some(record)) => {

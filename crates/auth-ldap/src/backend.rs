@@ -103,10 +103,7 @@ pub struct LdapAuthBackend {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> AuthFailure {
-    AuthFailure::Unavailable {
-        backend: BackendKind::Ldap,
-        reason: e.to_string(),
-    }
+    AuthFailure::unavailable(BackendKind::Ldap, e)
 }
 
 impl LdapAuthBackend {
@@ -225,18 +222,11 @@ impl LdapAuthBackend {
                         relink = true;
                     }
                 }
-                if realm.deactivated {
-                    return Err(AuthFailure::RealmDeactivated);
-                }
-                if !u.is_active {
-                    return Err(AuthFailure::UserDeactivated);
-                }
-                if u.is_bot() {
-                    return Err(AuthFailure::BadCredentials);
-                }
+                auth_core::admit(realm, &u)?;
                 // Keep the account tied to the person: remember the id, follow a rename.
                 let mut update = DirectoryUpdate::default();
-                if (u.external_id.is_none() || relink) && a.external_id.is_some() {
+                if u.external_id.is_none() || relink {
+                    // `None` when the directory has no id: the update then leaves it alone.
                     update.external_id = a.external_id.clone();
                 }
                 if !u.delivery_email.eq_ignore_ascii_case(email)

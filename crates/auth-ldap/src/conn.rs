@@ -25,6 +25,9 @@ pub enum DirError {
     Timeout(Duration),
     #[error("LDAP error: {0}")]
     Protocol(String),
+    /// A search base (or a group read as one) that does not exist (result 32); holds the base.
+    #[error("LDAP error: search base {0:?} does not exist (result 32)")]
+    NoSuchBase(String),
     #[error("the LDAP service account was refused: {0}")]
     ServiceBind(String),
     #[error("LDAP configuration: {0}")]
@@ -185,14 +188,12 @@ impl ServicePool {
                     "the service account has no password (an empty password would be an anonymous bind)".into(),
                 ));
             }
-            let res = tokio::time::timeout(
+            let res = bounded(
                 self.operation_timeout,
                 ldap.with_timeout(self.operation_timeout)
                     .simple_bind(&self.bind_dn, self.bind_password.expose()),
             )
-            .await
-            .map_err(|_| DirError::Timeout(self.operation_timeout))?
-            .map_err(|e| classify_transport(&e, self.operation_timeout))?;
+            .await?;
             if res.rc != 0 {
                 let _ = ldap.unbind().await;
                 return Err(DirError::ServiceBind(format!(
@@ -220,6 +221,18 @@ impl ServicePool {
     pub fn clear(&self) {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// Runs one `ldap3` operation bounded by `t` (on top of `ldap3`'s own per-operation timeout):
+/// running out of time is [`DirError::Timeout`], an `ldap3` error is classified.
+pub async fn bounded<T>(
+    t: Duration,
+    f: impl Future<Output = ldap3::result::Result<T>>,
+) -> Result<T, DirError> {
+    tokio::time::timeout(t, f)
+        .await
+        .map_err(|_| DirError::Timeout(t))?
+        .map_err(|e| classify_transport(&e, t))
 }
 
 /// Maps an `ldap3` error to a directory error.

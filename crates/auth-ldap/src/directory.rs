@@ -12,7 +12,9 @@ use ldap3::controls::RawControl;
 use ldap3::{Ldap, LdapResult, Scope, SearchEntry, dn_escape, ldap_escape};
 
 use crate::config::{GroupMembership, LdapConfig, SearchScope};
-use crate::conn::{Connector, DirError, ServicePool, classify_transport, redact_diagnostic};
+use crate::conn::{
+    Connector, DirError, ServicePool, bounded, classify_transport, redact_diagnostic,
+};
 use crate::entry::{DirEntry, wanted_attributes};
 
 /// OpenLDAP's password-policy request/response control.
@@ -172,23 +174,17 @@ impl Directory {
         filter: &str,
     ) -> Result<Vec<DirEntry>, DirError> {
         let t = self.op_timeout();
-        let result = tokio::time::timeout(
+        let result = bounded(
             t,
             ldap.with_timeout(t)
                 .search(base, scope, filter, &self.attrs),
         )
-        .await
-        .map_err(|_| DirError::Timeout(t))?
-        .map_err(|e| classify_transport(&e, t))?;
+        .await?;
         let (entries, res) = (result.0, result.1);
         match res.rc {
             0 => {}
             // The base does not exist: a configuration problem, not "nobody".
-            32 => {
-                return Err(DirError::Protocol(format!(
-                    "search base {base:?} does not exist (result 32)"
-                )));
-            }
+            32 => return Err(DirError::NoSuchBase(base.to_owned())),
             rc => {
                 return Err(DirError::Protocol(format!(
                     "search answered result {rc} ({})",
@@ -224,6 +220,23 @@ impl Directory {
                 Ok(v)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// A search on the person's bound connection when there is no service account (`bind_dn`
+    /// empty) and one is given, else on a service connection.
+    async fn search_as(
+        &self,
+        conn: Option<&mut Ldap>,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+    ) -> Result<Vec<DirEntry>, DirError> {
+        match conn {
+            Some(ldap) if self.cfg.bind_dn.is_empty() => {
+                self.run_search(ldap, base, scope, filter).await
+            }
+            _ => self.service_search(base, scope, filter).await,
         }
     }
 
@@ -314,15 +327,13 @@ impl Directory {
             crit: false,
             val: None,
         };
-        let res = tokio::time::timeout(
+        let res = bounded(
             t,
             ldap.with_timeout(t)
                 .with_controls(request)
                 .simple_bind(dn, password.expose()),
         )
-        .await
-        .map_err(|_| DirError::Timeout(t))?
-        .map_err(|e| classify_transport(&e, t))?;
+        .await?;
         if res.rc == 0 && ppolicy_error(&res).is_none() {
             return Ok(BindOutcome::Bound(ldap));
         }
@@ -339,16 +350,9 @@ impl Directory {
         conn: Option<&mut Ldap>,
         dn: &str,
     ) -> Result<Option<DirEntry>, DirError> {
-        let mut hits = match conn {
-            Some(ldap) if self.cfg.bind_dn.is_empty() => {
-                self.run_search(ldap, dn, Scope::Base, "(objectClass=*)")
-                    .await?
-            }
-            _ => {
-                self.service_search(dn, Scope::Base, "(objectClass=*)")
-                    .await?
-            }
-        };
+        let mut hits = self
+            .search_as(conn, dn, Scope::Base, "(objectClass=*)")
+            .await?;
         Ok(hits.pop())
     }
 
@@ -389,34 +393,12 @@ impl Directory {
                 format!("(memberUid={})", ldap_escape(username)),
             ),
         };
-        let hits = match conn {
-            Some(ldap) if self.cfg.bind_dn.is_empty() => {
-                self.run_search(ldap, &base, scope, &filter).await
-            }
-            _ => self.service_search(&base, scope, &filter).await,
-        };
-        match hits {
+        match self.search_as(conn, &base, scope, &filter).await {
             Ok(h) => Ok(!h.is_empty()),
             // A group that does not exist has no members.
-            Err(DirError::Protocol(msg)) if msg.contains("result 32") => Ok(false),
+            Err(DirError::NoSuchBase(_)) => Ok(false),
             Err(e) => Err(e),
         }
-    }
-
-    /// Groups named in the configuration that the person belongs to (for `ldap query`).
-    pub async fn configured_groups(
-        &self,
-        entry: &DirEntry,
-        username: &str,
-    ) -> Result<Vec<(String, bool)>, DirError> {
-        let mut out = Vec::new();
-        for g in [&self.cfg.require_group, &self.cfg.deny_group]
-            .into_iter()
-            .flatten()
-        {
-            out.push((g.clone(), self.is_member(None, entry, username, g).await?));
-        }
-        Ok(out)
     }
 
     /// Every person under the search base (paged), for a sync.
@@ -448,15 +430,8 @@ impl Directory {
             .await
             .map_err(|e| classify_transport(&e, t))?;
         let mut out = Vec::new();
-        loop {
-            let next = tokio::time::timeout(t, stream.next())
-                .await
-                .map_err(|_| DirError::Timeout(t))?
-                .map_err(|e| classify_transport(&e, t))?;
-            match next {
-                Some(e) => out.push(DirEntry::from_search(SearchEntry::construct(e))),
-                None => break,
-            }
+        while let Some(e) = bounded(t, stream.next()).await? {
+            out.push(DirEntry::from_search(SearchEntry::construct(e)));
         }
         let res = stream.finish().await;
         if res.rc != 0 {
@@ -491,18 +466,14 @@ impl Directory {
     /// Connects, binds the service account and reads the search base: the "test connection"
     /// of `config check --connect`.
     pub async fn check(&self) -> Result<String, DirError> {
-        let base = if self.cfg.user_search_base.is_empty() {
-            String::new()
-        } else {
-            self.cfg.user_search_base.clone()
-        };
+        let base = &self.cfg.user_search_base;
         if base.is_empty() {
             let (ldap, _) = self.pool.get().await?;
             self.pool.put(ldap);
             return Ok("connected and bound".into());
         }
         let hits = self
-            .service_search(&base, Scope::Base, "(objectClass=*)")
+            .service_search(base, Scope::Base, "(objectClass=*)")
             .await?;
         Ok(format!(
             "connected, bound{}, search base {} {}",
@@ -628,6 +599,16 @@ mod tests {
         let mut res2 = res.clone();
         res2.ctrls[0].1.val = Some(warning);
         assert_eq!(ppolicy_error(&res2), None);
+    }
+
+    #[test]
+    fn a_missing_base_reads_as_the_protocol_error_it_replaced() {
+        let base = "cn=nope,ou=groups,dc=x";
+        assert_eq!(
+            DirError::NoSuchBase(base.into()).to_string(),
+            DirError::Protocol(format!("search base {base:?} does not exist (result 32)"))
+                .to_string()
+        );
     }
 
     #[test]

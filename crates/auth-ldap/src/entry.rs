@@ -104,12 +104,11 @@ pub fn email_for(
     let email = if let Some(domain) = &cfg.append_domain {
         let plain = format!("{username}@{domain}");
         if policy::validate_email(&plain).is_ok() {
-            plain
-        } else {
-            // Not a dot-atom: quote the local part, as Zulip does (`"hamlet@test"@zulip.com`).
-            let quoted = username.replace('\\', "\\\\").replace('"', "\\\"");
-            format!("\"{quoted}\"@{domain}")
+            return Ok(plain);
         }
+        // Not a dot-atom: quote the local part, as Zulip does (`"hamlet@test"@zulip.com`).
+        let quoted = username.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{quoted}\"@{domain}")
     } else if let Some(attr) = &cfg.email_attr {
         entry
             .first(attr)

@@ -150,31 +150,29 @@ pub async fn sync_realm(
         return Ok(report);
     }
 
+    // Accounts are matched by email only when usernames map to emails; otherwise the email is
+    // the directory username, which `find_user` asks about below.
+    let maps_usernames = cfg.maps_usernames();
     let mut by_id = HashMap::new();
     let mut by_email = HashMap::new();
     for p in &people {
         if let Some(id) = p.unique_id(&cfg.attributes.unique_id) {
             by_id.insert(id, p);
         }
-        let username = entry::directory_username(p, "", cfg).to_owned();
-        if let Ok(email) = entry::email_for(p, &username, cfg) {
-            by_email.insert(email_lookup_key(&email), p);
+        if maps_usernames {
+            let username = entry::directory_username(p, "", cfg);
+            if let Ok(email) = entry::email_for(p, username, cfg) {
+                by_email.insert(email_lookup_key(&email), p);
+            }
         }
     }
     let status_synced =
         cfg.attributes.user_account_control.is_some() || cfg.attributes.deactivated.is_some();
 
-    let maps_usernames = cfg.maps_usernames();
-    let no_emails = HashMap::new();
-    let email_index = if maps_usernames {
-        &by_email
-    } else {
-        &no_emails
-    };
     for user in managed {
         report.checked += 1;
         let unique_attr = cfg.attributes.unique_id.as_str();
-        let mut found = match_entry(user, &by_id, email_index, unique_attr).cloned();
+        let mut found = match_entry(user, &by_id, &by_email, unique_attr).cloned();
         if found.is_none() && !maps_usernames {
             // Without a mapping the email is the directory username: ask the directory as a
             // login would. An error here stops the run before anything changed.

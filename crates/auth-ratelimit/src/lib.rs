@@ -333,20 +333,15 @@ impl RateLimiter {
         let full = self.full_key(key);
         let id = record.then(rand::random::<u128>);
 
-        if let Some(redis) = &inner.redis {
-            if inner.health.should_try() {
-                match redis.check(&full, rules, now, id).await {
-                    Ok(verdict) => {
-                        inner.health.succeeded();
-                        let ticket = id.map(|id| Ticket {
-                            id,
-                            origin: Origin::Shared,
-                        });
-                        return Decision::from_verdict(verdict, ticket);
-                    }
-                    Err(e) => inner.health.failed(&e, limiter_name(key)),
-                }
-            }
+        if let Some(verdict) = self
+            .via_redis(key, |redis| redis.check(&full, rules, now, id))
+            .await
+        {
+            let ticket = id.map(|id| Ticket {
+                id,
+                origin: Origin::Shared,
+            });
+            return Decision::from_verdict(verdict, ticket);
         }
 
         let verdict = inner.local.check(&full, rules, now, id);
@@ -365,14 +360,8 @@ impl RateLimiter {
         match ticket.origin {
             Origin::Local => inner.local.withdraw(&full, ticket.id),
             Origin::Shared => {
-                let Some(redis) = &inner.redis else { return };
-                if !inner.health.should_try() {
-                    return;
-                }
-                match redis.withdraw(&full, ticket.id).await {
-                    Ok(()) => inner.health.succeeded(),
-                    Err(e) => inner.health.failed(&e, limiter_name(key)),
-                }
+                self.via_redis(key, |redis| redis.withdraw(&full, ticket.id))
+                    .await;
             }
         }
     }
@@ -382,12 +371,33 @@ impl RateLimiter {
         let inner = &self.inner;
         let full = self.full_key(key);
         inner.local.clear(&full);
-        if let Some(redis) = &inner.redis {
-            if inner.health.should_try() {
-                match redis.clear(&full).await {
-                    Ok(()) => inner.health.succeeded(),
-                    Err(e) => inner.health.failed(&e, limiter_name(key)),
-                }
+        self.via_redis(key, |redis| redis.clear(&full)).await;
+    }
+
+    /// Runs `op` on Redis when it is configured and [`Health::should_try`] allows it, and records
+    /// how that went: `Some` with its result when it worked; `None` when Redis was not asked or
+    /// failed (the failure is logged under `key`'s limiter name).
+    async fn via_redis<'a, T, Fut>(
+        &'a self,
+        key: &str,
+        op: impl FnOnce(&'a RedisStore) -> Fut,
+    ) -> Option<T>
+    where
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let inner = &self.inner;
+        let redis = inner.redis.as_ref()?;
+        if !inner.health.should_try() {
+            return None;
+        }
+        match op(redis).await {
+            Ok(value) => {
+                inner.health.succeeded();
+                Some(value)
+            }
+            Err(e) => {
+                inner.health.failed(&e, limiter_name(key));
+                None
             }
         }
     }

@@ -104,12 +104,12 @@ impl FromStr for Rules {
     type Err = RateLimitError;
 
     fn from_str(s: &str) -> Result<Rules, RateLimitError> {
+        if s.trim().is_empty() {
+            return Rules::from_pairs(&[]);
+        }
         let mut pairs = Vec::new();
         for (i, item) in s.split(',').enumerate() {
             let item = item.trim();
-            if item.is_empty() && s.trim().is_empty() {
-                break;
-            }
             let bad = || RateLimitError::BadRulesString { item: i + 1 };
             let (secs, max) = item.split_once(':').ok_or_else(bad)?;
             let secs: u64 = secs.trim().parse().map_err(|_| bad())?;

@@ -130,3 +130,24 @@ pub enum Invalidation {
     /// Every cached identity of the realm's users is stale.
     Realm(RealmId),
 }
+
+impl Invalidation {
+    /// How it is stored: the `kind` and `target` columns of an `invalidations` row.
+    pub(crate) fn to_row(self) -> (&'static str, i64) {
+        match self {
+            Invalidation::User(u) => ("user", u.0),
+            Invalidation::Password(u) => ("user_password", u.0),
+            Invalidation::Realm(r) => ("realm", r.0),
+        }
+    }
+
+    /// Reads a stored row back; `None` for a kind this version does not know.
+    pub(crate) fn from_row(kind: &str, target: i64) -> Option<Invalidation> {
+        Some(match kind {
+            "user" => Invalidation::User(UserId(target)),
+            "user_password" => Invalidation::Password(UserId(target)),
+            "realm" => Invalidation::Realm(RealmId(target)),
+            _ => return None,
+        })
+    }
+}

@@ -400,15 +400,7 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.with_conn(move |c| {
-            Ok(users::table
-                .find(id.0)
-                .select(UserRow::as_select())
-                .first(c)
-                .optional()?
-                .map(UserRow::into_user))
-        })
-        .await
+        self.with_conn(move |c| Ok(find_user(c, id)?)).await
     }
 
     /// The user with this delivery email (case-insensitive, trimmed) in the realm.
@@ -647,7 +639,8 @@ impl Store {
                 .limit(BATCH)
                 .select(columns)
                 .load(c)?;
-            let newest = rows.iter().map(|r| r.0).max().unwrap_or(seq).max(seq);
+            // Ordered by seq and all above `seq`: the last is the newest.
+            let newest = rows.last().map_or(seq, |r| r.0);
             // ...and what committed late below the cursor.
             let late: Vec<(i64, String, i64)> = invalidations::table
                 .filter(invalidations::seq.le(seq))
@@ -660,13 +653,7 @@ impl Store {
             let items = rows
                 .into_iter()
                 .filter_map(|(seq, kind, target)| {
-                    let what = match kind.as_str() {
-                        "user" => Invalidation::User(UserId(target)),
-                        "user_password" => Invalidation::Password(UserId(target)),
-                        "realm" => Invalidation::Realm(RealmId(target)),
-                        _ => return None,
-                    };
-                    Some((seq, what))
+                    Some((seq, Invalidation::from_row(&kind, target)?))
                 })
                 .collect();
             Ok((newest, items))
@@ -779,6 +766,15 @@ fn find_realm(c: &mut DbConnection, id: RealmId) -> QueryResult<Option<Realm>> {
         .map(Realm::from))
 }
 
+fn find_user(c: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {
+    Ok(users::table
+        .find(id.0)
+        .select(UserRow::as_select())
+        .first(c)
+        .optional()?
+        .map(UserRow::into_user))
+}
+
 fn find_login(c: &mut DbConnection, realm: RealmId, key: &str) -> QueryResult<Option<LoginRecord>> {
     Ok(users::table
         .filter(users::realm_id.eq(realm.0))
@@ -839,13 +835,14 @@ fn audit(
         .execute(c)?;
     if event.invalidates() {
         let (kind, target) = match modified_user {
-            Some(u) if event == AuditEvent::UserPasswordChanged => ("user_password", u.0),
-            Some(u) => ("user", u.0),
+            Some(u) if event == AuditEvent::UserPasswordChanged => Invalidation::Password(u),
+            Some(u) => Invalidation::User(u),
             None => match realm {
-                Some(r) => ("realm", r.0),
+                Some(r) => Invalidation::Realm(r),
                 None => return Ok(()),
             },
-        };
+        }
+        .to_row();
         // Stamped with the database's clock, which every reader compares against (hosts'
         // clocks may disagree).
         let stamp = db_now_micros(c)?;
@@ -974,13 +971,7 @@ impl Store {
         actor: Actor,
     ) -> Result<User, StoreError> {
         self.write(move |c| {
-            let current = users::table
-                .find(user.0)
-                .select(UserRow::as_select())
-                .first(c)
-                .optional()?
-                .ok_or(StoreError::NotFound("user"))?
-                .into_user();
+            let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
             let realm = Some(current.realm_id);
             if let Some(email) = &update.email {
                 let email = email.trim();
@@ -1073,12 +1064,8 @@ impl Store {
                     }
                 }
             }
-            users::table
-                .find(user.0)
-                .select(UserRow::as_select())
-                .first(c)
-                .map(UserRow::into_user)
-                .map_err(StoreError::from)
+            // Diesel's own "not found", as a plain `first` would report it.
+            find_user(c, user)?.ok_or(StoreError::NotFound("row"))
         })
         .await
     }
