@@ -286,12 +286,25 @@ impl Directory {
         Ok(Some(typed.to_owned()))
     }
 
+    /// Where people are searched: the search base, or in direct-bind setups without one, the
+    /// DN template's parent.
+    fn people_base(&self) -> &str {
+        if !self.cfg.user_search_base.is_empty() {
+            return &self.cfg.user_search_base;
+        }
+        self.cfg
+            .user_dn_template
+            .as_deref()
+            .and_then(|t| t.split_once(',').map(|(_, parent)| parent))
+            .unwrap_or_default()
+    }
+
     /// Search-then-bind's search: the single entry for a directory username. Several matches
     /// are refused as ambiguous (`None`).
     pub async fn find_user(&self, username: &str) -> Result<Option<DirEntry>, DirError> {
         let filter = fill_filter(&self.cfg.user_search_filter, "{user}", username);
         let mut hits = self
-            .service_search(&self.cfg.user_search_base, self.user_scope(), &filter)
+            .service_search(self.people_base(), self.user_scope(), &filter)
             .await?;
         match hits.len() {
             0 => Ok(None),
@@ -408,16 +421,7 @@ impl Directory {
             f if self.cfg.user_dn_template.is_none() => f,
             _ => filter,
         };
-        let base = if self.cfg.user_search_base.is_empty() {
-            // Direct-bind setups: the template's parent is where people live.
-            self.cfg
-                .user_dn_template
-                .as_deref()
-                .and_then(|t| t.split_once(',').map(|(_, parent)| parent.to_owned()))
-                .unwrap_or_default()
-        } else {
-            self.cfg.user_search_base.clone()
-        };
+        let base = self.people_base();
         let (mut ldap, _) = self.pool.get().await?;
         let t = self.op_timeout();
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
@@ -426,7 +430,7 @@ impl Directory {
         ];
         let mut stream = ldap
             .with_timeout(t)
-            .streaming_search_with(adapters, &base, self.user_scope(), &filter, &self.attrs)
+            .streaming_search_with(adapters, base, self.user_scope(), &filter, &self.attrs)
             .await
             .map_err(|e| classify_transport(&e, t))?;
         let mut out = Vec::new();
@@ -458,7 +462,7 @@ impl Directory {
         };
         let filter = format!("({attr}={value})");
         let mut hits = self
-            .service_search(&self.cfg.user_search_base, self.user_scope(), &filter)
+            .service_search(self.people_base(), self.user_scope(), &filter)
             .await?;
         Ok(if hits.len() == 1 { hits.pop() } else { None })
     }
