@@ -802,6 +802,46 @@ async fn an_account_is_not_handed_to_another_entry_with_a_dn_template() {
     assert_eq!(r.body["user_id"], first.body["user_id"]);
 }
 
+/// An entry that carries no immutable id cannot take an account linked to another entry
+/// while that entry exists either (the same rule as `ldap sync`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_without_an_id_does_not_take_a_linked_account() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.append_domain = String::new();
+        s.ldap.email_attr = "mail".into();
+        s.ldap.attributes.unique_id = "employeeNumber".into();
+    })
+    .await
+    else {
+        return;
+    };
+    w.slapd
+        .modify(&format!(
+            "dn: {}\nchangetype: modify\nadd: employeeNumber\nemployeeNumber: 1001\n",
+            slapd::HAMLET.dn
+        ))
+        .unwrap();
+    let c = w.server.client();
+    let first = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
+    first.assert_success();
+    w.slapd
+        .add_ldif(
+            "dn: uid=imposter,ou=people,dc=example,dc=org\n\
+             objectClass: inetOrgPerson\nuid: imposter\ncn: Imposter\nsn: Imposter\n\
+             mail: hamlet@zulip.com\nuserPassword: lpw-imposter\n",
+        )
+        .unwrap();
+    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    assert_eq!(r.status, 401, "{}", r.raw);
+    assert!(r.body["api_key"].is_null());
+    w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
+    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    r.assert_success();
+    assert_eq!(r.body["user_id"], first.body["user_id"]);
+}
+
 /// OpenLDAP's password-policy overlay, for real: a lockout is reported whatever the password
 /// (so it answers as a wrong password), and a password the administrator reset must be changed
 /// (PASSWORD_RESET_REQUIRED, only with the right password).

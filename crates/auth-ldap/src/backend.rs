@@ -200,27 +200,26 @@ impl LdapAuthBackend {
         match user {
             Some(u) => {
                 let mut relink = false;
-                if let (Some(mine), Some(theirs)) = (&u.external_id, &a.external_id) {
-                    if mine != theirs {
-                        // Found by email, but linked to another directory entry. While that
-                        // entry exists it is someone else (a reused username): refuse. Once it
-                        // is gone, this is the person back under a new entry: relink.
-                        if self
-                            .dir
-                            .find_by_unique_id(mine)
-                            .await
-                            .map_err(unavailable)?
-                            .is_some()
-                        {
-                            tracing::warn!(
-                                user_id = %u.id,
-                                "the account is linked to another directory entry that still exists; refusing the login"
-                            );
-                            return Err(AuthFailure::Refused(DirectoryRefusal::InvalidProfile));
-                        }
-                        tracing::warn!(user_id = %u.id, "relinking the account to a new directory entry (the old one is gone)");
-                        relink = true;
+                let link = crate::entry::link(u.external_id.as_deref(), a.external_id.as_deref());
+                if let crate::entry::Link::Other(mine) = link {
+                    // Found by email, but linked to another directory entry. While that
+                    // entry exists it is someone else (a reused username): refuse. Once it
+                    // is gone, this is the person back under a new entry: relink.
+                    if self
+                        .dir
+                        .find_by_unique_id(mine)
+                        .await
+                        .map_err(unavailable)?
+                        .is_some()
+                    {
+                        tracing::warn!(
+                            user_id = %u.id,
+                            "the account is linked to another directory entry that still exists; refusing the login"
+                        );
+                        return Err(AuthFailure::Refused(DirectoryRefusal::InvalidProfile));
                     }
+                    tracing::warn!(user_id = %u.id, "relinking the account to a new directory entry (the old one is gone)");
+                    relink = true;
                 }
                 auth_core::admit(realm, &u)?;
                 // Keep the account tied to the person: remember the id, follow a rename.

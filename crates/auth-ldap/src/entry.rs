@@ -168,6 +168,25 @@ pub fn realm_allows(entry: &DirEntry, subdomain: &str, cfg: &LdapConfig) -> bool
     }
 }
 
+/// How a directory entry stands to an account's link (the entry id remembered on it). The one
+/// rule for logins and sync: an account linked to another entry goes to a new entry only once
+/// the linked entry is gone (the person back under a new entry), never while it exists (a
+/// reused or duplicated username), whether or not the new entry carries an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link<'a> {
+    /// The account is not linked yet, or is linked to this entry.
+    Free,
+    /// The account is linked to this other entry id: usable only once that entry is gone.
+    Other(&'a str),
+}
+
+pub fn link<'a>(account_link: Option<&'a str>, entry_id: Option<&str>) -> Link<'a> {
+    match account_link {
+        Some(mine) if entry_id != Some(mine) => Link::Other(mine),
+        _ => Link::Free,
+    }
+}
+
 /// The attributes a login or a sync reads.
 pub fn wanted_attributes(cfg: &LdapConfig) -> Vec<String> {
     let a = &cfg.attributes;
@@ -200,6 +219,15 @@ pub fn wanted_attributes(cfg: &LdapConfig) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_linked_elsewhere_is_never_free() {
+        assert_eq!(link(None, None), Link::Free);
+        assert_eq!(link(None, Some("a")), Link::Free);
+        assert_eq!(link(Some("a"), Some("a")), Link::Free);
+        assert_eq!(link(Some("a"), Some("b")), Link::Other("a"));
+        assert_eq!(link(Some("a"), None), Link::Other("a"));
+    }
     use std::collections::BTreeMap;
 
     fn entry(pairs: &[(&str, &[&str])]) -> DirEntry {

@@ -111,11 +111,10 @@ fn same_person(
     unique_attr: &str,
     exists: impl Fn(&str) -> bool,
 ) -> bool {
-    match &user.external_id {
-        None => true,
-        Some(mine) => {
-            entry.unique_id(unique_attr).as_deref() == Some(mine.as_str()) || !exists(mine)
-        }
+    let id = entry.unique_id(unique_attr);
+    match entry::link(user.external_id.as_deref(), id.as_deref()) {
+        entry::Link::Free => true,
+        entry::Link::Other(old) => !exists(old),
     }
 }
 
