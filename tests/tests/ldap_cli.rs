@@ -311,6 +311,31 @@ async fn query_and_connection_check() {
     assert!(text(&out).contains("no such user"), "{}", text(&out));
     // Never the bind password.
     assert!(!t.contains(slapd::SERVICE_PASSWORD));
+    // Hamlet's entry renamed away and a new "hamlet" entry added: the account stays with the
+    // entry it is linked to, as a login would decide.
+    s.slapd.rename(slapd::HAMLET.dn, "uid=hamlet-old").unwrap();
+    s.slapd
+        .add_ldif(&format!(
+            "dn: uid=hamlet,{}\nobjectClass: inetOrgPerson\nuid: hamlet\ncn: New Hamlet\n\
+             sn: Hamlet\nuserPassword: lpw-new-hamlet\n",
+            slapd::PEOPLE_DN
+        ))
+        .unwrap();
+    let out = latchkey(&cfg, &["ldap", "query", "hamlet", "--realm", "zulip"]);
+    let t = text(&out);
+    assert!(
+        t.contains("refused (the account belongs to another directory entry)"),
+        "{t}"
+    );
+    s.server
+        .client()
+        .fetch_api_key("zulip", "hamlet", "lpw-new-hamlet")
+        .await
+        .assert_error(
+            401,
+            "AUTHENTICATION_FAILED",
+            "Your directory entry's name or email cannot be used for an account here; contact your administrator",
+        );
 
     let out = latchkey(&cfg, &["config", "check", "--connect"]);
     let t = text(&out);

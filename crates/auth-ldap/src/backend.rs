@@ -7,7 +7,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use auth_core::{
     AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendKind,
-    DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser, Password, Realm, User,
+    DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser, Password, Realm, RealmId,
+    User,
 };
 use ldap3::Ldap;
 
@@ -183,43 +184,17 @@ impl LdapAuthBackend {
         email: &str,
     ) -> Result<User, AuthFailure> {
         let accounts = &self.accounts;
-        let mut user = None;
-        if let Some(id) = &a.external_id {
-            user = accounts
-                .user_by_external_id(realm.id, id)
-                .await
-                .map_err(unavailable)?;
-        }
-        if user.is_none() {
-            user = accounts
-                .login_record(realm.id, email)
-                .await
-                .map_err(unavailable)?
-                .map(|r| r.user);
-        }
-        match user {
-            Some(u) => {
-                let mut relink = false;
-                let link = crate::entry::link(u.external_id.as_deref(), a.external_id.as_deref());
-                if let crate::entry::Link::Other(mine) = link {
-                    // Found by email, but linked to another directory entry. While that
-                    // entry exists it is someone else (a reused username): refuse. Once it
-                    // is gone, this is the person back under a new entry: relink.
-                    if self
-                        .dir
-                        .find_by_unique_id(mine)
-                        .await
-                        .map_err(unavailable)?
-                        .is_some()
-                    {
-                        tracing::warn!(
-                            user_id = %u.id,
-                            "the account is linked to another directory entry that still exists; refusing the login"
-                        );
-                        return Err(AuthFailure::Refused(DirectoryRefusal::InvalidProfile));
-                    }
+        match match_account(&self.dir, accounts.as_ref(), realm.id, a, Some(email)).await? {
+            AccountMatch::LinkedElsewhere(u) => {
+                tracing::warn!(
+                    user_id = %u.id,
+                    "the account is linked to another directory entry that still exists; refusing the login"
+                );
+                Err(AuthFailure::Refused(DirectoryRefusal::InvalidProfile))
+            }
+            AccountMatch::Found { user: u, relink } => {
+                if relink {
                     tracing::warn!(user_id = %u.id, "relinking the account to a new directory entry (the old one is gone)");
-                    relink = true;
                 }
                 auth_core::admit(realm, &u)?;
                 // Keep the account tied to the person: remember the id, follow a rename.
@@ -245,7 +220,7 @@ impl LdapAuthBackend {
                     }
                 }
             }
-            None => {
+            AccountMatch::None => {
                 if realm.deactivated {
                     return Err(AuthFailure::RealmDeactivated);
                 }
@@ -277,6 +252,66 @@ impl LdapAuthBackend {
             }
         }
     }
+}
+
+/// The account a proven person maps to in a realm, before anything changes.
+#[derive(Debug)]
+pub enum AccountMatch {
+    /// Found by directory id, or by email when its link allows; `relink` when it is linked to an
+    /// entry the directory no longer has (the person back under a new entry).
+    Found { user: User, relink: bool },
+    /// Found by email, but linked to another entry that still exists: someone else's account.
+    LinkedElsewhere(User),
+    /// No account yet.
+    None,
+}
+
+/// Looks the account up as a login does: by the entry's immutable id, else by `email`; an
+/// account linked to another entry is this person's only once that entry is gone
+/// ([`crate::entry::link`]). Shared by the backend and `latchkey ldap query`.
+pub async fn match_account(
+    dir: &Directory,
+    accounts: &dyn AccountStore,
+    realm: RealmId,
+    a: &Assessment,
+    email: Option<&str>,
+) -> Result<AccountMatch, AuthFailure> {
+    let mut user = None;
+    if let Some(id) = &a.external_id {
+        user = accounts
+            .user_by_external_id(realm, id)
+            .await
+            .map_err(unavailable)?;
+    }
+    if let (None, Some(email)) = (&user, email) {
+        user = accounts
+            .login_record(realm, email)
+            .await
+            .map_err(unavailable)?
+            .map(|r| r.user);
+    }
+    let Some(user) = user else {
+        return Ok(AccountMatch::None);
+    };
+    let link = crate::entry::link(user.external_id.as_deref(), a.external_id.as_deref());
+    Ok(match link {
+        crate::entry::Link::Free => AccountMatch::Found {
+            user,
+            relink: false,
+        },
+        crate::entry::Link::Other(old) => {
+            if dir
+                .find_by_unique_id(old)
+                .await
+                .map_err(unavailable)?
+                .is_some()
+            {
+                AccountMatch::LinkedElsewhere(user)
+            } else {
+                AccountMatch::Found { user, relink: true }
+            }
+        }
+    })
 }
 
 #[async_trait]

@@ -19,7 +19,7 @@ mod entry;
 pub mod sync;
 mod timing;
 
-pub use backend::{Assessment, LdapAuthBackend, assess};
+pub use backend::{AccountMatch, Assessment, LdapAuthBackend, assess, match_account};
 pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPolicy};
 pub use conn::DirError;
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};

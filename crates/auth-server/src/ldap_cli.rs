@@ -1,9 +1,9 @@
 //! `latchkey ldap sync` and `latchkey ldap query`.
 
 use anyhow::{Result, anyhow, bail};
-use auth_core::{AccountStore, BackendKind, Realm};
+use auth_core::{AuthFailure, BackendKind, Realm};
 use auth_ldap::sync::{SyncOptions, sync_realm};
-use auth_ldap::{Directory, assess};
+use auth_ldap::{AccountMatch, Directory, assess, match_account};
 
 use crate::cli::{LdapCommand, find_realm};
 use crate::state::AppState;
@@ -157,37 +157,56 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
             );
         }
     }
-    let account = match &a.external_id {
-        Some(id) => state.accounts.user_by_external_id(realm.id, id).await?,
-        None => None,
-    };
-    let account = match (account, &a.email) {
-        (Some(u), _) => Some(u),
-        (None, Ok(email)) => state.store.user_by_email(realm.id, email).await?,
-        (None, Err(_)) => None,
-    };
-    match &account {
-        Some(u) => println!(
-            "account:         {} (id {}, {})",
+    let found = match_account(
+        dir,
+        state.accounts.as_ref(),
+        realm.id,
+        &a,
+        a.email.as_deref().ok(),
+    )
+    .await?;
+    match &found {
+        AccountMatch::Found { user: u, relink } => println!(
+            "account:         {} (id {}, {}{})",
             u.delivery_email,
             u.id.0,
-            if u.is_active { "active" } else { "deactivated" }
+            if u.is_active { "active" } else { "deactivated" },
+            if *relink {
+                "; linked to an entry that is gone: a login relinks it"
+            } else {
+                ""
+            }
         ),
-        None if realm.ldap_auto_create => {
+        AccountMatch::LinkedElsewhere(u) => println!(
+            "account:         {} (id {}) is linked to another directory entry that still exists",
+            u.delivery_email, u.id.0
+        ),
+        AccountMatch::None if realm.ldap_auto_create => {
             println!("account:         none yet; the first login creates it")
         }
-        None => println!(
+        AccountMatch::None => println!(
             "account:         none, and the realm does not create accounts from the directory"
         ),
     }
-    let verdict = match a.refusal() {
-        Some(r) => format!("refused ({r:?})"),
-        None if realm.deactivated => "refused (the realm is deactivated)".into(),
-        None => match &account {
-            Some(u) if !u.is_active => "refused (the account is deactivated)".into(),
-            None if !realm.ldap_auto_create => "refused (no account, auto-create off)".into(),
-            _ => "allowed with the right password".into(),
+    // The login's own decision, in the login's order.
+    let verdict = match (a.refusal(), &found) {
+        (Some(r), _) => format!("refused ({r:?})"),
+        (None, AccountMatch::LinkedElsewhere(_)) => {
+            "refused (the account belongs to another directory entry)".into()
+        }
+        (None, AccountMatch::Found { user, .. }) => match auth_core::admit(&realm, user) {
+            Ok(()) => "allowed with the right password".into(),
+            Err(AuthFailure::RealmDeactivated) => "refused (the realm is deactivated)".into(),
+            Err(AuthFailure::UserDeactivated) => "refused (the account is deactivated)".into(),
+            Err(_) => "refused (a bot account has no password)".into(),
         },
+        (None, AccountMatch::None) if realm.deactivated => {
+            "refused (the realm is deactivated)".into()
+        }
+        (None, AccountMatch::None) if !realm.ldap_auto_create => {
+            "refused (no account, auto-create off)".into()
+        }
+        (None, AccountMatch::None) => "allowed with the right password".into(),
     };
     println!("result:          {verdict}");
     Ok(())
