@@ -189,20 +189,18 @@ async fn filter_injection_and_metacharacters() {
         return;
     };
     let c = w.server.client();
-    for evil in [
-        "*",
-        "h*",
-        ")(uid=*",
-        "*)(|(uid=*",
-        "hamlet)(uid=*",
-        "hamlet\0",
-        "\0",
-    ] {
+    for evil in ["*", "h*", ")(uid=*", "*)(|(uid=*", "hamlet)(uid=*"] {
         for pw in [slapd::HAMLET.password, slapd::AARON.password] {
             c.fetch_api_key("zulip", evil, pw)
                 .await
                 .assert_bad_credentials();
         }
+    }
+    // Control characters never reach the directory.
+    for evil in ["hamlet\0", "\0"] {
+        c.fetch_api_key("zulip", evil, slapd::HAMLET.password)
+            .await
+            .assert_envelope_error(400);
     }
     // The user whose uid holds filter metacharacters logs in with his (metacharacter-laden)
     // password: escaping happens exactly once and never touches the password.
@@ -940,5 +938,114 @@ async fn an_outage_does_not_lift_the_login_limit() {
             .fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
             .await;
         assert_eq!(r.status, 503, "{}", r.raw);
+    }
+}
+
+/// The directory matches many spellings to one entry (fullwidth and mathematical letters fold
+/// onto ASCII, the username translation strips quotes): failed logins count against the entry
+/// the search found, so no spelling gets a fresh budget, and a blocked person stays blocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_spellings_share_one_login_limit() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.rate_limits.authenticate_by_username = vec![(1800, 5)];
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    for _ in 0..5 {
+        c.fetch_api_key("zulip", "hamlet", "wrong")
+            .await
+            .assert_bad_credentials();
+    }
+    let right = slapd::HAMLET.password;
+    for spelling in [
+        "hamlet",
+        "ｈａｍｌｅｔ",
+        "𝐡𝐚𝐦𝐥𝐞𝐭",
+        "hａmlet",
+        "HAMLET",
+        "\"hamlet\"@zulip.com",
+        "hamlet@zulip.com",
+    ] {
+        let r = c.fetch_api_key("zulip", spelling, right).await;
+        r.assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+        assert!(
+            r.body["retry-after"].as_f64().unwrap_or(0.0) > 0.0,
+            "{}",
+            r.raw
+        );
+    }
+    // Someone else is not affected.
+    c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
+        .await
+        .assert_success();
+    // A spelling the directory folds counts toward the one budget before anything is blocked.
+    c.fetch_api_key("zulip", "ｃｏｒｄｅｌｉａ", "wrong")
+        .await
+        .assert_bad_credentials();
+    let quoted = c
+        .fetch_api_key("zulip", "\"cordelia\"@zulip.com", "wrong")
+        .await;
+    assert!(quoted.status == 401, "{}", quoted.raw);
+    // Names no directory holds are refused before any backend: too long, or with controls.
+    let long = "a".repeat(255);
+    for bad in [long.as_str(), "ham\u{1b}[31mlet", "ham\nlet"] {
+        let r = c.fetch_api_key("zulip", bad, right).await;
+        r.assert_envelope_error(400);
+    }
+}
+
+/// With Email before LDAP (Zulip's usual order) a directory person's login costs no bcrypt,
+/// while an unknown name and a wrong directory password still take as long as a local wrong
+/// password. Timing bounds are generous: the difference checked is one bcrypt at cost 10
+/// (tens of milliseconds) against an LDAP round trip (about a millisecond).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_people_pay_no_bcrypt_and_failures_still_look_alike() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.auth.backends = vec!["email".into(), "ldap".into()];
+        s.auth.bcrypt_cost = 10;
+        s.rate_limits.enabled = false;
+        s.rate_limits.authenticate_enabled = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    w.server
+        .create_user(&w.zulip, "polonius@zulip.com", Some(PW), Role::Member)
+        .await;
+    async fn median(c: &latchkey_tests::Client, user: &str, pw: &str, status: u16) -> Duration {
+        let mut took = Vec::new();
+        for _ in 0..7 {
+            let start = Instant::now();
+            let r = c.fetch_api_key("zulip", user, pw).await;
+            took.push(start.elapsed());
+            assert_eq!(r.status, status, "{user}: {}", r.raw);
+        }
+        took.sort();
+        took[3]
+    }
+    // Warm-up: the account is created, connections are open, the padder has samples.
+    median(&c, "hamlet", slapd::HAMLET.password, 200).await;
+    let ldap_ok = median(&c, "hamlet", slapd::HAMLET.password, 200).await;
+    let local_wrong = median(&c, "polonius@zulip.com", "wrong", 401).await;
+    let unknown = median(&c, "nobody", "wrong", 401).await;
+    let ldap_wrong = median(&c, "hamlet", "wrong", 401).await;
+    assert!(
+        ldap_ok * 3 < local_wrong,
+        "an LDAP login ({ldap_ok:?}) should cost no bcrypt (local wrong password: {local_wrong:?})"
+    );
+    for (what, t) in [
+        ("unknown name", unknown),
+        ("wrong LDAP password", ldap_wrong),
+    ] {
+        let ratio = t.as_secs_f64() / local_wrong.as_secs_f64();
+        assert!(
+            (0.6..1.7).contains(&ratio),
+            "{what}: {t:?} vs a local wrong password {local_wrong:?} (ratio {ratio:.2})"
+        );
     }
 }

@@ -184,8 +184,8 @@ async fn failed_basic_auth_is_limited_by_ip(kind: DbKind) {
     }
     let r = guess().await;
     r.assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
-    // Until the window passes the address is refused outright, a valid key included: the
-    // check comes before any key lookup, so a flood of guesses costs no database work.
+    // A valid key from the same address is still served (one NAT or IPv6 /64 holds many
+    // people): it is limited per user, never by another client's failures.
     let key = f.server.key_of(&f.hamlet).await;
     let good = format!(
         "Basic {}",
@@ -196,7 +196,8 @@ async fn failed_basic_auth_is_limited_by_ip(kind: DbKind) {
             .header("authorization", &good),
     )
     .await
-    .assert_error(429, "RATE_LIMIT_HIT", "API usage exceeded rate limit");
+    .assert_success();
+    assert_eq!(guess().await.status, 429);
     // Logins from the address are unauthenticated requests too.
     c.fetch_api_key("zulip", "hamlet@zulip.com", PW)
         .await

@@ -8,6 +8,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -117,12 +119,17 @@ pub enum AuthFailure {
         backend: BackendKind,
         reason: String,
     },
+    /// The identity a backend resolved (a directory entry, an account) is over its login limit;
+    /// the password was not checked. Ends the chain at once.
+    #[error("too many failed logins for this identity; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
 }
 
 impl AuthFailure {
     /// Lower is more specific; the chain reports the most specific failure it saw.
     fn rank(&self) -> u8 {
         match self {
+            AuthFailure::RateLimited { .. } => 0,
             AuthFailure::UserDeactivated => 0,
             AuthFailure::RealmDeactivated => 1,
             AuthFailure::PasswordAuthDisabled => 2,
@@ -179,6 +186,70 @@ pub struct LoginAttempt<'a> {
     /// As the client sent it (an email, or a directory username when LDAP allows that).
     pub username: &'a str,
     pub password: &'a Password,
+    /// What the backend reports back to the chain during the attempt.
+    pub ctx: &'a AttemptContext<'a>,
+}
+
+/// Asked by a backend once it knows whose credentials an attempt is about (a directory entry,
+/// an account), before it checks the password: the login limit must hold for the person, not
+/// only for the name as typed, since a directory matches many spellings to one entry.
+#[async_trait]
+pub trait AttemptGuard: Send + Sync {
+    /// `Err` (normally [`AuthFailure::RateLimited`]) refuses the attempt; the backend returns
+    /// that error without checking the password. `identity` is stable for one person of one
+    /// backend (a directory entry's immutable id or folded DN, `account:<id>`).
+    async fn resolved(&self, backend: BackendKind, identity: &str) -> Result<(), AuthFailure>;
+}
+
+/// Per-attempt state shared by the chain and its backends: the guard to ask, and whether a
+/// backend already spent a full-cost password hash verification (so the chain need not pad).
+#[derive(Default)]
+pub struct AttemptContext<'a> {
+    guard: Option<&'a dyn AttemptGuard>,
+    hashed: AtomicBool,
+}
+
+impl fmt::Debug for AttemptContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttemptContext")
+            .field("guarded", &self.guard.is_some())
+            .field("hashed", &self.paid_full_hash())
+            .finish()
+    }
+}
+
+impl<'a> AttemptContext<'a> {
+    pub fn new(guard: Option<&'a dyn AttemptGuard>) -> Self {
+        AttemptContext {
+            guard,
+            hashed: AtomicBool::new(false),
+        }
+    }
+
+    /// See [`AttemptGuard::resolved`]; with no guard, always allowed.
+    pub async fn resolved(&self, backend: BackendKind, identity: &str) -> Result<(), AuthFailure> {
+        match self.guard {
+            Some(g) => g.resolved(backend, identity).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A backend verified a password against a hash of the configured cost.
+    pub fn paid_full_hash(&self) -> bool {
+        self.hashed.load(Ordering::Relaxed)
+    }
+
+    pub fn note_full_hash(&self) {
+        self.hashed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Spends what one password verification at the configured cost spends, on a throw-away hash:
+/// the chain calls it when a login failed without any backend having paid that cost, so that an
+/// unknown name, a directory person's wrong password and a local wrong password take one time.
+#[async_trait]
+pub trait TimingPad: Send + Sync {
+    async fn pad(&self, password: &Password);
 }
 
 /// A login backend: given a realm, a username and a password, it returns the authenticated user
@@ -250,6 +321,9 @@ pub trait AccountStore: Send + Sync {
         email: &str,
     ) -> Result<Vec<LoginRecord>, StoreUnavailable>;
 
+    /// A realm by id, whatever its state (to tell whether an account elsewhere is usable).
+    async fn realm(&self, id: RealmId) -> Result<Option<Realm>, StoreUnavailable>;
+
     /// Replaces a user's password hash after a successful login with an outdated one.
     async fn upgrade_password_hash(
         &self,
@@ -284,10 +358,11 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<User, AccountWriteError>;
 }
 
-/// The configured password backends, in order.
+/// The configured password backends, in order, and the timing pad for failures.
 #[derive(Clone, Default)]
 pub struct BackendChain {
     backends: Vec<Arc<dyn AuthBackend>>,
+    pad: Option<Arc<dyn TimingPad>>,
 }
 
 impl fmt::Debug for BackendChain {
@@ -300,7 +375,16 @@ impl fmt::Debug for BackendChain {
 
 impl BackendChain {
     pub fn new(backends: Vec<Arc<dyn AuthBackend>>) -> Self {
-        BackendChain { backends }
+        BackendChain {
+            backends,
+            pad: None,
+        }
+    }
+
+    /// Equalises failures of realms whose Email backend is enabled (see [`TimingPad`]).
+    pub fn with_pad(mut self, pad: Arc<dyn TimingPad>) -> Self {
+        self.pad = Some(pad);
+        self
     }
 
     /// Kinds of the configured backends, in order.
@@ -329,17 +413,25 @@ impl BackendChain {
         username: &str,
         password: &Password,
     ) -> Result<AuthSuccess, AuthFailure> {
-        self.attempt(realm, username, password).await.result
+        self.attempt(realm, username, password, None).await.result
     }
 
     /// As [`BackendChain::authenticate`], also saying whether any backend rejected the
     /// credentials: the reported failure may be more specific (an unavailable directory
     /// outranks a wrong password), but a rejection must still count toward the login limit.
+    /// `guard` is asked by each backend once it knows whose credentials these are.
+    ///
+    /// Timing: no backend equalises on its own. When the attempt ends in a wrong-password
+    /// answer, the Email backend is enabled for the realm and no backend verified a hash of the
+    /// configured cost, the chain spends one dummy verification ([`TimingPad`]). So a directory
+    /// person's successful login costs no bcrypt, while unknown names, wrong directory
+    /// passwords and wrong local passwords (even against an outdated cheaper hash) cost alike.
     pub async fn attempt(
         &self,
         realm: &Realm,
         username: &str,
         password: &Password,
+        guard: Option<&dyn AttemptGuard>,
     ) -> ChainOutcome {
         let done = |result, credentials_rejected| ChainOutcome {
             result,
@@ -352,10 +444,12 @@ impl BackendChain {
             // Never allow an empty password, whatever a backend would make of it.
             return done(Err(AuthFailure::BadCredentials), true);
         }
+        let ctx = AttemptContext::new(guard);
         let attempt = LoginAttempt {
             realm,
             username,
             password,
+            ctx: &ctx,
         };
         let mut worst: Option<AuthFailure> = None;
         let mut rejected = false;
@@ -366,6 +460,10 @@ impl BackendChain {
             }
             match backend.authenticate(attempt).await {
                 Ok(success) => return done(Ok(success), false),
+                // A blocked person stays blocked: no other backend gets to try.
+                Err(limited @ AuthFailure::RateLimited { .. }) => {
+                    return done(Err(limited), rejected);
+                }
                 Err(failure) => {
                     rejected |= failure.is_credential_failure();
                     if worst.as_ref().is_none_or(|w| failure.rank() < w.rank()) {
@@ -375,7 +473,16 @@ impl BackendChain {
             }
         }
         let rejected = rejected || worst.is_none();
-        done(Err(worst.unwrap_or(AuthFailure::BadCredentials)), rejected)
+        let failure = worst.unwrap_or(AuthFailure::BadCredentials);
+        if failure == AuthFailure::BadCredentials
+            && !ctx.paid_full_hash()
+            && BackendKind::Email.enabled_in(realm)
+            && self.is_configured(BackendKind::Email)
+            && let Some(pad) = &self.pad
+        {
+            pad.pad(password).await;
+        }
+        done(Err(failure), rejected)
     }
 }
 
@@ -396,6 +503,8 @@ mod tests {
         kind: BackendKind,
         result: Result<(), AuthFailure>,
         calls: AtomicUsize,
+        /// Verifies a full-cost hash before answering.
+        hashes: bool,
     }
 
     #[async_trait]
@@ -405,6 +514,10 @@ mod tests {
         }
         async fn authenticate(&self, a: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            a.ctx.resolved(self.kind, "who").await?;
+            if self.hashes {
+                a.ctx.note_full_hash();
+            }
             self.result.clone().map(|_| AuthSuccess {
                 user: user(a.realm),
                 backend: self.kind,
@@ -450,7 +563,114 @@ mod tests {
             kind,
             result,
             calls: AtomicUsize::new(0),
+            hashes: false,
         })
+    }
+
+    #[derive(Default)]
+    struct CountingPad(AtomicUsize);
+
+    #[async_trait]
+    impl TimingPad for CountingPad {
+        async fn pad(&self, _password: &Password) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    struct Blocked;
+
+    #[async_trait]
+    impl AttemptGuard for Blocked {
+        async fn resolved(&self, _: BackendKind, _: &str) -> Result<(), AuthFailure> {
+            Err(AuthFailure::RateLimited {
+                retry_after: Duration::from_secs(9),
+            })
+        }
+    }
+
+    /// The dummy verification is spent once, and only when a wrong-password answer would
+    /// otherwise come back faster than a local wrong password.
+    #[tokio::test]
+    async fn the_chain_pads_only_failures_nobody_paid_for() {
+        let run = |backends: Vec<Arc<dyn AuthBackend>>, email: bool| async move {
+            let pad = Arc::new(CountingPad::default());
+            let chain = BackendChain::new(backends).with_pad(pad.clone());
+            let out = chain
+                .attempt(&realm(email, true), "h", &Password::new("pw"), None)
+                .await;
+            (out.result.map(|s| s.backend), pad.0.load(Ordering::SeqCst))
+        };
+        let bad = || Err(AuthFailure::BadCredentials);
+        // A directory login that succeeds: no bcrypt at all.
+        let (r, pads) = run(
+            vec![
+                fixed(BackendKind::Email, bad()),
+                fixed(BackendKind::Ldap, Ok(())),
+            ],
+            true,
+        )
+        .await;
+        assert_eq!((r.ok(), pads), (Some(BackendKind::Ldap), 0));
+        // Unknown everywhere / wrong directory password: one pad.
+        let (r, pads) = run(
+            vec![
+                fixed(BackendKind::Email, bad()),
+                fixed(BackendKind::Ldap, bad()),
+            ],
+            true,
+        )
+        .await;
+        assert_eq!((r.err(), pads), (Some(AuthFailure::BadCredentials), 1));
+        // A local wrong password already cost a full verification: no pad.
+        let paid = Arc::new(Fixed {
+            kind: BackendKind::Email,
+            result: bad(),
+            calls: AtomicUsize::new(0),
+            hashes: true,
+        });
+        let (_, pads) = run(vec![paid, fixed(BackendKind::Ldap, bad())], true).await;
+        assert_eq!(pads, 0);
+        // No Email backend in the realm: nothing to look like, nothing spent.
+        let (_, pads) = run(
+            vec![
+                fixed(BackendKind::Email, bad()),
+                fixed(BackendKind::Ldap, bad()),
+            ],
+            false,
+        )
+        .await;
+        assert_eq!(pads, 0);
+        // A specific answer (after a right password) is not padded.
+        let (_, pads) = run(
+            vec![
+                fixed(BackendKind::Email, bad()),
+                fixed(BackendKind::Ldap, Err(AuthFailure::UserDeactivated)),
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(pads, 0);
+    }
+
+    #[tokio::test]
+    async fn a_blocked_identity_ends_the_chain() {
+        let ldap = fixed(BackendKind::Ldap, Ok(()));
+        let email = fixed(BackendKind::Email, Ok(()));
+        let chain = BackendChain::new(vec![ldap.clone(), email.clone()]);
+        let out = chain
+            .attempt(
+                &realm(true, true),
+                "h",
+                &Password::new("pw"),
+                Some(&Blocked),
+            )
+            .await;
+        assert!(matches!(out.result, Err(AuthFailure::RateLimited { .. })));
+        assert_eq!(
+            email.calls.load(Ordering::SeqCst),
+            0,
+            "no other backend tries"
+        );
     }
 
     #[tokio::test]
@@ -484,7 +704,7 @@ mod tests {
         assert!(!err.is_credential_failure());
         // The wrong password the Email backend saw still counts toward the login limit.
         let outcome = chain
-            .attempt(&realm(true, true), "h", &Password::new("pw"))
+            .attempt(&realm(true, true), "h", &Password::new("pw"), None)
             .await;
         assert!(outcome.credentials_rejected);
 

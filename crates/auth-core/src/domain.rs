@@ -201,6 +201,16 @@ pub fn email_lookup_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// The form of a login name that rate limits count under: trimmed, NFKC-normalised and
+/// case-folded, so that the spellings a directory's matching rules treat as one name
+/// (`ｈａｍｌｅｔ`, `𝐡𝐚𝐦𝐥𝐞𝐭`, `HAMLET`) share one budget. Also used for directory DNs.
+pub fn fold_login_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    // Lower-casing can undo NFKC (and NFKC can make new capitals), so normalise on both sides.
+    let once: String = name.trim().nfkc().collect::<String>().to_lowercase();
+    once.nfkc().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +228,25 @@ mod tests {
             assert_eq!(Role::from_name(r.name()), Some(r));
         }
         assert_eq!(Role::from_i32(7), None);
+    }
+
+    #[test]
+    fn login_names_fold_width_style_and_case() {
+        for spelling in [
+            "hamlet",
+            "HAMLET",
+            " Hamlet ",
+            "ｈａｍｌｅｔ",
+            "𝐡𝐚𝐦𝐥𝐞𝐭",
+            "hａmlet",
+            "ＨＡＭＬＥＴ",
+        ] {
+            assert_eq!(fold_login_name(spelling), "hamlet", "{spelling}");
+        }
+        assert_eq!(
+            fold_login_name("Uid=Ｈamlet,OU=People"),
+            "uid=hamlet,ou=people"
+        );
     }
 
     #[test]

@@ -18,13 +18,13 @@ pub mod testing;
 
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
 pub use auth::{
-    AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendChain,
-    BackendKind, ChainOutcome, DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser,
-    StoreUnavailable, admit,
+    AccountStore, AccountWriteError, AttemptContext, AttemptGuard, AuthBackend, AuthFailure,
+    AuthSuccess, BackendChain, BackendKind, ChainOutcome, DirectoryRefusal, DirectoryUpdate,
+    LoginAttempt, NewDirectoryUser, StoreUnavailable, TimingPad, admit,
 };
 pub use domain::{
     AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
-    email_lookup_key,
+    email_lookup_key, fold_login_name,
 };
-pub use policy::{InvalidEmail, InvalidSubdomain, PasswordPolicy, WeakPassword};
+pub use policy::{InvalidEmail, InvalidSubdomain, InvalidUsername, PasswordPolicy, WeakPassword};
 pub use secret::{Password, SecretBytes, SecretString};

@@ -49,6 +49,11 @@ pub fn validate_email(value: &str) -> Result<(), InvalidEmail> {
     if value.is_empty() || value.len() > MAX_EMAIL_LEN {
         return Err(InvalidEmail);
     }
+    // Django accepts control characters in a quoted local part; Latchkey does not (they would
+    // reach terminals through log lines, and no mail system delivers to them).
+    if value.chars().any(char::is_control) {
+        return Err(InvalidEmail);
+    }
     let Some((user, domain)) = value.rsplit_once('@') else {
         return Err(InvalidEmail);
     };
@@ -72,6 +77,31 @@ fn valid_domain(domain: &str) -> bool {
         return ip.parse::<Ipv4Addr>().is_ok() || ip.parse::<Ipv6Addr>().is_ok();
     }
     false
+}
+
+/// Longest username a login accepts, in characters (an email address's practical limit).
+pub const MAX_USERNAME_CHARS: usize = 254;
+
+/// A username no backend should see: too long, or with control characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidUsername {
+    #[error("Invalid username: longer than 254 characters.")]
+    TooLong,
+    #[error("Invalid username: it contains control characters.")]
+    ControlCharacter,
+}
+
+/// The check every login path makes before any backend runs or any rate-limit key is formed:
+/// at most [`MAX_USERNAME_CHARS`] characters and no control characters (they would reach
+/// terminals through log lines, and no directory or account holds them).
+pub fn check_username_shape(username: &str) -> Result<(), InvalidUsername> {
+    if username.chars().any(char::is_control) {
+        return Err(InvalidUsername::ControlCharacter);
+    }
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(InvalidUsername::TooLong);
+    }
+    Ok(())
 }
 
 /// Zulip's `require_email_format_usernames(realm)`: false exactly when LDAP is enabled for the
@@ -226,6 +256,27 @@ mod tests {
             assert!(validate_email(bad).is_err(), "{bad:?}");
         }
         assert!(validate_email(&format!("{}@example.org", "a".repeat(400))).is_err());
+    }
+
+    #[test]
+    fn control_characters_and_overlong_names_are_refused() {
+        assert!(validate_email("\"\x1b[31mred\"@zulip.com").is_err());
+        assert!(validate_email("\"tab\there\"@zulip.com").is_err());
+        assert_eq!(check_username_shape("hamlet@zulip.com"), Ok(()));
+        assert_eq!(check_username_shape("ｈａｍｌｅｔ"), Ok(()));
+        assert_eq!(
+            check_username_shape("\"\x1b[31m\"@zulip.com"),
+            Err(InvalidUsername::ControlCharacter)
+        );
+        assert_eq!(
+            check_username_shape("ham\nlet"),
+            Err(InvalidUsername::ControlCharacter)
+        );
+        assert_eq!(check_username_shape(&"é".repeat(254)), Ok(()));
+        assert_eq!(
+            check_username_shape(&"a".repeat(255)),
+            Err(InvalidUsername::TooLong)
+        );
     }
 
     #[test]

@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use crate::auth::{
     AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
 };
-use crate::domain::{LoginRecord, PasswordHash, RealmId, Role, Timestamp, User, UserId};
+use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId};
 
 /// Accounts in a vector. `set_down(true)` makes every call fail as an unreachable store would.
 #[derive(Default)]
 pub struct MemoryAccounts {
     records: Mutex<Vec<LoginRecord>>,
+    realms: Mutex<Vec<Realm>>,
     next_id: AtomicI64,
     down: AtomicBool,
     /// How many password-hash upgrades were written.
@@ -42,6 +43,13 @@ impl MemoryAccounts {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LoginRecord>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a realm, as [`AccountStore::realm`] will return it.
+    pub fn insert_realm(&self, realm: Realm) {
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        realms.retain(|r| r.id != realm.id);
+        realms.push(realm);
     }
 
     /// Adds an account as it is.
@@ -104,6 +112,12 @@ impl AccountStore for MemoryAccounts {
             .filter(|r| same_email(&r.user.delivery_email, email))
             .cloned()
             .collect())
+    }
+
+    async fn realm(&self, id: RealmId) -> Result<Option<Realm>, StoreUnavailable> {
+        self.check()?;
+        let realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(realms.iter().find(|r| r.id == id).cloned())
     }
 
     async fn upgrade_password_hash(

@@ -131,6 +131,23 @@ impl PasswordHasher {
             .is_some_and(|inner| cost_of(inner) == Some(self.cost))
     }
 
+    /// Whether [`PasswordHasher::verify`] against `stored` costs what the configured cost costs:
+    /// true for a hash of at least that cost and for anything checked against the dummy; false
+    /// for an outdated cheaper hash (made before the cost was raised, or imported).
+    pub fn verify_costs_full(&self, password: &Password, stored: Option<&PasswordHash>) -> bool {
+        let cost = match stored {
+            Some(h) => match h.0.strip_prefix(PREFIX) {
+                Some(inner) => cost_of(inner),
+                None if h.0.starts_with("$2") && password.byte_len() <= BCRYPT_MAX_INPUT => {
+                    cost_of(&h.0)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        cost.is_none_or(|c| c >= self.cost)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
@@ -181,9 +198,32 @@ impl PasswordHasher {
     }
 }
 
+/// The chain's timing pad: one verification against the dummy hash.
+#[async_trait::async_trait]
+impl auth_core::TimingPad for PasswordHasher {
+    async fn pad(&self, password: &Password) {
+        if let Err(e) = self.verify(password, None).await {
+            tracing::warn!(error = %e, "timing pad verification failed");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn cheaper_hashes_do_not_cost_full() {
+        let h = PasswordHasher::new(5).unwrap();
+        let pw = Password::new("correct horse");
+        let cheap = PasswordHasher::new(4).unwrap().hash(&pw).await.unwrap();
+        let full = h.hash(&pw).await.unwrap();
+        assert!(!h.verify_costs_full(&pw, Some(&cheap)));
+        assert!(h.verify_costs_full(&pw, Some(&full)));
+        assert!(h.verify_costs_full(&pw, None), "the dummy is full cost");
+        let legacy = PasswordHash(bcrypt::hash(pw.expose(), 4).unwrap());
+        assert!(!h.verify_costs_full(&pw, Some(&legacy)));
+    }
 
     #[tokio::test]
     async fn hash_then_verify() {

@@ -1,9 +1,13 @@
 //! `EmailAuthBackend`: logs people in with their delivery email and a password whose bcrypt hash
 //! the account store holds. It reads accounts only through the core's [`AccountStore`] port, hashes
-//! and verifies off the async workers ([`PasswordHasher`]), spends exactly one bcrypt verification
-//! on every attempt whether or not the account exists, upgrades hashes whose cost or format is out
-//! of date, and reveals account state (deactivated, other organization, reset needed) only after the
-//! password has been proven.
+//! and verifies off the async workers ([`PasswordHasher`]), spends at most one bcrypt verification
+//! per attempt (none when there is no account with a usable password: the chain's [`TimingPad`],
+//! which [`PasswordHasher`] implements, equalises failed logins as a whole), tells the chain when
+//! it verified a hash cheaper than the configured cost, upgrades hashes whose cost or format is out
+//! of date, and reveals account state (deactivated, other organization, reset needed) only after
+//! the password has been proven.
+//!
+//! [`TimingPad`]: auth_core::TimingPad
 //!
 //! This crate must never depend on a database driver, an HTTP framework or another backend; its
 //! only workspace dependency is `auth-core`.
@@ -93,35 +97,76 @@ impl AuthBackend for EmailAuthBackend {
             .store
             .login_records_any_realm(attempt.username)
             .await
-            .map_err(|e| AuthFailure::unavailable(BackendKind::Email, e))?;
+            .map_err(unavailable)?;
         let (own, elsewhere): (Vec<LoginRecord>, Vec<LoginRecord>) = records
             .into_iter()
             .partition(|r| r.user.realm_id == attempt.realm.id);
-        // Exactly one verification whichever case applies: the realm's own account, else the
-        // oldest account elsewhere (for "exists only in another organization"), else the dummy.
-        let (candidate, is_own) = match (own.into_iter().next(), elsewhere.into_iter().next()) {
-            (Some(r), _) => (Some(r), true),
-            (None, Some(r)) => (Some(r), false),
-            (None, None) => (None, false),
+        // One verification at most: the realm's own account, else the oldest account elsewhere
+        // (for "exists only in another organization"). No account, or one without a usable
+        // password (a directory person, a bot), costs no bcrypt here: as in Zulip, this backend
+        // skips them, and the chain equalises the time of a failed login as a whole.
+        let (record, is_own) = match (own.into_iter().next(), elsewhere.into_iter().next()) {
+            (Some(r), _) => (r, true),
+            (None, Some(r)) => (r, false),
+            (None, None) => return Err(AuthFailure::BadCredentials),
         };
+        let Some(stored) = record.password_hash.as_ref() else {
+            return Err(AuthFailure::BadCredentials);
+        };
+        // The login limit holds for the account, whatever spelling of its email was typed.
+        attempt
+            .ctx
+            .resolved(BackendKind::Email, &limit_identity(record.user.id))
+            .await?;
+        if self
+            .hasher
+            .verify_costs_full(attempt.password, Some(stored))
+        {
+            attempt.ctx.note_full_hash();
+        }
         let verdict = self
             .hasher
-            .verify(
-                attempt.password,
-                candidate.as_ref().and_then(|r| r.password_hash.as_ref()),
-            )
+            .verify(attempt.password, Some(stored))
             .await
-            .map_err(|e| AuthFailure::unavailable(BackendKind::Email, e))?;
-        match (verdict, candidate) {
-            (Verification::Mismatch, _) | (_, None) => Err(AuthFailure::BadCredentials),
-            (Verification::Match { needs_rehash }, Some(record)) => {
-                if is_own {
-                    self.admit(attempt, record, needs_rehash).await
-                } else {
-                    Err(AuthFailure::WrongRealm)
-                }
+            .map_err(unavailable)?;
+        match verdict {
+            Verification::Mismatch => Err(AuthFailure::BadCredentials),
+            Verification::Match { needs_rehash } if is_own => {
+                self.admit(attempt, record, needs_rehash).await
             }
+            Verification::Match { .. } => self.elsewhere(record).await,
         }
+    }
+}
+
+/// The identity this backend's login limit counts an account's failures under.
+pub fn limit_identity(user: auth_core::UserId) -> String {
+    format!("account:{}", user.0)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> AuthFailure {
+    AuthFailure::unavailable(BackendKind::Email, e)
+}
+
+impl EmailAuthBackend {
+    /// The right password for an account of another organization: "other organization" only
+    /// when that account could log in there (active, in an active realm that allows password
+    /// login); otherwise the answer a wrong password gets, so that closed accounts are no
+    /// password oracle.
+    async fn elsewhere(&self, record: LoginRecord) -> Result<AuthSuccess, AuthFailure> {
+        let realm = self
+            .store
+            .realm(record.user.realm_id)
+            .await
+            .map_err(unavailable)?;
+        let usable = record.user.is_active
+            && !record.user.is_bot()
+            && realm.is_some_and(|r| !r.deactivated && r.methods.email);
+        Err(if usable {
+            AuthFailure::WrongRealm
+        } else {
+            AuthFailure::BadCredentials
+        })
     }
 }
 
@@ -129,7 +174,7 @@ impl AuthBackend for EmailAuthBackend {
 mod tests {
     use super::*;
     use auth_core::testing::MemoryAccounts;
-    use auth_core::{AuthMethods, Password, Realm, RealmId, Timestamp, User};
+    use auth_core::{AttemptContext, AuthMethods, Password, Realm, RealmId, Timestamp, User};
     use std::sync::atomic::Ordering;
 
     fn realm(id: i64) -> Realm {
@@ -139,7 +184,11 @@ mod tests {
             name: "R".into(),
             description: String::new(),
             deactivated: false,
-            methods: AuthMethods::default(),
+            methods: AuthMethods {
+                email: true,
+                ldap: false,
+                dev: false,
+            },
             ldap_auto_create: true,
             created_at: Timestamp(0),
         }
@@ -155,6 +204,8 @@ mod tests {
     ) -> (Arc<MemoryAccounts>, EmailAuthBackend, PasswordHasher) {
         let hasher = PasswordHasher::new(cost).unwrap();
         let store = Arc::new(MemoryAccounts::new());
+        store.insert_realm(realm(1));
+        store.insert_realm(realm(2));
         for (u, pw) in users {
             let hash = hasher.hash(&Password::new(pw)).await.unwrap();
             store.insert(u, Some(hash));
@@ -177,13 +228,27 @@ mod tests {
         u: &str,
         p: &str,
     ) -> Result<i64, AuthFailure> {
-        b.authenticate(LoginAttempt {
-            realm,
-            username: u,
-            password: &Password::new(p),
-        })
-        .await
-        .map(|s| s.user.id.0)
+        login_paid(b, realm, u, p).await.0
+    }
+
+    /// The outcome, and whether the backend says it paid a full-cost verification.
+    async fn login_paid(
+        b: &EmailAuthBackend,
+        realm: &Realm,
+        u: &str,
+        p: &str,
+    ) -> (Result<i64, AuthFailure>, bool) {
+        let ctx = AttemptContext::default();
+        let result = b
+            .authenticate(LoginAttempt {
+                realm,
+                username: u,
+                password: &Password::new(p),
+                ctx: &ctx,
+            })
+            .await
+            .map(|s| s.user.id.0);
+        (result, ctx.paid_full_hash())
     }
 
     #[tokio::test]
@@ -253,6 +318,89 @@ mod tests {
         assert_eq!(
             login(&b, &dead, "hamlet@example.org", "nope").await,
             Err(AuthFailure::BadCredentials)
+        );
+    }
+
+    /// The right password for an account elsewhere says "other organization" only when that
+    /// account could log in there; otherwise it answers as a wrong password does.
+    #[tokio::test]
+    async fn closed_accounts_elsewhere_are_no_password_oracle() {
+        let mut gone = user(5, 2, "gone2@example.org");
+        gone.is_active = false;
+        let (store, b, _) = setup(
+            4,
+            vec![
+                (user(4, 2, "othello@example.org"), "f657gdGGk9"),
+                (gone, "f657gdGGk9"),
+                (user(6, 3, "lear@example.org"), "f657gdGGk9"),
+            ],
+        )
+        .await;
+        let r1 = realm(1);
+        let mut closed = realm(3);
+        closed.deactivated = true;
+        store.insert_realm(closed.clone());
+        for (who, pw) in [
+            ("lear@example.org", "f657gdGGk9"),
+            ("lear@example.org", "wrong"),
+            ("gone2@example.org", "f657gdGGk9"),
+            ("gone2@example.org", "wrong"),
+        ] {
+            assert_eq!(
+                login(&b, &r1, who, pw).await,
+                Err(AuthFailure::BadCredentials),
+                "{who} {pw}"
+            );
+        }
+        // Password login switched off in the other realm: also closed.
+        closed.deactivated = false;
+        closed.methods.email = false;
+        store.insert_realm(closed.clone());
+        assert_eq!(
+            login(&b, &r1, "lear@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::BadCredentials)
+        );
+        closed.methods.email = true;
+        store.insert_realm(closed);
+        assert_eq!(
+            login(&b, &r1, "lear@example.org", "f657gdGGk9").await,
+            Err(AuthFailure::WrongRealm)
+        );
+    }
+
+    /// What the backend tells the chain about the cost it paid.
+    #[tokio::test]
+    async fn reports_whether_a_full_cost_verification_ran() {
+        let (store, _, _) = setup(4, vec![(user(1, 1, "old@example.org"), "f657gdGGk9")]).await;
+        let b = EmailAuthBackend::new(
+            store.clone(),
+            PasswordHasher::new(5).unwrap(),
+            PasswordPolicy::default(),
+        );
+        let r1 = realm(1);
+        // Unknown: nothing verified here (the chain pads).
+        assert_eq!(
+            login_paid(&b, &r1, "nobody@example.org", "x").await,
+            (Err(AuthFailure::BadCredentials), false)
+        );
+        // A cost-4 hash under a cost-5 server: verified, but not at full cost.
+        assert_eq!(
+            login_paid(&b, &r1, "old@example.org", "wrong").await,
+            (Err(AuthFailure::BadCredentials), false)
+        );
+        store.insert(
+            user(2, 1, "new@example.org"),
+            Some(
+                PasswordHasher::new(5)
+                    .unwrap()
+                    .hash(&Password::new("f657gdGGk9"))
+                    .await
+                    .unwrap(),
+            ),
+        );
+        assert_eq!(
+            login_paid(&b, &r1, "new@example.org", "wrong").await,
+            (Err(AuthFailure::BadCredentials), true)
         );
     }
 

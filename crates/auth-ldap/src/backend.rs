@@ -7,8 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use auth_core::{
     AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendKind,
-    DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser, Password, Realm, RealmId,
-    User,
+    DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser, Realm, RealmId, User,
 };
 use ldap3::Ldap;
 
@@ -122,11 +121,15 @@ impl LdapAuthBackend {
 
     async fn login(
         &self,
-        realm: &Realm,
-        typed: &str,
-        password: &Password,
+        attempt: LoginAttempt<'_>,
         started: Instant,
     ) -> Result<User, AuthFailure> {
+        let LoginAttempt {
+            realm,
+            username: typed,
+            password,
+            ctx,
+        } = attempt;
         if password.is_empty() {
             return Err(AuthFailure::BadCredentials);
         }
@@ -144,6 +147,10 @@ impl LdapAuthBackend {
                 }
             },
         };
+        // The login limit holds for the entry, not only for the name as typed: the directory's
+        // matching rules find one entry under many spellings.
+        ctx.resolved(BackendKind::Ldap, &limit_identity(dir, &dn, found.as_ref()))
+            .await?;
         // The one bind of this attempt.
         let mut conn = match dir.bind_user(&dn, password).await.map_err(unavailable)? {
             BindOutcome::Bound(conn) => conn,
@@ -254,6 +261,31 @@ impl LdapAuthBackend {
     }
 }
 
+/// Whom a login limit counts an attempt against: the entry's immutable id when the search found
+/// it with one, else its DN folded as the directory compares names (case, width, compatibility
+/// forms), so that every spelling that reaches one entry shares one budget.
+fn limit_identity(dir: &Directory, dn: &str, found: Option<&DirEntry>) -> String {
+    match found.and_then(|e| e.unique_id(&dir.config().attributes.unique_id)) {
+        Some(id) => format!("entry:{id}"),
+        None => format!("dn:{}", auth_core::fold_login_name(dn)),
+    }
+}
+
+/// The identity a login as `typed` counts its failures under, when the directory knows the
+/// person (for `latchkey limits clear`).
+pub async fn limit_identity_of(dir: &Directory, typed: &str) -> Result<Option<String>, DirError> {
+    let Some(username) = dir.translate_username(typed).await? else {
+        return Ok(None);
+    };
+    if let Some(dn) = dir.templated_dn(&username) {
+        return Ok(Some(limit_identity(dir, &dn, None)));
+    }
+    Ok(dir
+        .find_user(&username)
+        .await?
+        .map(|e| limit_identity(dir, &e.dn, Some(&e))))
+}
+
 /// The account a proven person maps to in a realm, before anything changes.
 #[derive(Debug)]
 pub enum AccountMatch {
@@ -322,9 +354,7 @@ impl AuthBackend for LdapAuthBackend {
 
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
         let started = Instant::now();
-        let result = self
-            .login(attempt.realm, attempt.username, attempt.password, started)
-            .await;
+        let result = self.login(attempt, started).await;
         match result {
             Ok(user) => {
                 self.padder.observe_success(started.elapsed());

@@ -258,7 +258,7 @@ impl Directory {
             return Ok(match typed.rsplit_once('@') {
                 Some((local, d)) if d == domain => Some(unquote_local(local)),
                 _ => {
-                    tracing::debug!(%domain, "email does not match the LDAP append domain");
+                    tracing::debug!(domain = ?domain, "email does not match the LDAP append domain");
                     None
                 }
             });

@@ -19,7 +19,9 @@ mod entry;
 pub mod sync;
 mod timing;
 
-pub use backend::{AccountMatch, Assessment, LdapAuthBackend, assess, match_account};
+pub use backend::{
+    AccountMatch, Assessment, LdapAuthBackend, assess, limit_identity_of, match_account,
+};
 pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPolicy};
 pub use conn::DirError;
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};

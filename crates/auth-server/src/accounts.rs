@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use auth_core::{
     AccountStore, AccountWriteError, DirectoryUpdate, LoginRecord, NewDirectoryUser, PasswordHash,
-    RealmId, Role, StoreUnavailable, User, UserId,
+    Realm, RealmId, Role, StoreUnavailable, User, UserId,
 };
 use auth_store::{Actor, NewUser, Store, StoreError, UserFilter};
 
@@ -39,6 +39,10 @@ impl AccountStore for StoreAccounts {
         email: &str,
     ) -> Result<Vec<LoginRecord>, StoreUnavailable> {
         Ok(self.store.login_records_any_realm(email).await?)
+    }
+
+    async fn realm(&self, id: RealmId) -> Result<Option<Realm>, StoreUnavailable> {
+        Ok(self.store.realm_by_id(id).await?)
     }
 
     async fn upgrade_password_hash(

@@ -76,8 +76,8 @@ pub async fn authenticate(
     state: &AppState,
     purpose: Purpose,
 ) -> Result<Caller, ApiError> {
-    // An address over its limit of failures is refused before any key lookup.
-    state.limits.precheck_ip(req).await?;
+    // A valid key is limited per user only: other clients' failures from the same address (one
+    // NAT, one IPv6 /64) must not lock its owner out. Failures count per address below.
     let header = req
         .headers()
         .get(AUTHORIZATION)
@@ -86,7 +86,7 @@ pub async fn authenticate(
         Ok(creds) => creds,
         Err(e) => return Err(state.limits.count_failed_auth(req, e).await),
     };
-    let caller = resolve(req, state, &role, &key, purpose == Purpose::ForwardAuth).await;
+    let caller = resolve(req, state, &role, &key, purpose).await;
     let caller = match caller {
         Ok(c) => c,
         Err(e) => return Err(state.limits.count_failed_auth(req, e).await),
@@ -116,7 +116,7 @@ async fn resolve(
     state: &AppState,
     role: &str,
     key: &str,
-    webhook_ok: bool,
+    purpose: Purpose,
 ) -> Result<Caller, ApiError> {
     let key = ApiKey::parse(key).map_err(|_| ApiError::unauthorized(MALFORMED_KEY))?;
     let owner = state
@@ -136,18 +136,27 @@ async fn resolve(
     if !user.is_active {
         return Err(ApiError::unauthorized(USER_DEACTIVATED));
     }
-    let subdomain = state.subdomain_of(req);
+    // Forward-auth answers for the host the protected app serves: a host that names no realm
+    // is refused, not served as the root realm.
+    let subdomain = match state.recognised_subdomain_of(req)? {
+        Some(s) => s,
+        None if purpose == Purpose::ForwardAuth => {
+            tracing::info!(user_id = %user.id, "forward-auth for a host that names no realm");
+            return Err(ApiError::unauthorized(WRONG_SUBDOMAIN));
+        }
+        None => String::new(),
+    };
     if realm.subdomain != subdomain {
         tracing::warn!(
             user_id = %user.id,
             user_realm = %realm.subdomain,
-            request_realm = %subdomain,
+            request_realm = ?subdomain,
             "attempted to access the API on the wrong subdomain"
         );
         return Err(ApiError::unauthorized(WRONG_SUBDOMAIN));
     }
     crate::logging::note_realm(req, &realm.subdomain);
-    if !webhook_ok && user.bot_type == Some(BotType::IncomingWebhook) {
+    if purpose == Purpose::Api && user.bot_type == Some(BotType::IncomingWebhook) {
         return Err(ApiError::unauthorized(WEBHOOK_BOT));
     }
     Ok(Caller { user, realm })

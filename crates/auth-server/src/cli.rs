@@ -291,6 +291,27 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
                 bail!("Redis is configured but unreachable: nothing was cleared");
             }
             state.limits.clear_login(&name).await;
+            // The failures also count against the person a backend resolves the name to.
+            for record in state.store.login_records_any_realm(&username).await? {
+                state.limits.clear_account(&record.user).await;
+            }
+            let mut entry = None;
+            if let Some(dir) = &state.ldap {
+                match auth_ldap::limit_identity_of(dir, &username).await {
+                    Ok(Some(identity)) => {
+                        state
+                            .limits
+                            .clear_identity(auth_core::BackendKind::Ldap, &identity)
+                            .await;
+                        entry = Some(identity);
+                    }
+                    Ok(None) => {}
+                    Err(e) => eprintln!(
+                        "warning: the directory could not be asked who {username:?} is ({e}); \
+                         failures counted against the directory entry were not cleared"
+                    ),
+                }
+            }
             state
                 .store
                 .record_event(
@@ -298,7 +319,11 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
                     auth_store::AuditEvent::LoginLimitCleared,
                     Actor::cli(),
                     None,
-                    serde_json::json!({"username": name, "shared": mode == "shared"}),
+                    serde_json::json!({
+                        "username": name,
+                        "directory_entry": entry,
+                        "shared": mode == "shared",
+                    }),
                 )
                 .await?;
             if mode == "shared" {
@@ -632,7 +657,7 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 .set_password(user.id, Some(hash), Actor::cli())
                 .await?;
             // A new password starts with a clean login history (Zulip does the same).
-            state.limits.clear_login(&user.delivery_email).await;
+            state.limits.clear_account(&user).await;
             println!("password set for {}", user.delivery_email);
         }
         UserCommand::RegenerateKey { email, realm } => {

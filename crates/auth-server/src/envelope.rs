@@ -216,6 +216,9 @@ impl ApiError {
             AuthFailure::WrongRealm => ApiError::nonexistent_subdomain(),
             AuthFailure::Refused(reason) => refusal(*reason),
             AuthFailure::Unavailable { .. } => ApiError::backend_unavailable(),
+            AuthFailure::RateLimited { retry_after } => {
+                ApiError::rate_limited(retry_after.as_secs_f64())
+            }
         }
     }
 }

@@ -11,30 +11,100 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// The subdomain a Host header names: the part before `.<external_host>` (optionally followed by
-/// a port), `""` for the root domain, its aliases and any host Latchkey does not recognise.
-pub fn subdomain_for_host(host: &str, server: &ServerSettings) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    let external = server.external_host.to_ascii_lowercase();
-    let suffix = format!(".{external}");
-    let prefix = if let Some(p) = host.strip_suffix(&suffix) {
-        Some(p)
+/// A Host (or forwarded host) value that names no host: a bad port, an empty label, a character
+/// no host name has. Answered 400, never served as the root realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid Host header")]
+pub struct MalformedHost;
+
+/// A host value checked and split: the lower-cased name without its one optional trailing dot,
+/// and the port when one was given.
+fn parse_host(raw: &str) -> Result<(String, Option<u16>), MalformedHost> {
+    let raw = raw.trim().to_ascii_lowercase();
+    let (name, port) = if let Some(rest) = raw.strip_prefix('[') {
+        // An IPv6 literal, `[…]` with an optional port.
+        let (addr, after) = rest.split_once(']').ok_or(MalformedHost)?;
+        addr.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| MalformedHost)?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or(MalformedHost)?),
+        };
+        (format!("[{addr}]"), port)
     } else {
-        strip_port(&host).strip_suffix(&suffix)
+        match raw.split_once(':') {
+            Some((name, port)) => (name.to_owned(), Some(port)),
+            None => (raw.clone(), None),
+        }
     };
+    let port = match port {
+        None => None,
+        Some(p) => {
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(MalformedHost);
+            }
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(MalformedHost),
+            }
+        }
+    };
+    if name.starts_with('[') {
+        return Ok((name, port));
+    }
+    // One trailing dot is the fully-qualified spelling of the same name.
+    let name = name.strip_suffix('.').unwrap_or(&name);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(MalformedHost);
+    }
+    Ok((name.to_owned(), port))
+}
+
+/// The subdomain a Host header names: the part before `.<external_host>` (optionally followed
+/// by a port), `""` for the root domain and its aliases, `None` for a host Latchkey does not
+/// recognise (which Zulip, and Latchkey's API routes, serve as the root realm; forward-auth
+/// refuses it). An empty value (HTTP/1.0 without Host) is the root domain.
+pub fn subdomain_for_host(
+    host: &str,
+    server: &ServerSettings,
+) -> Result<Option<String>, MalformedHost> {
+    if host.trim().is_empty() {
+        return Ok(Some(String::new()));
+    }
+    let (name, port) = parse_host(host)?;
+    let with_port = match port {
+        Some(p) => format!("{name}:{p}"),
+        None => name.clone(),
+    };
+    let external = server.external_host.to_ascii_lowercase();
+    if with_port == external || name == external || name == strip_port(&external) {
+        return Ok(Some(String::new()));
+    }
+    let suffix = format!(".{external}");
+    let bare_suffix = format!(".{}", strip_port(&external));
+    let prefix = with_port
+        .strip_suffix(&suffix)
+        .or_else(|| name.strip_suffix(&suffix))
+        .or_else(|| name.strip_suffix(&bare_suffix));
     if let Some(sub) = prefix {
         if server.root_subdomain_aliases.iter().any(|a| a == sub) {
-            return String::new();
+            return Ok(Some(String::new()));
         }
-        return sub.to_owned();
+        return Ok(Some(sub.to_owned()));
     }
     for (sub, realm_host) in &server.realm_hosts {
         let realm_host = realm_host.to_ascii_lowercase();
-        if host == realm_host || strip_port(&host) == realm_host {
-            return sub.clone();
+        if with_port == realm_host || name == strip_port(&realm_host) {
+            return Ok(Some(sub.clone()));
         }
     }
-    String::new()
+    Ok(None)
 }
 
 /// The organization URL for a subdomain, as `realm_uri`/`realm_url` report it.
@@ -75,26 +145,61 @@ mod tests {
         s
     }
 
+    fn sub(host: &str, s: &ServerSettings) -> Option<String> {
+        subdomain_for_host(host, s).unwrap()
+    }
+
     #[test]
     fn subdomains() {
         let s = server("example.test");
-        assert_eq!(subdomain_for_host("zulip.example.test", &s), "zulip");
-        assert_eq!(subdomain_for_host("ZULIP.Example.Test", &s), "zulip");
-        assert_eq!(subdomain_for_host("zulip.example.test:9991", &s), "zulip");
-        assert_eq!(subdomain_for_host("example.test", &s), "");
-        assert_eq!(subdomain_for_host("www.example.test", &s), "");
-        assert_eq!(subdomain_for_host("nope.example.test", &s), "nope");
-        assert_eq!(subdomain_for_host("elsewhere.test", &s), "");
-        assert_eq!(subdomain_for_host("chat.other.test:443", &s), "special");
-        assert_eq!(subdomain_for_host("", &s), "");
+        let named = |n: &str| Some(n.to_owned());
+        assert_eq!(sub("zulip.example.test", &s), named("zulip"));
+        assert_eq!(sub("ZULIP.Example.Test", &s), named("zulip"));
+        assert_eq!(sub("zulip.example.test:9991", &s), named("zulip"));
+        assert_eq!(sub("zulip.example.test.", &s), named("zulip"));
+        assert_eq!(sub("zulip.example.test.:443", &s), named("zulip"));
+        assert_eq!(sub("example.test", &s), named(""));
+        assert_eq!(sub("example.test.", &s), named(""));
+        assert_eq!(sub("www.example.test", &s), named(""));
+        assert_eq!(sub("nope.example.test", &s), named("nope"));
+        assert_eq!(sub("elsewhere.test", &s), None);
+        assert_eq!(sub("127.0.0.1:9991", &s), None);
+        assert_eq!(sub("[::1]:9991", &s), None);
+        assert_eq!(sub("chat.other.test:443", &s), named("special"));
+        assert_eq!(sub("", &s), named(""));
+    }
+
+    #[test]
+    fn malformed_hosts_are_refused() {
+        let s = server("example.test");
+        for bad in [
+            "zulip.example.test:x",
+            "zulip.example.test:",
+            "zulip.example.test:0",
+            "zulip.example.test:65536",
+            "zulip.example.test:123456",
+            "ZULIP.example.test..",
+            ".example.test",
+            "zulip..example.test",
+            "zulip.example.test:80:80",
+            "zu lip.example.test",
+            "zulip.example.test/x",
+            "user@zulip.example.test",
+            "[::1",
+            "[nope]:80",
+            "zulip\u{1b}.example.test",
+        ] {
+            assert_eq!(subdomain_for_host(bad, &s), Err(MalformedHost), "{bad:?}");
+        }
     }
 
     #[test]
     fn external_host_with_port() {
         let s = server("localhost:9991");
-        assert_eq!(subdomain_for_host("localhost:9991", &s), "");
-        assert_eq!(subdomain_for_host("zulip.localhost:9991", &s), "zulip");
-        assert_eq!(subdomain_for_host("127.0.0.1:9991", &s), "");
+        assert_eq!(sub("localhost:9991", &s), Some(String::new()));
+        assert_eq!(sub("zulip.localhost:9991", &s), Some("zulip".into()));
+        assert_eq!(sub("zulip.localhost", &s), Some("zulip".into()));
+        assert_eq!(sub("127.0.0.1:9991", &s), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
-use auth_core::{User, email_lookup_key};
+use auth_core::{AttemptGuard, AuthFailure, BackendKind, User, fold_login_name};
 use auth_ratelimit::{Decision, RateLimiter, Rule, Rules, Ticket};
 
 use crate::config::Settings;
@@ -75,10 +75,55 @@ fn ip_key(ip: IpAddr) -> String {
     }
 }
 
-/// An attempt recorded against a username, to be settled once the outcome is known.
+/// An attempt recorded against a username (and against each identity a backend resolved for
+/// it), to be settled once the outcome is known.
 pub struct LoginTicket {
     key: String,
     ticket: Option<Ticket>,
+}
+
+/// The chain's [`AttemptGuard`] for one login request: each identity a backend resolves is
+/// checked against the login limit (429 when over it, before the password is checked) and
+/// recorded provisionally, to be settled with the typed name's ticket by [`Limits::end_login`].
+pub struct LoginGuard<'a> {
+    limits: &'a Limits,
+    /// The tickets to settle, and the decisions whose headers the response may carry (the
+    /// request itself is not `Send`, so they are noted on it afterwards).
+    seen: std::sync::Mutex<(Vec<LoginTicket>, Vec<Decision>)>,
+}
+
+impl LoginGuard<'_> {
+    fn take(&self) -> (Vec<LoginTicket>, Vec<Decision>) {
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[async_trait::async_trait]
+impl AttemptGuard for LoginGuard<'_> {
+    async fn resolved(&self, backend: BackendKind, identity: &str) -> Result<(), AuthFailure> {
+        let limits = self.limits;
+        let key = identity_key(backend, identity);
+        if !limits.authenticate_enabled || limits.by_username.0.is_empty() {
+            return Ok(());
+        }
+        let d = limits
+            .logins
+            .check_and_record(&key, &limits.by_username)
+            .await;
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.1.push(d.clone());
+        if !d.allowed {
+            tracing::info!(%backend, "login refused: the resolved identity is over its limit");
+            return Err(AuthFailure::RateLimited {
+                retry_after: d.retry_after.unwrap_or_default(),
+            });
+        }
+        seen.0.push(LoginTicket {
+            key,
+            ticket: d.ticket,
+        });
+        Ok(())
+    }
 }
 
 impl Limits {
@@ -131,26 +176,27 @@ impl Limits {
         self.trusted_proxies.contains(&ip.to_canonical())
     }
 
-    /// The client's address: the peer, or (behind a trusted proxy) the last address in
-    /// `X-Forwarded-For` that is not a trusted proxy.
+    /// The client's address: the peer, or (behind a trusted proxy) the rightmost address in
+    /// `X-Forwarded-For` (every header line, joined in order) that is not a trusted proxy. An
+    /// entry that does not parse ends the walk: the last trusted hop before it counts, since
+    /// nothing left of it can be believed.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
         let peer = req.peer_addr().map(|a| a.ip().to_canonical())?;
         if !self.trusted_proxies.contains(&peer) {
             return Some(peer);
         }
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        forwarded
-            .split(',')
-            .rev()
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .map(|ip| ip.to_canonical())
-            .find(|ip| !self.trusted_proxies.contains(ip))
-            .or(Some(peer))
+        let mut nearest = peer;
+        for entry in header_list(req, "x-forwarded-for").iter().rev() {
+            let Ok(ip) = entry.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+                return Some(nearest);
+            };
+            if !self.trusted_proxies.contains(&ip) {
+                return Some(ip);
+            }
+            nearest = ip;
+        }
+        Some(nearest)
     }
 
     /// Checks (and, with `record`, counts) one request against a rule set.
@@ -196,12 +242,6 @@ impl Limits {
         self.ip_limit(req, true).await
     }
 
-    /// Before an API key is looked up: an address that is over its limit of failures is
-    /// refused without touching the database.
-    pub async fn precheck_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        self.ip_limit(req, false).await
-    }
-
     /// A failed Basic authentication counts against the IP; once over the limit the answer
     /// is 429 instead of the authentication error.
     pub async fn count_failed_auth(&self, req: &HttpRequest, error: ApiError) -> ApiError {
@@ -243,17 +283,37 @@ impl Limits {
         })
     }
 
-    /// After the login: success clears the username's history; an attempt whose credentials
-    /// some backend rejected stays counted (even when the answer shown is more specific, such
-    /// as an unavailable directory); anything else (an outage alone, an account state shown
-    /// after a right password) is withdrawn.
-    pub async fn end_login(&self, ticket: LoginTicket, outcome: &auth_core::ChainOutcome) {
-        match &outcome.result {
-            Ok(_) => self.logins.clear(&ticket.key).await,
-            Err(_) if outcome.credentials_rejected => {}
-            Err(_) => {
-                if let Some(t) = ticket.ticket {
-                    self.logins.withdraw(&ticket.key, t).await;
+    /// The guard that counts one login's attempts against the identities its backends resolve.
+    pub fn guard(&self) -> LoginGuard<'_> {
+        LoginGuard {
+            limits: self,
+            seen: std::sync::Mutex::default(),
+        }
+    }
+
+    /// After the login: success clears the history of the username and of every identity
+    /// resolved; an attempt whose credentials some backend rejected stays counted (even when
+    /// the answer shown is more specific, such as an unavailable directory); anything else (an
+    /// outage alone, an account state shown after a right password) is withdrawn.
+    pub async fn end_login(
+        &self,
+        req: &HttpRequest,
+        ticket: LoginTicket,
+        guard: LoginGuard<'_>,
+        outcome: &auth_core::ChainOutcome,
+    ) {
+        let (tickets, decisions) = guard.take();
+        for d in &decisions {
+            note(req, d);
+        }
+        for ticket in std::iter::once(ticket).chain(tickets) {
+            match &outcome.result {
+                Ok(_) => self.logins.clear(&ticket.key).await,
+                Err(_) if outcome.credentials_rejected => {}
+                Err(_) => {
+                    if let Some(t) = ticket.ticket {
+                        self.logins.withdraw(&ticket.key, t).await;
+                    }
                 }
             }
         }
@@ -263,22 +323,55 @@ impl Limits {
     pub async fn clear_login(&self, username: &str) {
         self.logins.clear(&login_key(username)).await;
     }
+
+    /// Forgets the failed logins counted against a resolved identity.
+    pub async fn clear_identity(&self, backend: BackendKind, identity: &str) {
+        self.logins.clear(&identity_key(backend, identity)).await;
+    }
+
+    /// A new password for a local account: its email's and the account's failures forgotten.
+    pub async fn clear_account(&self, user: &User) {
+        self.clear_login(&user.delivery_email).await;
+        self.clear_identity(BackendKind::Email, &auth_email::limit_identity(user.id))
+            .await;
+    }
+}
+
+/// Every comma-separated value of a header over all its lines, in order, trimmed. A line that
+/// is not visible ASCII becomes one value that parses as nothing (it must stop a walk, not
+/// vanish from it).
+pub fn header_list(req: &HttpRequest, name: &str) -> Vec<String> {
+    req.headers()
+        .get_all(name)
+        .flat_map(|line| {
+            line.to_str()
+                .unwrap_or("\u{0}")
+                .split(',')
+                .map(|v| v.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The name the login limit counts under. Zulip uses the username exactly as typed, so
-/// `Hamlet@…` and `hamlet@…` had separate budgets for one account; Latchkey folds case and
-/// surrounding space, and with an LDAP append domain counts `hamlet` and `hamlet@<domain>`
-/// together.
+/// `Hamlet@…` and `hamlet@…` had separate budgets for one account; Latchkey folds case, width
+/// and compatibility forms (NFKC) and surrounding space, and with an LDAP append domain counts
+/// `hamlet` and `hamlet@<domain>` together. Spellings this cannot catch (quotes the username
+/// translation strips, say) are caught by the resolved identity ([`LoginGuard`]).
 pub fn login_name(username: &str, append_domain: Option<&str>) -> String {
-    let name = email_lookup_key(username);
+    let name = fold_login_name(username);
     match append_domain {
-        Some(domain) if !name.contains('@') => format!("{name}@{}", domain.to_lowercase()),
+        Some(domain) if !name.contains('@') => format!("{name}@{}", fold_login_name(domain)),
         _ => name,
     }
 }
 
+fn identity_key(backend: BackendKind, identity: &str) -> String {
+    format!("authenticate_by_identity:{backend}:{identity}")
+}
+
 fn login_key(username: &str) -> String {
-    format!("authenticate_by_username:{}", email_lookup_key(username))
+    format!("authenticate_by_username:{}", fold_login_name(username))
 }
 
 /// Middleware: `X-RateLimit-Limit`, `-Remaining` and `-Reset` on every response for which a
@@ -316,6 +409,46 @@ mod tests {
             "hamlet@zulip.com"
         );
         assert_eq!(login_name("hamlet", None), "hamlet");
+        assert_eq!(
+            login_name("ｈａｍｌｅｔ", Some("zulip.com")),
+            "hamlet@zulip.com"
+        );
+        assert_eq!(login_name("𝐡𝐚𝐦𝐥𝐞𝐭@zulip.com", None), "hamlet@zulip.com");
+    }
+
+    fn limits_behind(proxy: &str) -> Limits {
+        let mut settings = Settings::default();
+        settings.server.trusted_proxies = vec![proxy.to_owned()];
+        Limits::new(&settings)
+    }
+
+    #[test]
+    fn every_forwarded_for_line_is_read_and_garbage_stops_the_walk() {
+        let limits = limits_behind("10.0.0.1");
+        let ip = |lines: &[&str]| {
+            let mut req =
+                actix_web::test::TestRequest::default().peer_addr("10.0.0.1:5000".parse().unwrap());
+            for l in lines {
+                req = req.append_header(("X-Forwarded-For", *l));
+            }
+            limits
+                .client_ip(&req.to_http_request())
+                .unwrap()
+                .to_string()
+        };
+        // Two lines: the proxy appended its own line after the client's chosen one.
+        assert_eq!(ip(&["6.6.6.6", "203.0.113.7"]), "203.0.113.7");
+        assert_eq!(ip(&["6.6.6.6, 203.0.113.7", "10.0.0.1"]), "203.0.113.7");
+        // An entry that does not parse is not skipped: the walk stops at the last trusted hop.
+        assert_eq!(ip(&["203.0.113.7, junk"]), "10.0.0.1");
+        assert_eq!(ip(&["junk, 203.0.113.7"]), "203.0.113.7");
+        assert_eq!(ip(&[]), "10.0.0.1");
+        // Not from a trusted proxy: the peer, whatever the header says.
+        let direct = actix_web::test::TestRequest::default()
+            .peer_addr("192.0.2.9:5000".parse().unwrap())
+            .append_header(("X-Forwarded-For", "203.0.113.7"))
+            .to_http_request();
+        assert_eq!(limits.client_ip(&direct).unwrap().to_string(), "192.0.2.9");
     }
 
     #[test]
@@ -347,7 +480,9 @@ mod tests {
         };
         for _ in 0..2 {
             let ticket = limits.begin_login(&req, "hamlet@zulip.com").await.unwrap();
-            limits.end_login(ticket, &failed).await;
+            limits
+                .end_login(&req, ticket, limits.guard(), &failed)
+                .await;
         }
         let capacity = auth_ratelimit::LimiterConfig::default().memory_capacity as u32;
         for n in 0..capacity + capacity / 5 {

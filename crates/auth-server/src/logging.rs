@@ -18,14 +18,92 @@ pub fn init(settings: &LoggingSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = settings.format == "json";
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if settings.format == "json" {
+        // Colours are terminal escapes too; the writer lets none through.
+        .with_ansi(false)
+        .with_writer(Escaping { json });
+    let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// The log writer: every control character in a line (but its final newline) is written
+/// escaped, whatever field carried it, so that a username, a Host header or an error message
+/// holding terminal escapes or line breaks can neither drive a terminal nor forge a log line.
+/// Fields that carry user-supplied text are also formatted with `?` where they are logged; this
+/// is the net under those.
+#[derive(Debug, Clone, Copy)]
+struct Escaping {
+    json: bool,
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Escaping {
+    type Writer = EscapingWriter;
+
+    fn make_writer(&'a self) -> EscapingWriter {
+        EscapingWriter {
+            json: self.json,
+            line: Vec::new(),
+        }
+    }
+}
+
+/// Collects one event's output and writes it, escaped, when dropped.
+struct EscapingWriter {
+    json: bool,
+    line: Vec<u8>,
+}
+
+impl std::io::Write for EscapingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        let text = escape_line(&String::from_utf8_lossy(&self.line), self.json);
+        self.line.clear();
+        std::io::stderr().lock().write_all(text.as_bytes())
+    }
+}
+
+impl Drop for EscapingWriter {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
+/// `line` with its control characters escaped (`\u{1b}` in human lines, `\u001b` in JSON,
+/// which stays valid JSON inside a string); one trailing newline is kept.
+fn escape_line(line: &str, json: bool) -> String {
+    let (body, newline) = match line.strip_suffix('\n') {
+        Some(b) => (b, "\n"),
+        None => (line, ""),
+    };
+    if !body.chars().any(char::is_control) {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in body.chars() {
+        if c.is_control() {
+            if json {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            } else {
+                out.push_str(&c.escape_unicode().to_string());
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.push_str(newline);
+    out
 }
 
 /// What the request line says about who made the request.
@@ -104,4 +182,23 @@ pub async fn request_log(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_line;
+
+    #[test]
+    fn control_characters_never_reach_the_log_raw() {
+        let line = "INFO login failed username=\"\u{1b}[31mred\"@zulip.com\nFAKE line\n";
+        let human = escape_line(line, false);
+        assert!(
+            !human[..human.len() - 1].chars().any(char::is_control),
+            "{human}"
+        );
+        assert!(human.contains("\\u{1b}[31mred") && human.ends_with("\\u{a}FAKE line\n"));
+        let json = escape_line("{\"u\":\"a\u{7f}b\u{9b}c\"}\n", true);
+        assert_eq!(json, "{\"u\":\"a\\u007fb\\u009bc\"}\n");
+        assert_eq!(escape_line("plain\n", false), "plain\n");
+    }
 }

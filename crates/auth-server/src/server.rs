@@ -65,7 +65,7 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
             Box::pin(async move {
                 // A new password starts with a clean login history (here, and in Redis).
                 if let Ok(Some(u)) = data.store.user_by_id(user).await {
-                    data.limits.clear_login(&u.delivery_email).await;
+                    data.limits.clear_account(&u).await;
                 }
             })
         });

@@ -149,7 +149,7 @@ impl AppState {
             dev_backend,
             settings,
             store,
-            chain: BackendChain::new(backends),
+            chain: BackendChain::new(backends).with_pad(Arc::new(hasher.clone())),
             keys,
             hasher,
             policy,
@@ -171,33 +171,42 @@ impl AppState {
     }
 
     /// The subdomain the request's Host header names (or, from a trusted proxy and with
-    /// `server.trust_forwarded_host`, the last `X-Forwarded-Host` value).
-    pub fn subdomain_of(&self, req: &HttpRequest) -> String {
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        };
+    /// `server.trust_forwarded_host`, the last `X-Forwarded-Host` value over all its header
+    /// lines: the one the nearest proxy set). `None` for a host Latchkey does not recognise; a
+    /// malformed host is a 400.
+    pub fn recognised_subdomain_of(&self, req: &HttpRequest) -> Result<Option<String>, ApiError> {
         let forwarded = self.settings.server.trust_forwarded_host
             && req
                 .peer_addr()
                 .is_some_and(|p| self.limits.is_trusted_proxy(p.ip()));
         let host = forwarded
-            .then(|| header("x-forwarded-host"))
-            .flatten()
-            .map(|v| v.rsplit(',').next().unwrap_or("").trim().to_owned())
+            .then(|| crate::limits::header_list(req, "x-forwarded-host"))
+            .and_then(|values| values.last().cloned())
             .filter(|v| !v.is_empty())
-            .or_else(|| header("host"))
+            .or_else(|| {
+                req.headers()
+                    .get("host")
+                    .map(|h| h.to_str().unwrap_or("\u{0}").to_owned())
+            })
             // HTTP/2 carries the host as the :authority pseudo-header.
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
-        host::subdomain_for_host(&host, &self.settings.server)
+        host::subdomain_for_host(&host, &self.settings.server).map_err(|e| {
+            tracing::info!(host = ?host, "refused a malformed host");
+            ApiError::bad_request(e.to_string())
+        })
+    }
+
+    /// [`Self::recognised_subdomain_of`], with an unrecognised host served as the root realm
+    /// (Zulip's `get_subdomain`).
+    pub fn subdomain_of(&self, req: &HttpRequest) -> Result<String, ApiError> {
+        Ok(self.recognised_subdomain_of(req)?.unwrap_or_default())
     }
 
     /// The realm for the request's Host, if there is one. A database failure is a 503.
     pub async fn realm_for(&self, req: &HttpRequest) -> Result<Option<Realm>, ApiError> {
-        self.realm_for_subdomain(req, &self.subdomain_of(req)).await
+        self.realm_for_subdomain(req, &self.subdomain_of(req)?)
+            .await
     }
 
     /// [`Self::realm_for`] when the caller already has the request's subdomain.

@@ -33,6 +33,7 @@ pub async fn dev_fetch_api_key(
     let params = Params::read(&req, payload, state.settings.server.max_body_bytes).await?;
     let username = params.required("username")?.to_owned();
     check_dev(&state)?;
+    policy::check_username_shape(&username).map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Here the email check comes before the realm, as in Zulip.
     policy::validate_email(&username)
         .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;

@@ -18,6 +18,9 @@ pub async fn fetch_api_key(
     // Parameters are checked first, username before password, as Zulip's REQ framework does.
     let username = params.required("username")?.to_owned();
     let password = Password::new(params.required("password")?);
+    // Before anything else: no backend, limit key or log line sees an overlong name or one
+    // with control characters.
+    policy::check_username_shape(&username).map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Counted before any lookup, so a flood of made-up hosts costs nothing.
     state.limits.check_ip(&req).await?;
     let realm = state
@@ -33,8 +36,12 @@ pub async fn fetch_api_key(
         .limits
         .begin_login(&req, &state.login_name(&username))
         .await?;
-    let attempt = state.chain.attempt(&realm, &username, &password).await;
-    state.limits.end_login(ticket, &attempt).await;
+    let guard = state.limits.guard();
+    let attempt = state
+        .chain
+        .attempt(&realm, &username, &password, Some(&guard))
+        .await;
+    state.limits.end_login(&req, ticket, guard, &attempt).await;
     let outcome = attempt.result;
     match outcome {
         Ok(ok) => {
@@ -92,6 +99,7 @@ fn failure_reason(failure: &AuthFailure) -> &'static str {
             DirectoryRefusal::InvalidProfile => "directory_entry_invalid_profile",
         },
         AuthFailure::Unavailable { .. } => "backend_unavailable",
+        AuthFailure::RateLimited { .. } => "rate_limited",
     }
 }
 
@@ -105,7 +113,8 @@ pub(super) async fn record_login(
     failure: Option<&AuthFailure>,
     backend: &str,
 ) {
-    // The username as typed, shortened: it is not a secret, but it is attacker-controlled.
+    // The username as typed, shortened: it is not a secret, but it is attacker-controlled, so
+    // log lines carry it escaped (`?`), never raw.
     let shown: String = username.chars().take(120).collect();
     let (event, detail) = match failure {
         None => {
@@ -122,11 +131,11 @@ pub(super) async fn record_login(
                     backend,
                     reason: why,
                 } => tracing::warn!(
-                    realm = %realm.subdomain, username = %shown, %backend, error = %why,
+                    realm = %realm.subdomain, username = ?shown, %backend, error = ?why,
                     "login could not be decided: backend unavailable"
                 ),
                 _ => {
-                    tracing::info!(realm = %realm.subdomain, username = %shown, reason, "login failed")
+                    tracing::info!(realm = %realm.subdomain, username = ?shown, reason, "login failed")
                 }
             }
             (

@@ -28,7 +28,7 @@ pub async fn server_settings(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let subdomain = state.subdomain_of(&req);
+    let subdomain = state.subdomain_of(&req)?;
     let realm = state.realm_for_subdomain(&req, &subdomain).await?;
     if realm.is_none() {
         if !subdomain.is_empty() {
