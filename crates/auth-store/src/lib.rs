@@ -9,6 +9,7 @@
 //! any backend crate; it depends on `auth-core` alone within the workspace.
 
 mod audit;
+mod files;
 mod models;
 mod pool;
 pub mod schema;

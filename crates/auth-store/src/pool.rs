@@ -123,13 +123,7 @@ pub(crate) type Pool = r2d2::Pool<Manager>;
 
 pub(crate) fn build(target: Target, options: &crate::StoreOptions) -> Result<Pool, StoreError> {
     if let Target::Sqlite(path) = &target {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create the database directory: {e}"))
-                })?;
-            }
-        }
+        crate::files::prepare_sqlite(path)?;
     }
     r2d2::Pool::builder()
         .max_size(options.max_connections.max(1))
