@@ -12,6 +12,9 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 for p in libpq-dev libssl-dev pkg-config gcc; do pkg_installed "$p" || need_apt+=("$p"); done
 # Multi-instance tests start their own private redis-server.
 have redis-server || need_apt+=(redis-server)
+# Database-outage tests start (and stop) their own private PostgreSQL: initdb and postgres from
+# /usr/lib/postgresql/<version>/bin (the `postgresql` package; no cluster is started here).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || need_apt+=(postgresql)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sh tests/setup/apt-install.sh "${need_apt[@]}"

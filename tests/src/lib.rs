@@ -10,7 +10,9 @@
 //! - [`Client`]: a reqwest client that sets the Host header per realm.
 
 pub mod nginx;
+pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod python;
 pub mod redis;
 pub mod slapd;

@@ -5,6 +5,10 @@
 //! Sequence numbers are handed out when a transaction inserts its row but become visible when
 //! it commits, so a lower number can appear after a higher one was read. Each read therefore
 //! also takes every row of the last [`LOOKBACK`], and rows already applied are skipped.
+//!
+//! While the log cannot be read (the database is down) it reads again after a pause that doubles
+//! from 250 ms to 5 s, warning once; nothing is lost, as reading resumes from the last sequence
+//! number, and meanwhile cached entries expire at their TTL.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +34,11 @@ pub const LOOKBACK: Duration = Duration::from_secs(10);
 /// Called for each realm invalidation (to drop cached realms).
 pub type RealmHook = Arc<dyn Fn() + Send + Sync>;
 
+/// While the log cannot be read (the database is down): the first pause before reading again,
+/// doubled after each failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Runs until aborted.
 pub async fn follow(
     store: Store,
@@ -48,8 +57,13 @@ pub async fn follow(
     let mut applied: HashMap<i64, Instant> = HashMap::new();
     let mut notified = store.listen_for_invalidations();
     let mut last_prune = Instant::now();
+    // While reads fail: since when, and the pause before reading again (instead of waiting for
+    // a notification or the poll).
+    let mut failing_since: Option<Instant> = None;
+    let mut backoff = FIRST_BACKOFF;
     loop {
         match notified.as_mut() {
+            _ if failing_since.is_some() => tokio::time::sleep(backoff).await,
             Some(rx) => {
                 tokio::select! {
                     msg = rx.recv() => {
@@ -64,6 +78,13 @@ pub async fn follow(
         }
         match store.invalidations_since(seq, LOOKBACK).await {
             Ok((newest, items)) => {
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(
+                        after_secs = since.elapsed().as_secs_f64(),
+                        "reading the invalidation log again"
+                    );
+                    backoff = FIRST_BACKOFF;
+                }
                 seq = newest;
                 // Caches first, all of them; the slower hooks after, off this loop.
                 let mut passwords = Vec::new();
@@ -92,7 +113,18 @@ pub async fn follow(
                 }
                 applied.retain(|_, at| at.elapsed() < LOOKBACK * 3);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read the invalidation log"),
+            Err(e) => {
+                // Nothing is lost: the next successful read starts from `seq`. Meanwhile cached
+                // owners and realms expire at their TTL.
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    tracing::warn!(error = %e, "cannot read the invalidation log; retrying with a growing pause (cached entries expire at their TTL)");
+                } else {
+                    tracing::debug!(error = %e, "cannot read the invalidation log");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                continue;
+            }
         }
         if last_prune.elapsed() > Duration::from_secs(600) {
             last_prune = Instant::now();

@@ -291,7 +291,12 @@ fn generate_secret_file(path: &Path) -> Result<(), StartupError> {
         |e: std::io::Error| StartupError::Secret(format!("cannot create {}: {e}", path.display()));
     if let Some(parent) = path.parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(fail)?;
         }
     }
     let mut bytes = [0u8; 32];

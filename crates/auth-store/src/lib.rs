@@ -9,8 +9,10 @@
 //! any backend crate; it depends on `auth-core` alone within the workspace.
 
 mod audit;
+mod files;
 mod models;
 mod pool;
+mod reach;
 pub mod schema;
 
 use std::sync::{Arc, Mutex};
@@ -74,7 +76,9 @@ impl From<StoreError> for StoreUnavailable {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
-    /// How long to wait for a connection (and, on PostgreSQL, to connect).
+    /// How long to wait to connect (libpq's `connect_timeout` on PostgreSQL). A query waits
+    /// for a pooled connection at most this plus one second, and gives up as soon as
+    /// connecting fails: at once when connections are refused.
     pub connect_timeout: Duration,
 }
 
@@ -202,9 +206,7 @@ impl Store {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn = pool.get()?;
             f(&mut conn)
         })
         .await

@@ -1,15 +1,18 @@
 //! Connections: the multi-backend connection type, the pool and the migrations.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::result::ConnectionError;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::StoreError;
+use crate::reach::{self, Reachability};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -81,16 +84,15 @@ impl Target {
 }
 
 /// Opens connections of the configured kind only (the derive's own `establish` would try every
-/// kind in turn, and SQLite accepts any string as a file name).
+/// kind in turn, and SQLite accepts any string as a file name), and tells [`Reachability`] how
+/// each attempt went.
 pub(crate) struct Manager {
     target: Target,
+    reach: Arc<Reachability>,
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.target {
             Target::Postgres(url) => PgConnection::establish(url)
                 .map(DbConnection::Postgres)
@@ -98,10 +100,11 @@ impl ManageConnection for Manager {
             Target::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the writer; the busy timeout makes a second process
-                // (the CLI next to a running server) wait instead of failing.
+                // WAL lets readers run beside the writer; the busy timeout (set first, so that
+                // switching to WAL waits too) makes a second process (the CLI next to a running
+                // server) wait instead of failing.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
@@ -109,9 +112,32 @@ impl ManageConnection for Manager {
             }
         }
     }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let _attempt = self
+            .reach
+            .begin_attempt()
+            .map_err(|why| r2d2::Error::ConnectionError(ConnectionError::BadConnection(why)))?;
+        let result = self.open();
+        match &result {
+            Ok(_) => self.reach.connected(),
+            // The database could not be opened or reached (a failed set-up statement on an
+            // open SQLite file, such as a lock, says nothing about reachability).
+            Err(r2d2::Error::ConnectionError(e)) => self.reach.failed(&e.to_string()),
+            Err(r2d2::Error::QueryError(_)) => {}
+        }
+        result
+    }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+        conn.ping().map_err(r2d2::Error::QueryError)?;
+        self.reach.connected();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -119,28 +145,48 @@ impl ManageConnection for Manager {
     }
 }
 
-pub(crate) type Pool = r2d2::Pool<Manager>;
+/// The r2d2 pool with its [`Reachability`]: [`Pool::get`] gives up as soon as the database is
+/// found unreachable (see `reach.rs`).
+#[derive(Clone)]
+pub(crate) struct Pool {
+    inner: r2d2::Pool<Manager>,
+    reach: Arc<Reachability>,
+    /// The longest a checkout waits for a busy pool: `connect_timeout` + 1 s.
+    cap: Duration,
+}
+
+impl Pool {
+    pub(crate) fn get(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        reach::checkout(&self.inner, &self.reach, self.cap)
+    }
+}
 
 pub(crate) fn build(target: Target, options: &crate::StoreOptions) -> Result<Pool, StoreError> {
     if let Target::Sqlite(path) = &target {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create the database directory: {e}"))
-                })?;
-            }
-        }
+        crate::files::prepare_sqlite(path)?;
     }
-    r2d2::Pool::builder()
+    let reach = Arc::new(Reachability::default());
+    let inner = r2d2::Pool::builder()
         .max_size(options.max_connections.max(1))
         // No idle minimum: r2d2 would otherwise open replacement connections on background
         // threads, and a short-lived process (a CLI command) can exit while libpq is inside
         // such a connect, which crashes in its exit handlers.
         .min_idle(Some(0))
+        // r2d2 retries a failed connect on its own, pausing up to half this between attempts.
         .connection_timeout(options.connect_timeout)
         .test_on_check_out(true)
-        .build(Manager { target })
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
+        // Failures are logged by `Reachability`, once per outage (r2d2 would log every retry).
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build(Manager {
+            target,
+            reach: reach.clone(),
+        })
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(Pool {
+        inner,
+        reach,
+        cap: options.connect_timeout + Duration::from_secs(1),
+    })
 }
 
 pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
@@ -165,9 +211,22 @@ pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, Sto
 }
 
 /// Body of the LISTEN thread: one dedicated connection, polled for notifications (a socket read,
-/// no query) every 50 ms; reconnects with a growing pause after errors.
+/// no query) every 50 ms; after an error it reconnects with a pause that doubles up to 5 s (the
+/// first failure of an outage is a warning, the retries are debug lines, and the reconnection is
+/// logged).
 pub(crate) fn listen_loop(url: &str, tx: &tokio::sync::mpsc::Sender<()>) {
-    let mut pause = Duration::from_millis(200);
+    const FIRST_PAUSE: Duration = Duration::from_millis(200);
+    let mut pause = FIRST_PAUSE;
+    let mut failing = false;
+    let fail = |what: &str, e: &dyn std::fmt::Display, failing: &mut bool, pause: &mut Duration| {
+        if std::mem::replace(failing, true) {
+            tracing::debug!(error = %e, "PostgreSQL listener: {what}; retrying");
+        } else {
+            tracing::warn!(error = %e, "PostgreSQL listener: {what}; retrying with a growing pause");
+        }
+        std::thread::sleep(*pause);
+        *pause = (*pause * 2).min(Duration::from_secs(5));
+    };
     loop {
         if tx.is_closed() {
             return;
@@ -175,20 +234,20 @@ pub(crate) fn listen_loop(url: &str, tx: &tokio::sync::mpsc::Sender<()>) {
         let mut conn = match PgConnection::establish(url) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "PostgreSQL listener cannot connect; retrying");
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(5));
+                fail("cannot connect", &e, &mut failing, &mut pause);
                 continue;
             }
         };
         if let Err(e) =
             diesel::sql_query(format!("LISTEN {}", crate::INVALIDATION_CHANNEL)).execute(&mut conn)
         {
-            tracing::warn!(error = %e, "PostgreSQL LISTEN failed; retrying");
-            std::thread::sleep(pause);
+            fail("LISTEN failed", &e, &mut failing, &mut pause);
             continue;
         }
-        pause = Duration::from_millis(200);
+        if std::mem::take(&mut failing) {
+            tracing::info!("PostgreSQL listener connected again");
+        }
+        pause = FIRST_PAUSE;
         // Anything may have changed while we were not listening.
         let _ = tx.try_send(());
         'poll: loop {
@@ -201,6 +260,7 @@ pub(crate) fn listen_loop(url: &str, tx: &tokio::sync::mpsc::Sender<()>) {
                     Ok(_) => woke = true,
                     Err(e) => {
                         tracing::warn!(error = %e, "PostgreSQL listener lost its connection; reconnecting");
+                        failing = true;
                         break 'poll;
                     }
                 }
@@ -210,5 +270,57 @@ pub(crate) fn listen_loop(url: &str, tx: &tokio::sync::mpsc::Sender<()>) {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::{Store, StoreOptions};
+    use auth_core::SecretString;
+
+    fn options(connect_timeout_secs: u64, max_connections: u32) -> StoreOptions {
+        StoreOptions {
+            max_connections,
+            connect_timeout: Duration::from_secs(connect_timeout_secs),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_connections_fail_at_once_not_after_the_timeout() {
+        // A port nobody listens on: connections are refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = SecretString::new(format!("postgres://nobody@127.0.0.1:{port}/none"));
+        let store = Store::connect(&url, &options(5, 4)).unwrap();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let err = store.ping().await.unwrap_err();
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        }
+    }
+
+    #[test]
+    fn a_busy_pool_waits_up_to_the_timeout_plus_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let target = Target::parse(&format!("sqlite://{}", path.display()), Duration::ZERO);
+        let pool = build(target.unwrap(), &options(1, 1)).unwrap();
+        let held = pool.get().unwrap();
+        let t = Instant::now();
+        let err = pool.get().err().unwrap().to_string();
+        let waited = t.elapsed();
+        assert!(err.contains("no connection free"), "{err}");
+        assert!(
+            (Duration::from_millis(1900)..Duration::from_secs(4)).contains(&waited),
+            "{waited:?}"
+        );
+        drop(held);
+        assert!(pool.get().is_ok());
     }
 }

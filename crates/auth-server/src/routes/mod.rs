@@ -82,20 +82,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Load-balancer health check: 200 when the database answers, 503 otherwise. Also says
-/// whether rate limits are shared through Redis right now (`shared`), per instance because
-/// Redis is unreachable (`local`), or per instance by configuration (`memory`).
+/// Load-balancer health check: 200 when the database answers, 503 with `"database":"down"`
+/// otherwise (at once when the database is known to be unreachable). Also says whether rate
+/// limits are shared through Redis right now (`shared`), per instance because Redis is
+/// unreachable (`local`), or per instance by configuration (`memory`).
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.store.ping().await.map_err(|e| {
+    let (db, mode) = tokio::join!(state.store.ping(), state.limits.mode());
+    let rate_limits = serde_json::json!(mode);
+    if let Err(e) = db {
         tracing::warn!(error = %e, "health check: database unreachable");
-        ApiError::backend_unavailable()
-    })?;
+        return Err(ApiError::backend_unavailable()
+            .with("database", serde_json::json!("down"))
+            .with("rate_limits", rate_limits));
+    }
     let mut f = serde_json::Map::new();
     f.insert("database".into(), serde_json::json!("ok"));
-    f.insert(
-        "rate_limits".into(),
-        serde_json::json!(state.limits.mode().await),
-    );
+    f.insert("rate_limits".into(), rate_limits);
     Ok(crate::envelope::success(f, &[]))
 }
 
