@@ -2,9 +2,13 @@
 //! bound service connections.
 //!
 //! `ldap3` gives none of these except the per-operation timeout: here every connect (TCP, TLS
-//! and StartTLS together) is bounded by `connect_timeout`, servers are tried in order and a
-//! server that just failed is skipped for a while, and service connections that break (a server
-//! restart) are dropped and replaced on the next use.
+//! and StartTLS together) is bounded by `connect_timeout`, and servers are tried in order
+//! ([`Connector::with_server`]). A server counts as up only once the first step on a new
+//! connection (the service bind, a root-DSE read for anonymous set-ups, or a person's bind) got
+//! an answer: a refused or timed-out connect, a server that accepts and closes, or one that
+//! accepts and never answers moves the attempt to the next server, and the failed one is
+//! passed over for a while. Service connections that break (a server restart) are dropped and
+//! replaced on the next use. Errors name the server and the operation.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,7 +32,8 @@ pub enum DirError {
     /// A search base (or a group read as one) that does not exist (result 32); holds the base.
     #[error("LDAP error: search base {0:?} does not exist (result 32)")]
     NoSuchBase(String),
-    #[error("the LDAP service account was refused: {0}")]
+    /// The whole message: which account, which server, which result.
+    #[error("{0}")]
     ServiceBind(String),
     #[error("LDAP configuration: {0}")]
     Config(String),
@@ -115,33 +120,99 @@ impl Connector {
         }
     }
 
-    /// A new connection to the first server that answers.
-    pub async fn connect(&self) -> Result<Ldap, DirError> {
+    /// A new connection to one server (TCP, TLS, StartTLS), within `connect_timeout`; the
+    /// error says which server and what happened.
+    async fn open(&self, uri: &str) -> Result<Ldap, String> {
+        let attempt = LdapConnAsync::with_settings(self.settings.clone(), uri);
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(Ok((conn, ldap))) => {
+                ldap3::drive!(conn);
+                Ok(ldap)
+            }
+            Ok(Err(e)) => Err(format!("connect to {uri} failed: {}", describe_ldap3(&e))),
+            Err(_) => Err(format!(
+                "connect to {uri} timed out after {}",
+                secs(self.connect_timeout)
+            )),
+        }
+    }
+
+    /// Runs `step` (named `op` in errors) on a new connection to the first server that
+    /// answers it: servers in order, those that failed lately last. A connect failure, or a
+    /// transport failure or timeout of `step` (a server that accepts and closes, or never
+    /// answers), marks the server failed and moves on; any other outcome of `step` (an answer,
+    /// even a refusal) means the server is up. `step` gets the connection and the server's URI.
+    pub async fn with_server<T, F, Fut>(&self, op: &str, mut step: F) -> Result<T, DirError>
+    where
+        F: FnMut(Ldap, String) -> Fut,
+        Fut: Future<Output = Result<T, DirError>>,
+    {
         let mut errors = Vec::new();
         for i in self.order() {
             let uri = &self.uris[i];
-            let attempt = LdapConnAsync::with_settings(self.settings.clone(), uri);
-            match tokio::time::timeout(self.connect_timeout, attempt).await {
-                Ok(Ok((conn, ldap))) => {
-                    ldap3::drive!(conn);
-                    self.mark(i, true);
-                    return Ok(ldap);
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(server = %uri, error = %e, "LDAP server unreachable");
-                    errors.push(format!("{uri}: {e}"));
-                }
-                Err(_) => {
-                    tracing::warn!(server = %uri, timeout = ?self.connect_timeout, "LDAP connect timed out");
-                    errors.push(format!(
-                        "{uri}: connect timed out after {:?}",
-                        self.connect_timeout
-                    ));
-                }
-            }
+            let failure = match self.open(uri).await {
+                Err(msg) => msg,
+                Ok(ldap) => match step(ldap, uri.clone()).await {
+                    Ok(v) => {
+                        self.mark(i, true);
+                        return Ok(v);
+                    }
+                    Err(DirError::Timeout(t)) => {
+                        format!("{op} on {uri} timed out after {}", secs(t))
+                    }
+                    Err(DirError::Unreachable(why)) => format!("{op} on {uri} failed: {why}"),
+                    Err(other) => {
+                        // The server answered: it is up, and the next one would say the same.
+                        self.mark(i, true);
+                        return Err(other);
+                    }
+                },
+            };
+            tracing::warn!(error = %failure, "LDAP server failed; trying the next one");
+            errors.push(failure);
             self.mark(i, false);
         }
         Err(DirError::Unreachable(errors.join("; ")))
+    }
+}
+
+/// `3 s`, `1.5 s`, `250 ms`.
+fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
+/// An `ldap3` transport error in words an administrator can act on (never "channel closed").
+fn describe_ldap3(e: &ldap3::LdapError) -> String {
+    match e {
+        ldap3::LdapError::EndOfStream
+        | ldap3::LdapError::OpSend { .. }
+        | ldap3::LdapError::ResultRecv { .. } => "the server closed the connection".into(),
+        ldap3::LdapError::Io { source } => match source.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset => "connection reset by the server".into(),
+            std::io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
+            _ => format!("I/O error: {source}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The name of an LDAP result code an administrator may meet on a service bind.
+pub fn result_name(rc: u32) -> &'static str {
+    match rc {
+        32 => "no such object",
+        34 => "invalid DN syntax",
+        48 => "inappropriate authentication",
+        49 => "invalid credentials",
+        50 => "insufficient access",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwilling to perform",
+        _ => "refused",
     }
 }
 
@@ -181,28 +252,53 @@ impl ServicePool {
                 None => break,
             }
         }
-        let mut ldap = self.connector.connect().await?;
-        if !self.bind_dn.is_empty() {
-            if self.bind_password.is_empty() {
-                return Err(DirError::ServiceBind(
-                    "the service account has no password (an empty password would be an anonymous bind)".into(),
-                ));
-            }
-            let res = bounded(
-                self.operation_timeout,
-                ldap.with_timeout(self.operation_timeout)
-                    .simple_bind(&self.bind_dn, self.bind_password.expose()),
-            )
-            .await?;
-            if res.rc != 0 {
-                let _ = ldap.unbind().await;
-                return Err(DirError::ServiceBind(format!(
-                    "result {} ({})",
-                    res.rc,
-                    redact_diagnostic(&res.text)
-                )));
-            }
+        if !self.bind_dn.is_empty() && self.bind_password.is_empty() {
+            return Err(DirError::ServiceBind(format!(
+                "the LDAP service account `{}` has no password (an empty password would be an anonymous bind)",
+                self.bind_dn
+            )));
         }
+        let t = self.operation_timeout;
+        let op = if self.bind_dn.is_empty() {
+            "root DSE read"
+        } else {
+            "service bind"
+        };
+        let ldap = self
+            .connector
+            .with_server(op, |mut ldap, uri| async move {
+                if self.bind_dn.is_empty() {
+                    // Anonymous: a server counts as up once it answers a search.
+                    bounded(
+                        t,
+                        ldap.with_timeout(t).search(
+                            "",
+                            ldap3::Scope::Base,
+                            "(objectClass=*)",
+                            vec!["1.1"],
+                        ),
+                    )
+                    .await?;
+                    return Ok(ldap);
+                }
+                let res = bounded(
+                    t,
+                    ldap.with_timeout(t)
+                        .simple_bind(&self.bind_dn, self.bind_password.expose()),
+                )
+                .await?;
+                if res.rc != 0 {
+                    let _ = ldap.unbind().await;
+                    return Err(DirError::ServiceBind(format!(
+                        "the LDAP service account `{}` was refused by `{uri}`: {} ({})",
+                        self.bind_dn,
+                        result_name(res.rc),
+                        res.rc
+                    )));
+                }
+                Ok(ldap)
+            })
+            .await?;
         Ok((ldap, false))
     }
 
@@ -242,7 +338,7 @@ pub fn classify_transport(e: &ldap3::LdapError, op_timeout: Duration) -> DirErro
         ldap3::LdapError::Io { .. }
         | ldap3::LdapError::OpSend { .. }
         | ldap3::LdapError::ResultRecv { .. }
-        | ldap3::LdapError::EndOfStream => DirError::Unreachable(e.to_string()),
+        | ldap3::LdapError::EndOfStream => DirError::Unreachable(describe_ldap3(e)),
         other => DirError::Protocol(other.to_string()),
     }
 }

@@ -333,20 +333,27 @@ impl Directory {
         if password.is_empty() || dn.is_empty() {
             return Ok(BindOutcome::BadCredentials);
         }
-        let mut ldap = self.connector.connect().await?;
         let t = self.op_timeout();
-        let request = RawControl {
-            ctype: PPOLICY_OID.to_owned(),
-            crit: false,
-            val: None,
-        };
-        let res = bounded(
-            t,
-            ldap.with_timeout(t)
-                .with_controls(request)
-                .simple_bind(dn, password.expose()),
-        )
-        .await?;
+        // A server that accepts and then closes, or never answers, is passed over: the bind is
+        // tried on the next one.
+        let (mut ldap, res) = self
+            .connector
+            .with_server("bind", |mut ldap, _uri| async move {
+                let request = RawControl {
+                    ctype: PPOLICY_OID.to_owned(),
+                    crit: false,
+                    val: None,
+                };
+                let res = bounded(
+                    t,
+                    ldap.with_timeout(t)
+                        .with_controls(request)
+                        .simple_bind(dn, password.expose()),
+                )
+                .await?;
+                Ok((ldap, res))
+            })
+            .await?;
         if res.rc == 0 && ppolicy_error(&res).is_none() {
             return Ok(BindOutcome::Bound(ldap));
         }
