@@ -13,7 +13,72 @@ both_dbs!(
     password_change_clears_the_login_limit,
     api_limit_by_user,
     failed_basic_auth_is_limited_by_ip,
+    limits_clear_reaches_running_servers_without_redis,
 );
+
+/// `latchkey` (another process) against the fixture's database and secret.
+fn cli(f: &Fixture, args: &[&str]) -> String {
+    let out = std::process::Command::new(latchkey_tests::latchkey_bin())
+        .args(args)
+        .current_dir(f.db.dir())
+        .env_remove("LATCHKEY_CONFIG")
+        .env("LATCHKEY__DATABASE__URL", f.db.url())
+        .env(
+            "LATCHKEY__SECRETS__SERVER_SECRET_FILE",
+            f.db.dir().join("secret.key"),
+        )
+        .env("LATCHKEY__SERVER__EXTERNAL_HOST", "example.test")
+        .env("LATCHKEY__RATE_LIMITS__AUTHENTICATE_BY_USERNAME", "1800:2")
+        .output()
+        .expect("run latchkey");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// No Redis: each server counts in memory. An administrator's clear reaches it anyway (through
+/// the invalidation log), for the name and for the account behind it; refusals are audited and
+/// listed.
+async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
+    let Some(f) = Fixture::with(kind, |s| {
+        s.rate_limits.authenticate_by_username = vec![(1800, 2)];
+        s.cache.poll_interval_ms = 100;
+    })
+    .await
+    else {
+        return;
+    };
+    let c = f.client();
+    for _ in 0..2 {
+        c.fetch_api_key("zulip", "hamlet@zulip.com", "wrong")
+            .await
+            .assert_bad_credentials();
+    }
+    for _ in 0..3 {
+        limited_or_status(&c.fetch_api_key("zulip", "Hamlet@zulip.com", PW).await, 429);
+    }
+    let listed = cli(&f, &["limits", "list"]);
+    assert!(listed.contains("\"hamlet@zulip.com\""), "{listed}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli(&f, &["limits", "list", "--json"])).unwrap();
+    assert_eq!(json[0]["username"], "hamlet@zulip.com", "{json}");
+    // One audited refusal per name and minute, however many requests were refused.
+    assert_eq!(json[0]["refusals_audited"], 1, "{json}");
+    let cleared = cli(&f, &["limits", "clear", "HAMLET@zulip.com"]);
+    assert!(cleared.contains("cleared the failed logins"), "{cleared}");
+    let r = latchkey_tests::eventually(
+        Duration::from_secs(5),
+        || c.fetch_api_key("zulip", "hamlet@zulip.com", PW),
+        |r: &Reply| r.status == 200,
+    )
+    .await;
+    r.assert_success();
+    let listed = cli(&f, &["limits", "list"]);
+    assert!(!listed.contains("hamlet@zulip.com"), "{listed}");
+}
 
 fn two_per_two_seconds(s: &mut auth_server::Settings) {
     s.rate_limits.authenticate_by_username = vec![(2, 2)];

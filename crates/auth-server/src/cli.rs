@@ -65,9 +65,17 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum LimitsCommand {
-    /// Forget a username's failed logins (as submitted at login, e.g. an email). Reaches every
-    /// instance when Redis is configured; without Redis, limits live in each server's memory.
+    /// Forget a username's failed logins (as submitted at login, e.g. an email), and those
+    /// counted against the accounts and directory entry it names. Reaches every running
+    /// instance, with or without Redis.
     Clear { username: String },
+    /// Names refused (429) for too many failed logins within the login-limit window and not
+    /// cleared since (from the audit log).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,56 +292,10 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Audit(cmd) => audit_command(open(settings).await?, cmd).await,
         Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
         Command::Limits(LimitsCommand::Clear { username }) => {
-            let state = open(settings).await?;
-            let name = state.login_name(&username);
-            let mode = state.limits.mode().await;
-            if mode == "local" {
-                bail!("Redis is configured but unreachable: nothing was cleared");
-            }
-            state.limits.clear_login(&name).await;
-            // The failures also count against the person a backend resolves the name to.
-            for record in state.store.login_records_any_realm(&username).await? {
-                state.limits.clear_account(&record.user).await;
-            }
-            let mut entry = None;
-            if let Some(dir) = &state.ldap {
-                match auth_ldap::limit_identity_of(dir, &username).await {
-                    Ok(Some(identity)) => {
-                        state
-                            .limits
-                            .clear_identity(auth_core::BackendKind::Ldap, &identity)
-                            .await;
-                        entry = Some(identity);
-                    }
-                    Ok(None) => {}
-                    Err(e) => eprintln!(
-                        "warning: the directory could not be asked who {username:?} is ({e}); \
-                         failures counted against the directory entry were not cleared"
-                    ),
-                }
-            }
-            state
-                .store
-                .record_event(
-                    None,
-                    auth_store::AuditEvent::LoginLimitCleared,
-                    Actor::cli(),
-                    None,
-                    serde_json::json!({
-                        "username": name,
-                        "directory_entry": entry,
-                        "shared": mode == "shared",
-                    }),
-                )
-                .await?;
-            if mode == "shared" {
-                println!("cleared the failed logins of {name:?} on every instance");
-            } else {
-                println!(
-                    "no Redis is configured: each server keeps its own counters in memory; they expire with their window (or a password change clears them)"
-                );
-            }
-            Ok(())
+            crate::limits_cli::clear(&open(settings).await?, &username).await
+        }
+        Command::Limits(LimitsCommand::List { json }) => {
+            crate::limits_cli::list(&open(settings).await?, json).await
         }
     }
 }

@@ -34,19 +34,30 @@ pub const LOOKBACK: Duration = Duration::from_secs(10);
 /// Called for each realm invalidation (to drop cached realms).
 pub type RealmHook = Arc<dyn Fn() + Send + Sync>;
 
+/// Called when an administrator cleared login limits (to forget them in memory limiters).
+pub type LimitsHook =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// What the follower calls besides the key cache.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub on_password: Option<PasswordHook>,
+    pub on_realm: Option<RealmHook>,
+    pub on_limits: Option<LimitsHook>,
+}
+
 /// While the log cannot be read (the database is down): the first pause before reading again,
 /// doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs until aborted.
-pub async fn follow(
-    store: Store,
-    keys: KeyService,
-    poll_interval: Duration,
-    on_password: Option<PasswordHook>,
-    on_realm: Option<RealmHook>,
-) {
+pub async fn follow(store: Store, keys: KeyService, poll_interval: Duration, hooks: Hooks) {
+    let Hooks {
+        on_password,
+        on_realm,
+        on_limits,
+    } = hooks;
     let mut seq = match store.latest_invalidation().await {
         Ok(s) => s,
         Err(e) => {
@@ -88,6 +99,7 @@ pub async fn follow(
                 seq = newest;
                 // Caches first, all of them; the slower hooks after, off this loop.
                 let mut passwords = Vec::new();
+                let mut limits_cleared = false;
                 for (n, item) in items {
                     if applied.insert(n, Instant::now()).is_some() {
                         continue;
@@ -104,7 +116,11 @@ pub async fn follow(
                                 hook();
                             }
                         }
+                        Invalidation::LoginLimits => limits_cleared = true,
                     }
+                }
+                if let (true, Some(hook)) = (limits_cleared, &on_limits) {
+                    tokio::spawn(hook());
                 }
                 if let Some(hook) = &on_password {
                     for u in passwords {

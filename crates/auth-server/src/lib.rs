@@ -18,6 +18,7 @@ pub mod invalidation;
 pub mod keys;
 mod ldap_cli;
 pub mod limits;
+mod limits_cli;
 pub mod logging;
 pub mod lookup_cache;
 pub mod params;

@@ -31,6 +31,13 @@ pub struct Limits {
     by_user: Rules,
     by_ip: Rules,
     trusted_proxies: Vec<IpAddr>,
+    /// Administrators' clears already applied here (audit row ids), and when this server
+    /// started (clears made before hold nothing for it).
+    applied_clears: std::sync::Mutex<std::collections::HashSet<i64>>,
+    started: auth_core::Timestamp,
+    /// Names whose refusal (429) was audited lately: one row per name and minute, not one per
+    /// request of a flood.
+    audited_refusals: moka::sync::Cache<String, ()>,
 }
 
 fn rules(pairs: &[(u64, u32)]) -> Rules {
@@ -153,6 +160,12 @@ impl Limits {
                 .filter_map(|p| p.parse::<IpAddr>().ok())
                 .map(|ip| ip.to_canonical())
                 .collect(),
+            applied_clears: std::sync::Mutex::default(),
+            started: now(),
+            audited_refusals: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
         }
     }
 
@@ -319,21 +332,68 @@ impl Limits {
         }
     }
 
-    /// Forgets a login name's failed logins (a password change, an administrator).
-    pub async fn clear_login(&self, username: &str) {
-        self.logins.clear(&login_key(username)).await;
-    }
-
-    /// Forgets the failed logins counted against a resolved identity.
-    pub async fn clear_identity(&self, backend: BackendKind, identity: &str) {
-        self.logins.clear(&identity_key(backend, identity)).await;
-    }
-
     /// A new password for a local account: its email's and the account's failures forgotten.
     pub async fn clear_account(&self, user: &User) {
-        self.clear_login(&user.delivery_email).await;
-        self.clear_identity(BackendKind::Email, &auth_email::limit_identity(user.id))
-            .await;
+        self.clear_keys(&account_keys(user)).await;
+    }
+
+    /// Forgets the failures counted under these limiter keys.
+    pub async fn clear_keys(&self, keys: &[String]) {
+        for key in keys {
+            self.logins.clear(key).await;
+        }
+    }
+
+    /// Applies the clears administrators made since this server started (`latchkey limits
+    /// clear` writes an audit row naming the keys, and the invalidation log wakes every
+    /// instance): each once. Memory limiters have no other way to hear of them.
+    pub async fn apply_clears(&self, store: &auth_store::Store) {
+        let rows = match store
+            .audit_events_since(
+                &[auth_store::AuditEvent::LoginLimitCleared],
+                auth_core::Timestamp(self.started.0 - 1_000_000),
+                1_000,
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the login-limit clears");
+                return;
+            }
+        };
+        let fresh: Vec<auth_store::AuditEntry> = {
+            let mut applied = self
+                .applied_clears
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            rows.into_iter().filter(|r| applied.insert(r.id)).collect()
+        };
+        for row in fresh {
+            let keys: Vec<String> = row.detail["keys"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            tracing::info!(
+                keys = keys.len(),
+                "forgetting failed logins an administrator cleared"
+            );
+            self.clear_keys(&keys).await;
+        }
+    }
+
+    /// Whether a refusal of this name should be audited now (the first in a minute).
+    pub fn first_refusal(&self, name: &str) -> bool {
+        let key = fold_login_name(name);
+        if self.audited_refusals.contains_key(&key) {
+            return false;
+        }
+        self.audited_refusals.insert(key, ());
+        true
     }
 }
 
@@ -366,8 +426,30 @@ pub fn login_name(username: &str, append_domain: Option<&str>) -> String {
     }
 }
 
-fn identity_key(backend: BackendKind, identity: &str) -> String {
+/// The limiter keys of a local account: its email's and the account's own.
+pub fn account_keys(user: &User) -> Vec<String> {
+    vec![
+        login_key(&user.delivery_email),
+        identity_key(BackendKind::Email, &auth_email::limit_identity(user.id)),
+    ]
+}
+
+/// The limiter key of a login name (see [`login_name`]).
+pub fn name_key(name: &str) -> String {
+    login_key(name)
+}
+
+/// The limiter key of an identity a backend resolved.
+pub fn identity_key(backend: BackendKind, identity: &str) -> String {
     format!("authenticate_by_identity:{backend}:{identity}")
+}
+
+fn now() -> auth_core::Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    auth_core::Timestamp(micros)
 }
 
 fn login_key(username: &str) -> String {

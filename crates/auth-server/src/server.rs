@@ -72,6 +72,16 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
         let realm_data = data.clone();
         let on_realm: crate::invalidation::RealmHook =
             Arc::new(move || realm_data.invalidate_realms());
+        let limits_data = data.clone();
+        let on_limits: crate::invalidation::LimitsHook = Arc::new(move || {
+            let data = limits_data.clone();
+            Box::pin(async move { data.limits.apply_clears(&data.store).await })
+        });
+        let hooks = crate::invalidation::Hooks {
+            on_password: Some(hook),
+            on_realm: Some(on_realm),
+            on_limits: Some(on_limits),
+        };
         tokio::spawn(async move {
             use futures_util::FutureExt;
             // The follower loops forever; should it panic, every cache would silently fall
@@ -81,8 +91,7 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
                     data.store.clone(),
                     data.keys.clone(),
                     poll,
-                    Some(hook.clone()),
-                    Some(on_realm.clone()),
+                    hooks.clone(),
                 );
                 if std::panic::AssertUnwindSafe(run)
                     .catch_unwind()

@@ -40,7 +40,6 @@ impl AuditEvent {
                 | AuditEvent::UserPasswordHashUpgraded
                 | AuditEvent::UserLoggedIn
                 | AuditEvent::UserLoginFailed
-                | AuditEvent::LoginLimitCleared
                 | AuditEvent::AuditPruned
         )
     }
@@ -129,6 +128,10 @@ pub enum Invalidation {
     Password(UserId),
     /// Every cached identity of the realm's users is stale.
     Realm(RealmId),
+    /// An administrator cleared login limits: every instance forgets the keys named by the
+    /// recent `login_limit_cleared` audit rows it has not applied yet (memory limiters have no
+    /// other way to hear of it).
+    LoginLimits,
 }
 
 impl Invalidation {
@@ -138,6 +141,7 @@ impl Invalidation {
             Invalidation::User(u) => ("user", u.0),
             Invalidation::Password(u) => ("user_password", u.0),
             Invalidation::Realm(r) => ("realm", r.0),
+            Invalidation::LoginLimits => ("login_limits", 0),
         }
     }
 
@@ -147,6 +151,7 @@ impl Invalidation {
             "user" => Invalidation::User(UserId(target)),
             "user_password" => Invalidation::Password(UserId(target)),
             "realm" => Invalidation::Realm(RealmId(target)),
+            "login_limits" => Invalidation::LoginLimits,
             _ => return None,
         })
     }

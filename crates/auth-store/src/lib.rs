@@ -734,21 +734,48 @@ impl Store {
             if let Some(r) = realm {
                 q = q.filter(audit_log::realm_id.eq(r.0));
             }
-            Ok(q.load(c)?
+            Ok(q.load(c)?.into_iter().map(AuditRow::into_entry).collect())
+        })
+        .await
+    }
+
+    /// The audit rows of these events written at or after `since`, oldest first (at most
+    /// `limit`).
+    pub async fn audit_events_since(
+        &self,
+        events: &[AuditEvent],
+        since: auth_core::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let names: Vec<&'static str> = events.iter().map(|e| e.as_str()).collect();
+        self.with_conn(move |c| {
+            Ok(audit_log::table
+                .select(AuditRow::as_select())
+                .filter(audit_log::event_type.eq_any(names))
+                .filter(audit_log::event_time.ge(since.0))
+                .order(audit_log::id.asc())
+                .limit(limit)
+                .load(c)?
                 .into_iter()
-                .map(|r| AuditEntry {
-                    id: r.id,
-                    realm_id: r.realm_id.map(RealmId),
-                    event_type: r.event_type,
-                    acting_user_id: r.acting_user_id.map(UserId),
-                    modified_user_id: r.modified_user_id.map(UserId),
-                    source: r.source,
-                    detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
-                    event_time: auth_core::Timestamp(r.event_time),
-                })
+                .map(AuditRow::into_entry)
                 .collect())
         })
         .await
+    }
+}
+
+impl AuditRow {
+    fn into_entry(self) -> AuditEntry {
+        AuditEntry {
+            id: self.id,
+            realm_id: self.realm_id.map(RealmId),
+            event_type: self.event_type,
+            acting_user_id: self.acting_user_id.map(UserId),
+            modified_user_id: self.modified_user_id.map(UserId),
+            source: self.source,
+            detail: serde_json::from_str(&self.detail).unwrap_or(serde_json::Value::Null),
+            event_time: auth_core::Timestamp(self.event_time),
+        }
     }
 }
 
@@ -837,6 +864,7 @@ fn audit(
         .execute(c)?;
     if event.invalidates() {
         let (kind, target) = match modified_user {
+            _ if event == AuditEvent::LoginLimitCleared => Invalidation::LoginLimits,
             Some(u) if event == AuditEvent::UserPasswordChanged => Invalidation::Password(u),
             Some(u) => Invalidation::User(u),
             None => match realm {

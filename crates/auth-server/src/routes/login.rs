@@ -32,10 +32,20 @@ pub async fn fetch_api_key(
         state.require_email_format_usernames(Some(&realm)),
     )
     .map_err(|_| ApiError::bad_request(policy::INVALID_EMAIL_MSG))?;
-    let ticket = state
+    let ticket = match state
         .limits
         .begin_login(&req, &state.login_name(&username))
-        .await?;
+        .await
+    {
+        Ok(ticket) => ticket,
+        Err(refused) => {
+            let limited = AuthFailure::RateLimited {
+                retry_after: std::time::Duration::ZERO,
+            };
+            record_login(&state, &realm, None, &username, Some(&limited), "").await;
+            return Err(refused);
+        }
+    };
     let guard = state.limits.guard();
     let attempt = state
         .chain
@@ -116,6 +126,13 @@ pub(super) async fn record_login(
     // The username as typed, shortened: it is not a secret, but it is attacker-controlled, so
     // log lines carry it escaped (`?`), never raw.
     let shown: String = username.chars().take(120).collect();
+    // A refusal for too many failures is audited once per name and minute, not per request of
+    // a flood (`latchkey limits list` reads these rows).
+    if matches!(failure, Some(AuthFailure::RateLimited { .. }))
+        && !state.limits.first_refusal(&state.login_name(username))
+    {
+        return;
+    }
     let (event, detail) = match failure {
         None => {
             tracing::info!(realm = %realm.subdomain, user_id = ?user.map(|u| u.id.0), backend, "login succeeded");
