@@ -120,7 +120,21 @@ fn config_check_prints_masked_config_and_rejects_bad_ones() {
         .output()
         .unwrap();
     let err = fails(&out);
-    assert!(err.contains("bnd"), "{err}");
+    assert!(
+        err.contains("bnd") && err.contains("typo.toml under [server]"),
+        "{err}"
+    );
+    let out = Command::new(latchkey_bin())
+        .args(["config", "check"])
+        .current_dir(&dir)
+        .env("LATCHKEY__LDAP__BIND_DNN", "x")
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    assert!(
+        err.contains("bind_dnn") && err.contains("environment variable LATCHKEY__LDAP__BIND_DNN"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -161,6 +175,13 @@ fn admin_commands_change_state_and_write_audit_rows() {
         assert!(err.contains("lower-case"), "{err}");
         let list = ok(&latchkey(&dir, &db, &["realm", "list"]));
         assert!(list.contains("zulip") && list.contains("(root)"), "{list}");
+        // Development is off and LDAP not configured on this server: neither is listed as a
+        // working method.
+        let line = list.lines().find(|l| l.contains("zulip")).unwrap();
+        assert!(
+            line.contains(" email (switched on, unavailable here: ldap,dev)"),
+            "{line}"
+        );
 
         std::fs::write(dir.join("pw"), "f657gdGGk9\n").unwrap();
         ok(&latchkey(

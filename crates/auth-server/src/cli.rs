@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use auth_core::{AuthMethods, Password, Realm, Role, User, policy};
+use auth_core::{AuthMethods, BackendKind, Password, Realm, Role, User, policy};
 use auth_store::{Actor, NewRealm, NewUser, UserFilter};
 use clap::{Args, Parser, Subcommand};
 
@@ -355,16 +355,32 @@ async fn find_user(state: &AppState, realm: &Realm, email: &str) -> Result<User>
         .ok_or_else(|| anyhow!("no user {email:?} in realm {:?}", realm.subdomain))
 }
 
-fn show_realm(r: &Realm) -> String {
+/// One line about a realm. Its methods are those that work here: switched on for the realm
+/// and available on this server (the backend configured; dev only on a development server).
+/// Methods switched on but unavailable are named apart.
+fn show_realm(state: &AppState, r: &Realm) -> String {
     let mut methods = Vec::new();
-    if r.methods.email {
-        methods.push("email");
+    let mut unavailable = Vec::new();
+    for kind in [BackendKind::Email, BackendKind::Ldap, BackendKind::Dev] {
+        if !kind.enabled_in(r) {
+            continue;
+        }
+        if state.method_enabled(kind, Some(r)) {
+            methods.push(kind.name());
+        } else {
+            unavailable.push(kind.name());
+        }
     }
-    if r.methods.ldap {
-        methods.push("ldap");
-    }
-    if r.methods.dev {
-        methods.push("dev");
+    let mut methods = if methods.is_empty() {
+        "none".to_owned()
+    } else {
+        methods.join(",")
+    };
+    if !unavailable.is_empty() {
+        methods.push_str(&format!(
+            " (switched on, unavailable here: {})",
+            unavailable.join(",")
+        ));
     }
     format!(
         "{:>4}  {:<20} {:<30} {:<11} {}{}",
@@ -380,7 +396,7 @@ fn show_realm(r: &Realm) -> String {
         } else {
             "active"
         },
-        methods.join(","),
+        methods,
         if r.methods.ldap && !r.ldap_auto_create {
             " (no ldap auto-create)"
         } else {
@@ -432,7 +448,7 @@ async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
                 "id", "subdomain", "name", "state"
             );
             for r in state.store.list_realms().await? {
-                println!("{}", show_realm(&r));
+                println!("{}", show_realm(&state, &r));
             }
         }
         RealmCommand::Deactivate { subdomain } => {
@@ -474,7 +490,7 @@ async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
                 .store
                 .set_realm_methods(realm.id, methods, Actor::cli())
                 .await?;
-            println!("{}", show_realm(&realm));
+            println!("{}", show_realm(&state, &realm));
         }
     }
     Ok(())

@@ -630,6 +630,7 @@ impl Settings {
             .into_iter()
             .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
             .collect();
+        let env_names: Vec<String> = env.keys().cloned().collect();
         builder = builder.add_source(
             config::Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")
@@ -646,7 +647,13 @@ impl Settings {
             .build()
             .map_err(load)?
             .try_deserialize()
-            .map_err(load)?;
+            .map_err(|e| {
+                let msg = e.to_string();
+                match crate::config_origin::unknown_key_origin(&msg, file, &env_names) {
+                    Some(origin) => ConfigError::Load(format!("{msg} ({origin})")),
+                    None => ConfigError::Load(msg),
+                }
+            })?;
         Ok(settings)
     }
 

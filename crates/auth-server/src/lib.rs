@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod basic;
 pub mod cli;
 pub mod config;
+mod config_origin;
 pub mod envelope;
 pub mod host;
 pub mod invalidation;

@@ -175,11 +175,21 @@ impl AppState {
     /// lines: the one the nearest proxy set). `None` for a host Latchkey does not recognise; a
     /// malformed host is a 400.
     pub fn recognised_subdomain_of(&self, req: &HttpRequest) -> Result<Option<String>, ApiError> {
+        let host = self.request_host(req);
+        host::subdomain_for_host(&host, &self.settings.server).map_err(|e| {
+            tracing::info!(host = ?host, "refused a malformed host");
+            ApiError::bad_request(e.to_string())
+        })
+    }
+
+    /// The host a request names: `X-Forwarded-Host` from a trusted proxy (when trusted), else
+    /// `Host`, else HTTP/2's `:authority`; `""` when there is none.
+    fn request_host(&self, req: &HttpRequest) -> String {
         let forwarded = self.settings.server.trust_forwarded_host
             && req
                 .peer_addr()
                 .is_some_and(|p| self.limits.is_trusted_proxy(p.ip()));
-        let host = forwarded
+        forwarded
             .then(|| crate::limits::header_list(req, "x-forwarded-host"))
             .and_then(|values| values.last().cloned())
             .filter(|v| !v.is_empty())
@@ -190,11 +200,7 @@ impl AppState {
             })
             // HTTP/2 carries the host as the :authority pseudo-header.
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
-            .unwrap_or_default();
-        host::subdomain_for_host(&host, &self.settings.server).map_err(|e| {
-            tracing::info!(host = ?host, "refused a malformed host");
-            ApiError::bad_request(e.to_string())
-        })
+            .unwrap_or_default()
     }
 
     /// [`Self::recognised_subdomain_of`], with an unrecognised host served as the root realm
