@@ -421,6 +421,30 @@ async fn require_and_deny_groups() {
     c.fetch_api_key("zulip", "cordelia", "wrong")
         .await
         .assert_bad_credentials();
+    c.fetch_api_key("zulip", "nobody-here", "wrong")
+        .await
+        .assert_bad_credentials();
+    // The audit log (only an administrator reads it) says which rule refused, and tells an
+    // unknown name from a wrong password; answers never do.
+    let audit = w.server.admin.store.audit_entries(None, 20).await.unwrap();
+    let failed: Vec<&serde_json::Value> = audit
+        .iter()
+        .filter(|e| e.event_type == "user_login_failed")
+        .map(|e| &e.detail)
+        .collect();
+    let of = |name: &str, reason: &str| {
+        failed
+            .iter()
+            .find(|d| d["username"] == name && d["reason"] == reason)
+            .copied()
+            .unwrap_or_else(|| panic!("no {reason} row for {name}: {failed:?}"))
+    };
+    let why = of("cordelia", "not_allowed_in_realm")["why"]
+        .as_str()
+        .unwrap_or("");
+    assert!(why.contains("required group"), "{why}");
+    assert_eq!(of("cordelia", "bad_credentials")["realm"], "zulip");
+    of("nobody-here", "no_such_person");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

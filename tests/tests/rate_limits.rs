@@ -67,6 +67,42 @@ async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
     assert_eq!(json[0]["username"], "hamlet@zulip.com", "{json}");
     // One audited refusal per name and minute, however many requests were refused.
     assert_eq!(json[0]["refusals_audited"], 1, "{json}");
+    // The audit log, filtered as an administrator would.
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["audit", "list", "--json"];
+        all.extend_from_slice(args);
+        cli(&f, &all)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let limited = rows(&[
+        "--user",
+        "HAMLET@zulip.com",
+        "--reason",
+        "rate_limited",
+        "--since",
+        "1h",
+    ]);
+    assert_eq!(limited.len(), 1, "{limited:?}");
+    assert_eq!(limited[0]["detail"]["realm"], "zulip");
+    let wrong = rows(&[
+        "--event",
+        "user_login_failed",
+        "--reason",
+        "bad_credentials",
+    ]);
+    assert_eq!(wrong.len(), 2, "{wrong:?}");
+    assert!(wrong.iter().all(|r| r["modified_user_id"] == f.hamlet.id.0));
+    assert!(
+        rows(&[
+            "--user",
+            "cordelia@zulip.com",
+            "--event",
+            "user_login_failed"
+        ])
+        .is_empty()
+    );
     let cleared = cli(&f, &["limits", "clear", "HAMLET@zulip.com"]);
     assert!(cleared.contains("cleared the failed logins"), "{cleared}");
     let r = latchkey_tests::eventually(

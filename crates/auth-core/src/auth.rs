@@ -207,6 +207,10 @@ pub trait AttemptGuard: Send + Sync {
 pub struct AttemptContext<'a> {
     guard: Option<&'a dyn AttemptGuard>,
     hashed: AtomicBool,
+    /// Some backend found whose credentials these are (for the audit log only).
+    found: AtomicBool,
+    /// Why a backend refused, in words for an administrator (the group or rule).
+    explanation: std::sync::Mutex<Option<String>>,
 }
 
 impl fmt::Debug for AttemptContext<'_> {
@@ -222,12 +226,14 @@ impl<'a> AttemptContext<'a> {
     pub fn new(guard: Option<&'a dyn AttemptGuard>) -> Self {
         AttemptContext {
             guard,
-            hashed: AtomicBool::new(false),
+            ..AttemptContext::default()
         }
     }
 
-    /// See [`AttemptGuard::resolved`]; with no guard, always allowed.
+    /// See [`AttemptGuard::resolved`]; with no guard, always allowed. Also notes that the
+    /// person was found.
     pub async fn resolved(&self, backend: BackendKind, identity: &str) -> Result<(), AuthFailure> {
+        self.found.store(true, Ordering::Relaxed);
         match self.guard {
             Some(g) => g.resolved(backend, identity).await,
             None => Ok(()),
@@ -241,6 +247,18 @@ impl<'a> AttemptContext<'a> {
 
     pub fn note_full_hash(&self) {
         self.hashed.store(true, Ordering::Relaxed);
+    }
+
+    /// Says, for the audit log, why the backend refused (never a secret).
+    pub fn explain(&self, why: impl Into<String>) {
+        *self.explanation.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.into());
+    }
+
+    fn take_explanation(&self) -> Option<String> {
+        self.explanation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
@@ -433,9 +451,12 @@ impl BackendChain {
         password: &Password,
         guard: Option<&dyn AttemptGuard>,
     ) -> ChainOutcome {
+        let ctx = AttemptContext::new(guard);
         let done = |result, credentials_rejected| ChainOutcome {
             result,
             credentials_rejected,
+            person_found: ctx.found.load(Ordering::Relaxed),
+            explanation: ctx.take_explanation(),
         };
         if !self.password_auth_enabled(Some(realm)) {
             return done(Err(AuthFailure::PasswordAuthDisabled), false);
@@ -444,7 +465,6 @@ impl BackendChain {
             // Never allow an empty password, whatever a backend would make of it.
             return done(Err(AuthFailure::BadCredentials), true);
         }
-        let ctx = AttemptContext::new(guard);
         let attempt = LoginAttempt {
             realm,
             username,
@@ -491,6 +511,11 @@ impl BackendChain {
 pub struct ChainOutcome {
     pub result: Result<AuthSuccess, AuthFailure>,
     pub credentials_rejected: bool,
+    /// Some backend found the person (an account with a password, a directory entry): for the
+    /// audit log, which tells "no such person" from "wrong password" (answers never do).
+    pub person_found: bool,
+    /// A backend's reason for a refusal, for the audit log (which group or rule).
+    pub explanation: Option<String>,
 }
 
 #[cfg(test)]

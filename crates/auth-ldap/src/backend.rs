@@ -51,6 +51,30 @@ impl Assessment {
         }
         None
     }
+
+    /// The refusal in words for an administrator: which group, attribute or rule.
+    pub fn refusal_reason(&self) -> Option<String> {
+        match &self.disabled {
+            Ok(true) => return Some("the entry is disabled in the directory".into()),
+            Err(v) => return Some(format!("the disabled attribute holds {v:?}")),
+            Ok(false) => {}
+        }
+        if !self.realm_allowed {
+            return Some(
+                "the organization-membership or realm-access rules do not admit this entry".into(),
+            );
+        }
+        if let Some((g, false)) = &self.require_group {
+            return Some(format!("not a member of the required group {g:?}"));
+        }
+        if let Some((g, true)) = &self.deny_group {
+            return Some(format!("a member of the deny group {g:?}"));
+        }
+        if self.email.is_err() {
+            return Some("the entry has no usable email".into());
+        }
+        None
+    }
 }
 
 /// Assesses an entry for a realm (groups are read on `conn` when there is no service account).
@@ -176,6 +200,9 @@ impl LdapAuthBackend {
             .map_err(unavailable)?;
         let _ = conn.unbind().await;
         if let Some(r) = assessment.refusal() {
+            if let Some(why) = assessment.refusal_reason() {
+                ctx.explain(why);
+            }
             tracing::info!(reason = ?r, "directory login refused after a successful bind");
             return Err(AuthFailure::Refused(r));
         }

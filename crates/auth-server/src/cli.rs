@@ -246,6 +246,19 @@ pub enum AuditCommand {
         /// Only this realm.
         #[arg(long)]
         realm: Option<String>,
+        /// Only entries about this person (acting or modified, or the username a login tried).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this event type (user_login_failed, user_deactivated, …).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only entries with this reason (bad_credentials, no_such_person, rate_limited,
+        /// not_allowed_in_realm, …).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only entries newer than this (e.g. 30m, 2h, 7d).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
         /// One JSON object per line.
@@ -289,7 +302,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Init { realm_name } => init(settings, &realm_name).await,
         Command::Realm(cmd) => realm_command(open(settings).await?, cmd).await,
         Command::User(cmd) => user_command(open(settings).await?, cmd).await,
-        Command::Audit(cmd) => audit_command(open(settings).await?, cmd).await,
+        Command::Audit(cmd) => crate::audit_cli::run(open(settings).await?, cmd).await,
         Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
         Command::Limits(LimitsCommand::Clear { username }) => {
             crate::limits_cli::clear(&open(settings).await?, &username).await
@@ -689,62 +702,6 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 .set_user_active(user.id, true, Actor::cli())
                 .await?;
             println!("reactivated {}", user.delivery_email);
-        }
-    }
-    Ok(())
-}
-
-async fn audit_command(state: AppState, cmd: AuditCommand) -> Result<()> {
-    let (realm, limit, json) = match cmd {
-        AuditCommand::List { realm, limit, json } => (realm, limit, json),
-        AuditCommand::Prune { older_than } => {
-            let removed = state.store.prune_audit(older_than, Actor::cli()).await?;
-            println!(
-                "deleted {removed} audit entries older than {}",
-                humantime::format_duration(older_than)
-            );
-            return Ok(());
-        }
-    };
-    let realm_id = match realm {
-        Some(sub) => Some(find_realm(&state, &sub).await?.id),
-        None => None,
-    };
-    for e in state.store.audit_entries(realm_id, limit).await? {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "id": e.id,
-                    "realm_id": e.realm_id.map(|r| r.0),
-                    "event_type": e.event_type,
-                    "acting_user_id": e.acting_user_id.map(|u| u.0),
-                    "modified_user_id": e.modified_user_id.map(|u| u.0),
-                    "source": e.source,
-                    "detail": e.detail,
-                    "event_time_us": e.event_time.0,
-                })
-            );
-        } else {
-            let when = std::time::UNIX_EPOCH
-                + std::time::Duration::from_micros(e.event_time.0.max(0) as u64);
-            println!(
-                "{:>6}  {}  {:<38} realm={} actor={} user={} via={} {}",
-                e.id,
-                humantime::format_rfc3339_seconds(when),
-                e.event_type,
-                e.realm_id
-                    .map(|r| r.0.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                e.acting_user_id
-                    .map(|u| u.0.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                e.modified_user_id
-                    .map(|u| u.0.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                e.source,
-                e.detail
-            );
         }
     }
     Ok(())

@@ -9,6 +9,7 @@
 //! (that is the backend crates').
 
 pub mod accounts;
+mod audit_cli;
 pub mod basic;
 pub mod cli;
 pub mod config;

@@ -559,6 +559,8 @@ mod tests {
         let failed = auth_core::ChainOutcome {
             result: Err(auth_core::AuthFailure::BadCredentials),
             credentials_rejected: true,
+            person_found: true,
+            explanation: None,
         };
         for _ in 0..2 {
             let ticket = limits.begin_login(&req, "hamlet@zulip.com").await.unwrap();

@@ -739,6 +739,39 @@ impl Store {
         .await
     }
 
+    /// One page of the audit log, newest first: rows with an id below `before` (all when
+    /// `None`), of this realm and event type when given, written at or after `since`.
+    pub async fn audit_page(
+        &self,
+        realm: Option<RealmId>,
+        event: Option<String>,
+        since: Option<auth_core::Timestamp>,
+        before: Option<i64>,
+        page: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with_conn(move |c| {
+            let mut q = audit_log::table
+                .select(AuditRow::as_select())
+                .order(audit_log::id.desc())
+                .limit(page)
+                .into_boxed();
+            if let Some(r) = realm {
+                q = q.filter(audit_log::realm_id.eq(r.0));
+            }
+            if let Some(e) = event {
+                q = q.filter(audit_log::event_type.eq(e));
+            }
+            if let Some(t) = since {
+                q = q.filter(audit_log::event_time.ge(t.0));
+            }
+            if let Some(id) = before {
+                q = q.filter(audit_log::id.lt(id));
+            }
+            Ok(q.load(c)?.into_iter().map(AuditRow::into_entry).collect())
+        })
+        .await
+    }
+
     /// The audit rows of these events written at or after `since`, oldest first (at most
     /// `limit`).
     pub async fn audit_events_since(

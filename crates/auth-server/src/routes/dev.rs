@@ -44,7 +44,7 @@ pub async fn dev_fetch_api_key(
         .ok_or_else(ApiError::nonexistent_subdomain)?;
     let outcome = dev_login(&state, &realm, &username).await?;
     let (tried, failure) = (outcome.as_ref().ok(), outcome.as_ref().err());
-    super::login::record_login(&state, &realm, tried, &username, failure, "dev").await;
+    super::login::record_login(&state, &realm, tried, &username, failure, "dev", None).await;
     match outcome {
         Ok(user) => super::key_response(&state, &req, &user, &params.ignored()).await,
         Err(f) => Err(ApiError::from_auth_failure(&f)),

@@ -42,7 +42,7 @@ pub async fn fetch_api_key(
             let limited = AuthFailure::RateLimited {
                 retry_after: std::time::Duration::ZERO,
             };
-            record_login(&state, &realm, None, &username, Some(&limited), "").await;
+            record_login(&state, &realm, None, &username, Some(&limited), "", None).await;
             return Err(refused);
         }
     };
@@ -52,6 +52,10 @@ pub async fn fetch_api_key(
         .attempt(&realm, &username, &password, Some(&guard))
         .await;
     state.limits.end_login(&req, ticket, guard, &attempt).await;
+    let notes = FailureNotes {
+        person_found: attempt.person_found,
+        explanation: attempt.explanation.clone(),
+    };
     let outcome = attempt.result;
     match outcome {
         Ok(ok) => {
@@ -63,6 +67,7 @@ pub async fn fetch_api_key(
                 &username,
                 None,
                 ok.backend.name(),
+                None,
             )
             .await;
             Ok(response)
@@ -82,6 +87,7 @@ pub async fn fetch_api_key(
                 &username,
                 Some(&failure),
                 "",
+                Some(&notes),
             )
             .await;
             Err(ApiError::from_auth_failure(&failure))
@@ -113,8 +119,18 @@ fn failure_reason(failure: &AuthFailure) -> &'static str {
     }
 }
 
+/// What the chain learned about a failed attempt, for the administrator's audit log only.
+pub(super) struct FailureNotes {
+    /// Some backend found the person: a wrong password, not an unknown name.
+    pub person_found: bool,
+    /// The group or rule behind a directory refusal.
+    pub explanation: Option<String>,
+}
+
 /// Logs the attempt and writes its audit row (never the password). A failed audit write is
-/// logged but does not turn a login into an error.
+/// logged but does not turn a login into an error. The row names the realm by subdomain and,
+/// with `notes`, tells an unknown name (`no_such_person`) from a wrong password and says which
+/// rule refused.
 pub(super) async fn record_login(
     state: &AppState,
     realm: &Realm,
@@ -122,6 +138,7 @@ pub(super) async fn record_login(
     username: &str,
     failure: Option<&AuthFailure>,
     backend: &str,
+    notes: Option<&FailureNotes>,
 ) {
     // The username as typed, shortened: it is not a secret, but it is attacker-controlled, so
     // log lines carry it escaped (`?`), never raw.
@@ -138,11 +155,14 @@ pub(super) async fn record_login(
             tracing::info!(realm = %realm.subdomain, user_id = ?user.map(|u| u.id.0), backend, "login succeeded");
             (
                 AuditEvent::UserLoggedIn,
-                json!({"backend": backend, "username": shown}),
+                json!({"backend": backend, "username": shown, "realm": realm.subdomain}),
             )
         }
         Some(f) => {
-            let reason = failure_reason(f);
+            let reason = match (f, notes) {
+                (AuthFailure::BadCredentials, Some(n)) if !n.person_found => "no_such_person",
+                _ => failure_reason(f),
+            };
             match f {
                 AuthFailure::Unavailable {
                     backend,
@@ -157,7 +177,12 @@ pub(super) async fn record_login(
             }
             (
                 AuditEvent::UserLoginFailed,
-                json!({"reason": reason, "username": shown}),
+                json!({
+                    "reason": reason,
+                    "username": shown,
+                    "realm": realm.subdomain,
+                    "why": notes.and_then(|n| n.explanation.as_deref()),
+                }),
             )
         }
     };
