@@ -200,6 +200,98 @@ fn admin_commands_change_state_and_write_audit_rows() {
                 "pw",
             ],
         ));
+        // Read-outs and JSON for administrators.
+        let shown: serde_json::Value = serde_json::from_str(&ok(&latchkey(
+            &dir,
+            &db,
+            &[
+                "user",
+                "show",
+                "hamlet@zulip.com",
+                "--realm",
+                "zulip",
+                "--json",
+            ],
+        )))
+        .unwrap();
+        assert_eq!(shown["role"], "member");
+        assert_eq!(shown["password_set"], true);
+        assert_eq!(shown["bot"], false);
+        let realm: serde_json::Value = serde_json::from_str(&ok(&latchkey(
+            &dir,
+            &db,
+            &["realm", "show", "zulip", "--json"],
+        )))
+        .unwrap();
+        assert_eq!(realm["methods"], serde_json::json!(["email"]));
+        assert_eq!(realm["people_active"], 1);
+        let realms = ok(&latchkey(&dir, &db, &["realm", "list", "--json"]));
+        assert_eq!(realms.lines().count(), 2, "{realms}");
+        for line in realms.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        // Bots, through the path the API uses.
+        let made = ok(&latchkey(
+            &dir,
+            &db,
+            &[
+                "bot",
+                "create",
+                "--realm",
+                "zulip",
+                "--owner",
+                "hamlet@zulip.com",
+                "--full-name",
+                "Helper Bot",
+                "--short-name",
+                "helper",
+            ],
+        ));
+        assert!(made.contains("helper-bot@zulip.example.test"), "{made}");
+        let err = fails(&latchkey(
+            &dir,
+            &db,
+            &[
+                "bot",
+                "create",
+                "--realm",
+                "zulip",
+                "--owner",
+                "hamlet@zulip.com",
+                "--full-name",
+                "Helper Bot",
+                "--short-name",
+                "helper",
+            ],
+        ));
+        assert!(err.contains("Username already in use"), "{err}");
+        let bots = |extra: &[&str]| {
+            let mut args = vec!["bot", "list", "--realm", "zulip", "--json"];
+            args.extend_from_slice(extra);
+            ok(&latchkey(&dir, &db, &args)).lines().count()
+        };
+        assert_eq!(bots(&[]), 1);
+        assert_eq!(bots(&["--owner", "hamlet@zulip.com"]), 1);
+        ok(&latchkey(
+            &dir,
+            &db,
+            &[
+                "bot",
+                "deactivate",
+                "helper-bot@zulip.example.test",
+                "--realm",
+                "zulip",
+            ],
+        ));
+        assert_eq!(bots(&[]), 0);
+        assert_eq!(bots(&["--all"]), 1);
+        let users = ok(&latchkey(
+            &dir,
+            &db,
+            &["user", "list", "--realm", "zulip", "--json"],
+        ));
+        assert_eq!(users.lines().count(), 2, "{users}");
+
         // No password source and no terminal: a clear refusal, nothing created.
         let err = fails(&latchkey(
             &dir,
@@ -398,7 +490,8 @@ fn admin_commands_change_state_and_write_audit_rows() {
                 "{expected} missing from {types:?}"
             );
         }
-        assert_eq!(types.iter().filter(|t| **t == "user_created").count(), 2);
+        // Two people and one bot.
+        assert_eq!(types.iter().filter(|t| **t == "user_created").count(), 3);
         assert_eq!(types.iter().filter(|t| **t == "realm_created").count(), 2);
         assert!(events.iter().all(|e| e["source"] == "cli"));
         assert!(

@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage bots (as an administrator).
+    #[command(subcommand)]
+    Bot(BotCommand),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -129,7 +132,17 @@ pub enum RealmCommand {
         methods: MethodFlags,
     },
     /// List realms.
-    List,
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one realm: its URL, state, working login methods and account counts.
+    Show {
+        subdomain: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Deactivate a realm: nobody in it can log in or use a key.
     Deactivate { subdomain: String },
     /// Reactivate a realm.
@@ -196,6 +209,17 @@ pub enum UserCommand {
     List {
         #[arg(long, default_value = "")]
         realm: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user: role, state, bot owner, directory link, whether a password is set.
+    Show {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Set a user's password.
     SetPassword {
@@ -233,6 +257,46 @@ pub enum UserCommand {
     },
     /// Reactivate a user.
     Reactivate {
+        email: String,
+        #[arg(long, default_value = "")]
+        realm: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BotCommand {
+    /// List a realm's bots (active ones unless --all).
+    List {
+        #[arg(long, default_value = "")]
+        realm: String,
+        /// Only bots owned by this person.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Include deactivated bots.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a bot owned by a person; its email is <short-name>-bot@<realm host>. The key is
+    /// not printed: its owner reads it.
+    Create {
+        #[arg(long, default_value = "")]
+        realm: String,
+        /// The owner's email.
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        full_name: String,
+        #[arg(long)]
+        short_name: String,
+        /// An incoming-webhook bot (limited to webhook endpoints).
+        #[arg(long)]
+        incoming_webhook: bool,
+    },
+    /// Deactivate a bot: its key stops working at once.
+    Deactivate {
         email: String,
         #[arg(long, default_value = "")]
         realm: String,
@@ -302,6 +366,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
         Command::Init { realm_name } => init(settings, &realm_name).await,
         Command::Realm(cmd) => realm_command(open(settings).await?, cmd).await,
         Command::User(cmd) => user_command(open(settings).await?, cmd).await,
+        Command::Bot(cmd) => crate::admin_cli::bot_command(&open(settings).await?, cmd).await,
         Command::Audit(cmd) => crate::audit_cli::run(open(settings).await?, cmd).await,
         Command::Ldap(cmd) => crate::ldap_cli::run(open(settings).await?, cmd).await,
         Command::Limits(LimitsCommand::Clear { username }) => {
@@ -455,7 +520,20 @@ async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<()> {
                 crate::host::realm_url(&realm.subdomain, &state.settings.server)
             );
         }
-        RealmCommand::List => {
+        RealmCommand::List { json: true } => {
+            let values: Vec<serde_json::Value> = state
+                .store
+                .list_realms()
+                .await?
+                .iter()
+                .map(|r| crate::admin_cli::realm_json(&state, r))
+                .collect();
+            crate::admin_cli::print_json_lines(&values);
+        }
+        RealmCommand::Show { subdomain, json } => {
+            crate::admin_cli::realm_show(&state, &subdomain, json).await?;
+        }
+        RealmCommand::List { json: false } => {
             println!(
                 "{:>4}  {:<20} {:<30} {:<11} methods",
                 "id", "subdomain", "name", "state"
@@ -615,7 +693,21 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 realm.subdomain
             );
         }
-        UserCommand::List { realm } => {
+        UserCommand::Show { email, realm, json } => {
+            crate::admin_cli::user_show(&state, &realm, &email, json).await?;
+        }
+        UserCommand::List { realm, json: true } => {
+            let realm = find_realm(&state, &realm).await?;
+            let values: Vec<serde_json::Value> = state
+                .store
+                .list_users(realm.id, UserFilter::All)
+                .await?
+                .iter()
+                .map(|u| crate::admin_cli::user_json(u, None))
+                .collect();
+            crate::admin_cli::print_json_lines(&values);
+        }
+        UserCommand::List { realm, json: false } => {
             let realm = find_realm(&state, &realm).await?;
             println!(
                 "{:>5}  {:<40} {:<30} {:<9} {:<11} kind",

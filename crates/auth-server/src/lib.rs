@@ -9,8 +9,10 @@
 //! (that is the backend crates').
 
 pub mod accounts;
+mod admin_cli;
 mod audit_cli;
 pub mod basic;
+pub mod bots;
 pub mod cli;
 pub mod config;
 mod config_origin;

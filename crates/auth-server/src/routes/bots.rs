@@ -3,13 +3,13 @@
 //! key is for its owner and the realm's administrators.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_core::{BotType, Role, User, UserId, policy};
-use auth_store::{Actor, NewUser, StoreError, UserFilter};
+use auth_core::{BotType, Role, User, UserId};
+use auth_store::Actor;
 use serde_json::{Map, Value, json};
 
 use crate::basic::{self, Caller};
+use crate::bots::{self, BotError, NewBot};
 use crate::envelope::{ApiError, success};
-use crate::host::realm_host_name;
 use crate::params::Params;
 use crate::routes::me::{avatar_url, key_answer};
 use crate::state::AppState;
@@ -75,22 +75,11 @@ async fn bot_request(
     Ok((caller, params, bot))
 }
 
-/// Zulip's `check_full_name`.
-fn check_full_name(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    if name.chars().count() > 100 {
-        return Err(ApiError::bad_request("Name too long!"));
+fn bot_error(e: BotError) -> ApiError {
+    match e {
+        BotError::Store(e) => unavailable(e),
+        other => ApiError::bad_request(other.to_string()),
     }
-    if name.chars().count() < 2 {
-        return Err(ApiError::bad_request("Name too short!"));
-    }
-    if name
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '*' | '`' | '\\' | '>' | '"' | '@'))
-    {
-        return Err(ApiError::bad_request("Invalid characters in name!"));
-    }
-    Ok(name.to_owned())
 }
 
 fn bot_entry(bot: &User, key: &str) -> Value {
@@ -128,36 +117,19 @@ pub async fn create_bot(
         },
     };
     require_member(&caller)?;
-    let bad_name = || ApiError::bad_request("Bad name or username");
-    if short_name.is_empty() {
-        return Err(bad_name());
-    }
-    let full_name = check_full_name(&full_name)?;
-    let domain = realm_host_name(&caller.realm.subdomain, &state.settings.server);
-    let email = format!("{short_name}-bot@{domain}");
-    policy::validate_email(&email).map_err(|_| bad_name())?;
-    // An email already in use in the realm is the store's unique-constraint conflict.
-    let bot = state
-        .store
-        .create_user(
-            NewUser {
-                realm_id: caller.realm.id,
-                delivery_email: email,
-                full_name,
-                password_hash: None,
-                role: Role::Member,
-                bot_type: Some(bot_type),
-                bot_owner_id: Some(caller.user.id),
-                external_id: None,
-            },
-            state.keys.sealer(),
-            Actor::api(Some(caller.user.id)),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::bad_request("Username already in use"),
-            other => unavailable(other),
-        })?;
+    let bot = bots::create(
+        &state,
+        NewBot {
+            realm: &caller.realm,
+            owner: caller.user.id,
+            full_name: &full_name,
+            short_name: &short_name,
+            bot_type,
+        },
+        Actor::api(Some(caller.user.id)),
+    )
+    .await
+    .map_err(bot_error)?;
     let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
     let mut f = Map::new();
     f.insert("user_id".into(), json!(bot.id.0));
@@ -178,17 +150,11 @@ pub async fn list_bots(
 ) -> Result<HttpResponse, ApiError> {
     let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
     require_member(&caller)?;
-    let admin = caller.user.role.is_realm_admin();
-    let bots = state
-        .store
-        .list_users(caller.realm.id, UserFilter::BotsOnly)
+    let bots = bots::visible(&state, &caller.realm, Some(&caller.user), false)
         .await
         .map_err(unavailable)?;
     let mut out = Vec::new();
-    for bot in bots
-        .into_iter()
-        .filter(|b| b.is_active && (admin || b.bot_owner_id == Some(caller.user.id)))
-    {
+    for bot in bots {
         let key = state.keys.key_for(bot.id).await.map_err(unavailable)?;
         out.push(bot_entry(&bot, key.expose()));
     }
@@ -234,12 +200,9 @@ pub async fn deactivate_bot(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (caller, params, bot) = bot_request(&req, &path, payload, &state).await?;
-    state
-        .store
-        .set_user_active(bot.id, false, Actor::api(Some(caller.user.id)))
+    bots::deactivate(&state, &bot, Actor::api(Some(caller.user.id)))
         .await
         .map_err(unavailable)?;
-    state.keys.invalidate_user(bot.id);
     Ok(success(Map::new(), &params.ignored()))
 }
 
