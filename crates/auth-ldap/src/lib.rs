@@ -16,6 +16,7 @@ mod config;
 mod conn;
 mod directory;
 mod entry;
+mod filter;
 pub mod sync;
 mod timing;
 
