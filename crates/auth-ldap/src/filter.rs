@@ -61,6 +61,38 @@ pub fn filter_problems(cfg: &LdapConfig) -> Vec<String> {
         .collect()
 }
 
+/// The attribute names a (valid) filter tests, in order, without options and duplicates:
+/// `(&(objectClass=person)(uid={user}))` → `objectClass`, `uid`. Extensible matches without an
+/// attribute (`(:dn:2.5.13.5:=x)`) name none.
+pub fn filter_attributes(filter: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, _) in filter.match_indices('(') {
+        let name: String = filter[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+            .collect();
+        if !name.is_empty() && !out.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The attribute names the configured filters test: (setting, attribute).
+pub fn configured_filter_attributes(cfg: &LdapConfig) -> Vec<(&'static str, String)> {
+    configured_filters(cfg)
+        .into_iter()
+        .filter(|(_, template, placeholder, sample)| {
+            ldap3::parse_filter(fill_filter(template, placeholder, sample)).is_ok()
+        })
+        .flat_map(|(setting, template, _, _)| {
+            filter_attributes(template)
+                .into_iter()
+                .map(move |a| (setting, a))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +162,33 @@ mod tests {
         let mut c = cfg("(uid={user}", None);
         c.user_dn_template = Some("uid={user},ou=people,dc=example,dc=org".into());
         assert_eq!(filter_problems(&c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn attributes_of_a_filter() {
+        assert_eq!(
+            filter_attributes(
+                "(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user}))(!(employeeType=x)))"
+            ),
+            ["objectClass", "uid", "mail", "employeeType"]
+        );
+        assert_eq!(
+            filter_attributes(
+                "(&(userAccountControl:1.2.840.113556.1.4.803:=2)(:dn:2.5.13.5:=x)(cn;lang-de>=a)(UID=x)(uid~=y))"
+            ),
+            ["userAccountControl", "cn", "UID"]
+        );
+        let c = cfg(
+            "(&(objectClass=person)(uid={user}))",
+            Some("(mail={email})"),
+        );
+        assert_eq!(
+            configured_filter_attributes(&c),
+            [
+                ("user_search_filter", "objectClass".to_owned()),
+                ("user_search_filter", "uid".to_owned()),
+                ("reverse_email_search_filter", "mail".to_owned())
+            ]
+        );
     }
 }
