@@ -226,6 +226,7 @@ impl LdapConfig {
                 }
             }
         }
+        p.extend(crate::filter::filter_problems(self));
         if let Some(f) = &self.reverse_email_search_filter {
             if !f.contains("{email}") {
                 p.push(

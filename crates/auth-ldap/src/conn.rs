@@ -122,7 +122,7 @@ impl Connector {
 
     /// A new connection to one server (TCP, TLS, StartTLS), within `connect_timeout`; the
     /// error says which server and what happened.
-    async fn open(&self, uri: &str) -> Result<Ldap, String> {
+    pub(crate) async fn open(&self, uri: &str) -> Result<Ldap, String> {
         let attempt = LdapConnAsync::with_settings(self.settings.clone(), uri);
         match tokio::time::timeout(self.connect_timeout, attempt).await {
             Ok(Ok((conn, ldap))) => {
@@ -177,7 +177,7 @@ impl Connector {
 }
 
 /// `3 s`, `1.5 s`, `250 ms`.
-fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
@@ -214,6 +214,52 @@ pub fn result_name(rc: u32) -> &'static str {
         53 => "unwilling to perform",
         _ => "refused",
     }
+}
+
+/// What the first step on a service connection is called in errors.
+pub(crate) fn service_op(bind_dn: &str) -> &'static str {
+    if bind_dn.is_empty() {
+        "root DSE read"
+    } else {
+        "service bind"
+    }
+}
+
+/// The first step on a new service connection, the one that shows the server is up: the
+/// service bind, or a root-DSE read when binding anonymously. A refused bind is
+/// [`DirError::ServiceBind`], naming the account and the server (never the password).
+pub(crate) async fn service_step(
+    mut ldap: Ldap,
+    uri: String,
+    bind_dn: &str,
+    bind_password: &auth_core::SecretString,
+    t: Duration,
+) -> Result<Ldap, DirError> {
+    if bind_dn.is_empty() {
+        // Anonymous: a server counts as up once it answers a search.
+        bounded(
+            t,
+            ldap.with_timeout(t)
+                .search("", ldap3::Scope::Base, "(objectClass=*)", vec!["1.1"]),
+        )
+        .await?;
+        return Ok(ldap);
+    }
+    let res = bounded(
+        t,
+        ldap.with_timeout(t)
+            .simple_bind(bind_dn, bind_password.expose()),
+    )
+    .await?;
+    if res.rc != 0 {
+        let _ = ldap.unbind().await;
+        return Err(DirError::ServiceBind(format!(
+            "the LDAP service account `{bind_dn}` was refused by `{uri}`: {} ({})",
+            result_name(res.rc),
+            res.rc
+        )));
+    }
+    Ok(ldap)
 }
 
 /// Idle service connections, bound as the service account (or anonymous).
@@ -259,44 +305,10 @@ impl ServicePool {
             )));
         }
         let t = self.operation_timeout;
-        let op = if self.bind_dn.is_empty() {
-            "root DSE read"
-        } else {
-            "service bind"
-        };
         let ldap = self
             .connector
-            .with_server(op, |mut ldap, uri| async move {
-                if self.bind_dn.is_empty() {
-                    // Anonymous: a server counts as up once it answers a search.
-                    bounded(
-                        t,
-                        ldap.with_timeout(t).search(
-                            "",
-                            ldap3::Scope::Base,
-                            "(objectClass=*)",
-                            vec!["1.1"],
-                        ),
-                    )
-                    .await?;
-                    return Ok(ldap);
-                }
-                let res = bounded(
-                    t,
-                    ldap.with_timeout(t)
-                        .simple_bind(&self.bind_dn, self.bind_password.expose()),
-                )
-                .await?;
-                if res.rc != 0 {
-                    let _ = ldap.unbind().await;
-                    return Err(DirError::ServiceBind(format!(
-                        "the LDAP service account `{}` was refused by `{uri}`: {} ({})",
-                        self.bind_dn,
-                        result_name(res.rc),
-                        res.rc
-                    )));
-                }
-                Ok(ldap)
+            .with_server(service_op(&self.bind_dn), |ldap, uri| {
+                service_step(ldap, uri, &self.bind_dn, &self.bind_password, t)
             })
             .await?;
         Ok((ldap, false))

@@ -4,7 +4,9 @@
 //! connections that survives directory restarts), maps usernames to emails as Zulip does, applies
 //! organization membership, realm access rules and require/deny groups, creates accounts on a
 //! first login when the realm allows it, and syncs accounts with the directory without ever
-//! reading an outage as "everyone left".
+//! reading an outage as "everyone left". It also checks a configuration against the directory
+//! (every server on its own, the search base, the groups, the attribute names against the
+//! schema) for `config check --connect`, the start of `serve` and `/readyz`.
 //!
 //! It reads and writes accounts only through the core's `AccountStore` port and reports typed
 //! outcomes (`AuthFailure`), telling real credential failures (result 49, AD `52e`) from
@@ -12,17 +14,23 @@
 //! framework or another backend; its only workspace dependency is `auth-core`.
 
 mod backend;
+mod check;
 mod config;
 mod conn;
 mod directory;
 mod entry;
+mod filter;
+mod probe;
+mod schema;
 pub mod sync;
 mod timing;
 
 pub use backend::{
     AccountMatch, Assessment, LdapAuthBackend, assess, limit_identity_of, match_account,
 };
+pub use check::{DirectoryCheck, Finding, Level, check_directory};
 pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPolicy};
 pub use conn::DirError;
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
 pub use entry::DirEntry;
+pub use probe::{Prober, ServerProbe, ServerState};

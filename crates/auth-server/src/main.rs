@@ -58,7 +58,12 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
     );
     let backends = state.settings.auth.backends.join(", ");
     let db = state.store.kind().name();
+    let ldap = state.ldap.as_ref().map(|d| d.config().clone());
     let server = auth_server::start(state, bind).await?;
+    if let Some(cfg) = ldap {
+        // In the background: the directory may be slow or briefly down; start-up does not wait.
+        auth_server::ldap_check::spawn_startup_check(cfg);
+    }
     tracing::info!(
         address = %server.addr,
         external_url = %external,
@@ -117,14 +122,16 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
         store.ping().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!("database: connected ({})", store.kind().name());
         if settings.ldap_enabled() {
-            let dir = auth_ldap::Directory::new(settings.ldap_config()?)
+            let cfg = settings.ldap_config()?;
+            let problems = auth_server::ldap_check::print_check(&cfg)
+                .await
                 .map_err(|e| anyhow::anyhow!("LDAP: {e}"))?;
-            match dir.check().await {
-                Ok(msg) => eprintln!("ldap: {msg}"),
-                Err(e) => {
-                    eprintln!("ldap: {e}");
-                    return Ok(ExitCode::FAILURE);
-                }
+            if problems > 0 {
+                eprintln!(
+                    "\nlatchkey: the directory check found {problems} problem{} (the `ldap: problem:` lines above)",
+                    if problems == 1 { "" } else { "s" }
+                );
+                return Ok(ExitCode::FAILURE);
             }
         }
     }

@@ -63,6 +63,8 @@ pub struct AppState {
     pub accounts: Arc<StoreAccounts>,
     /// Rate limits (shared through Redis when configured).
     pub limits: crate::limits::Limits,
+    /// The directory servers' states for `/readyz` (probed at most every few seconds).
+    pub readiness: crate::readiness::Readiness,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
     realms: LookupCache<String, Realm>,
@@ -122,6 +124,8 @@ impl AppState {
         } else {
             None
         };
+        let readiness = crate::readiness::Readiness::new(ldap.as_ref().map(|d| d.config()))
+            .map_err(|e| StartupError::Ldap(e.to_string()))?;
         let ldap_maps_usernames = ldap.as_ref().is_some_and(|d| d.config().maps_usernames());
         let mut backends: Vec<Arc<dyn AuthBackend>> = Vec::new();
         for kind in settings.backend_kinds() {
@@ -157,6 +161,7 @@ impl AppState {
             ldap,
             accounts,
             limits,
+            readiness,
             realms: LookupCache::new(
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)

@@ -79,6 +79,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(health))
             .route(web::head().to(health))
             .default_service(only(&["GET", "HEAD"])),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .route(web::head().to(readyz))
+            .default_service(only(&["GET", "HEAD"])),
     );
 }
 
@@ -99,6 +105,41 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     f.insert("database".into(), serde_json::json!("ok"));
     f.insert("rate_limits".into(), rate_limits);
     Ok(crate::envelope::success(f, &[]))
+}
+
+/// Load-balancer readiness: 200 when the database answers and, with LDAP configured, at least
+/// one directory server answers; 503 otherwise. Says `database` (`ok`/`down`), `directory`
+/// (`ok`/`down`/`not configured`) and each server's state (`directory_servers`). The directory
+/// is probed at most every [`crate::readiness::TTL`].
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (db, servers) = tokio::join!(state.store.ping(), state.readiness.directory());
+    let mut f = serde_json::Map::new();
+    f.insert(
+        "database".into(),
+        serde_json::json!(if db.is_ok() { "ok" } else { "down" }),
+    );
+    let directory_up = servers
+        .as_deref()
+        .is_none_or(|s| crate::readiness::any_up(s));
+    let directory = match &servers {
+        None => "not configured",
+        Some(_) if directory_up => "ok",
+        Some(_) => "down",
+    };
+    f.insert("directory".into(), serde_json::json!(directory));
+    if let Some(servers) = &servers {
+        let list: Vec<_> = servers
+            .iter()
+            .map(|s| serde_json::json!({"uri": s.uri, "state": s.state.name()}))
+            .collect();
+        f.insert("directory_servers".into(), serde_json::json!(list));
+    }
+    if db.is_ok() && directory_up {
+        return Ok(crate::envelope::success(f, &[]));
+    }
+    Err(f
+        .into_iter()
+        .fold(ApiError::backend_unavailable(), |e, (k, v)| e.with(&k, v)))
 }
 
 /// The answer to a successful login: `api_key`, the delivery `email` and `user_id`.
