@@ -4,61 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use auth_core::{Realm, Role};
-use auth_server::Settings;
+use auth_core::Role;
 use auth_store::Actor;
+use latchkey_tests::ldap_world::{base_ldap, world};
 use latchkey_tests::slapd::{self, Slapd};
 use latchkey_tests::{BlackHole, DbKind, PW, TestDb, TestServer};
-
-/// A running slapd, a Latchkey server pointed at it, realms `zulip` and `lear`, and a local
-/// Email user `othello@lear.com`.
-pub struct LdapWorld {
-    pub slapd: Slapd,
-    pub server: TestServer,
-    pub zulip: Realm,
-    pub lear: Realm,
-    pub db: TestDb,
-}
-
-/// Search-then-bind with the service account, `append_domain = zulip.com`, backends
-/// `ldap, email`.
-pub fn base_ldap(s: &mut Settings, d: &Slapd) {
-    s.auth.backends = vec!["ldap".into(), "email".into()];
-    let l = &mut s.ldap;
-    l.uris = vec![d.uri()];
-    l.bind_dn = slapd::SERVICE_DN.into();
-    l.bind_password =
-        auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
-    l.user_search_base = slapd::PEOPLE_DN.into();
-    l.user_search_filter = "(uid={user})".into();
-    l.append_domain = "zulip.com".into();
-    l.connect_timeout_secs = 2.0;
-    l.operation_timeout_secs = 3.0;
-}
-
-async fn world(kind: DbKind, tweak: impl FnOnce(&mut Settings, &Slapd)) -> Option<LdapWorld> {
-    let db = TestDb::new(kind)?;
-    let slapd = tokio::task::spawn_blocking(Slapd::start)
-        .await
-        .expect("join")
-        .expect("start slapd");
-    let mut settings = db.settings();
-    base_ldap(&mut settings, &slapd);
-    tweak(&mut settings, &slapd);
-    let server = TestServer::start(settings).await;
-    let zulip = server.create_realm("zulip", "Zulip").await;
-    let lear = server.create_realm("lear", "Lear").await;
-    server
-        .create_user(&lear, "othello@lear.com", Some(PW), Role::Member)
-        .await;
-    Some(LdapWorld {
-        slapd,
-        server,
-        zulip,
-        lear,
-        db,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_bind_creates_then_reuses_the_account() {

@@ -8,6 +8,7 @@
 //! crate of the workspace; it does no I/O (callers supply clocks and random number generators),
 //! and every secret it handles lives in a type whose `Debug` and `Display` redact it.
 
+pub mod accounts;
 pub mod api_key;
 pub mod auth;
 pub mod domain;
@@ -16,11 +17,13 @@ pub mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use accounts::{
+    AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
+};
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
 pub use auth::{
-    AccountStore, AccountWriteError, AttemptContext, AttemptGuard, AuthBackend, AuthFailure,
-    AuthSuccess, BackendChain, BackendKind, ChainOutcome, DirectoryRefusal, DirectoryUpdate,
-    LoginAttempt, NewDirectoryUser, StoreUnavailable, TimingPad, admit,
+    AttemptContext, AttemptGuard, AuthBackend, AuthFailure, AuthSuccess, BackendChain, BackendKind,
+    ChainOutcome, DirectoryRefusal, LoginAttempt, TimingPad, admit,
 };
 pub use domain::{
     AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,

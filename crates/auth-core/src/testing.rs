@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use crate::auth::{
+use crate::accounts::{
     AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
 };
 use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId};

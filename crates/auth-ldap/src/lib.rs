@@ -12,6 +12,7 @@
 //! framework or another backend; its only workspace dependency is `auth-core`.
 
 mod backend;
+mod bind;
 mod config;
 mod conn;
 mod directory;
