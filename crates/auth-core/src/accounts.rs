@@ -37,6 +37,8 @@ pub struct DirectoryUpdate {
     pub full_name: Option<String>,
     pub external_id: Option<String>,
     pub active: Option<bool>,
+    /// Why `active` changes (stored with a deactivation, and audited), e.g. `in deny group`.
+    pub reason: Option<String>,
 }
 
 impl DirectoryUpdate {

@@ -441,6 +441,7 @@ mod tests {
             bot_owner_id: None,
             password_reset_needed: false,
             external_id: None,
+            deactivation: None,
             created_at: Timestamp(0),
         }
     }

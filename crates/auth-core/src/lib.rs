@@ -26,8 +26,8 @@ pub use auth::{
     ChainOutcome, DirectoryRefusal, LoginAttempt, TimingPad, admit,
 };
 pub use domain::{
-    AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
-    email_lookup_key, fold_login_name,
+    AuthMethods, BotType, Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp,
+    User, UserId, email_lookup_key, fold_login_name,
 };
 pub use policy::{InvalidEmail, InvalidSubdomain, InvalidUsername, PasswordPolicy, WeakPassword};
 pub use secret::{Password, SecretBytes, SecretString};

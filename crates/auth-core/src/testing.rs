@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use crate::accounts::{
     AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
 };
-use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId};
+use crate::domain::{
+    Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
+};
 
 /// Accounts in a vector. `set_down(true)` makes every call fail as an unreachable store would.
 #[derive(Default)]
@@ -73,6 +75,7 @@ impl MemoryAccounts {
             bot_owner_id: None,
             password_reset_needed: false,
             external_id: None,
+            deactivation: None,
             created_at: Timestamp(0),
         }
     }
@@ -191,7 +194,7 @@ impl AccountStore for MemoryAccounts {
         &self,
         user: UserId,
         update: DirectoryUpdate,
-        _source: &'static str,
+        source: &'static str,
     ) -> Result<User, AccountWriteError> {
         self.check()?;
         let mut records = self.lock();
@@ -219,6 +222,12 @@ impl AccountStore for MemoryAccounts {
             u.external_id = Some(v);
         }
         if let Some(v) = update.active {
+            if v != u.is_active {
+                u.deactivation = (!v).then(|| Deactivation {
+                    by: source.to_owned(),
+                    reason: update.reason.clone(),
+                });
+            }
             u.is_active = v;
         }
         Ok(u.clone())

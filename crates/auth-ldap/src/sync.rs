@@ -13,6 +13,11 @@ use crate::conn::DirError;
 use crate::directory::Directory;
 use crate::entry::{self, DirEntry};
 
+/// The audit source of sync's changes, and how it recognises the deactivations it made.
+pub const SYNC_SOURCE: &str = "ldap-sync";
+/// The reason of a deactivation for a person the directory no longer has.
+const NOT_IN_DIRECTORY: &str = "not in the directory";
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncOptions {
     /// Plan and report; change nothing.
@@ -42,6 +47,9 @@ pub struct SyncReport {
     pub reactivations: usize,
     /// Managed accounts the directory does not have, left alone (deactivation not configured).
     pub missing_kept: Vec<String>,
+    /// Accounts the directory admits again but that someone other than sync deactivated (an
+    /// administrator): left deactivated, with who did it and why.
+    pub kept_deactivated: Vec<String>,
     /// Changes that could not be applied (e.g. an email another account already has).
     pub failed: Vec<String>,
     pub applied: bool,
@@ -165,8 +173,6 @@ pub async fn sync_realm(
             }
         }
     }
-    let status_synced =
-        cfg.attributes.user_account_control.is_some() || cfg.attributes.deactivated.is_some();
 
     for user in managed {
         report.checked += 1;
@@ -187,9 +193,10 @@ pub async fn sync_realm(
                     user: user.clone(),
                     update: DirectoryUpdate {
                         active: Some(false),
+                        reason: Some(NOT_IN_DIRECTORY.into()),
                         ..Default::default()
                     },
-                    why: "not in the directory".into(),
+                    why: NOT_IN_DIRECTORY.into(),
                 });
             } else if user.is_active {
                 report.missing_kept.push(user.delivery_email.clone());
@@ -224,14 +231,31 @@ pub async fn sync_realm(
         let disabled = entry::is_disabled(person, cfg);
         match disabled {
             Ok(true) if user.is_active => {
-                why.push("disabled in the directory".to_owned());
+                let reason = "disabled in the directory";
+                why.push(reason.to_owned());
                 update.active = Some(false);
+                update.reason = Some(reason.to_owned());
                 report.deactivations += 1;
             }
-            Ok(false) if !user.is_active && (status_synced || cfg.sync.deactivate_non_matching) => {
-                why.push("back in the directory".to_owned());
+            // Only what sync deactivated: never an administrator's deactivation.
+            Ok(false) if !user.is_active && user.deactivated_by(SYNC_SOURCE) => {
+                let reason = match user.deactivation.as_ref().and_then(|d| d.reason.as_deref()) {
+                    None | Some(NOT_IN_DIRECTORY) => "back in the directory".to_owned(),
+                    Some(was) => format!("admitted by the directory again (was: {was})"),
+                };
+                why.push(reason.clone());
                 update.active = Some(true);
+                update.reason = Some(reason);
                 report.reactivations += 1;
+            }
+            Ok(false) if !user.is_active => {
+                let by = match &user.deactivation {
+                    Some(d) => d.to_string(),
+                    None => "before deactivations were recorded".to_owned(),
+                };
+                report
+                    .kept_deactivated
+                    .push(format!("{} (deactivated {by})", user.delivery_email));
             }
             Err(e) => report.failed.push(format!("{}: {e}", user.delivery_email)),
             _ => {}
@@ -261,7 +285,7 @@ pub async fn sync_realm(
     }
     for change in &report.changes {
         if let Err(e) = accounts
-            .update_directory_user(change.user.id, change.update.clone(), "ldap-sync")
+            .update_directory_user(change.user.id, change.update.clone(), SYNC_SOURCE)
             .await
         {
             report

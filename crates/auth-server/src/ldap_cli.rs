@@ -70,6 +70,9 @@ async fn sync(state: &AppState, realm: Option<String>, dry_run: bool, force: boo
                 "  not in the directory (kept; set ldap.sync.deactivate_non_matching to deactivate): {email}"
             );
         }
+        for who in &report.kept_deactivated {
+            println!("  kept deactivated (sync reactivates only what it deactivated): {who}");
+        }
         for f in &report.failed {
             println!("  failed: {f}");
         }
@@ -170,7 +173,11 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
             "account:         {} (id {}, {}{})",
             u.delivery_email,
             u.id.0,
-            if u.is_active { "active" } else { "deactivated" },
+            match &u.deactivation {
+                _ if u.is_active => "active".to_owned(),
+                Some(d) => format!("deactivated {d}"),
+                None => "deactivated".to_owned(),
+            },
             if *relink {
                 "; linked to an entry that is gone: a login relinks it"
             } else {

@@ -1,5 +1,6 @@
 //! The queries the core's `AccountStore` port is built on (the server adapts them): login
-//! records, directory ids, directory-sourced updates (each change audited).
+//! records, directory ids, directory-sourced updates (each change audited, deactivations with
+//! who and why).
 
 use auth_core::{
     DirectoryUpdate, LoginRecord, PasswordHash, Realm, RealmId, User, UserId, email_lookup_key,
@@ -9,8 +10,8 @@ use diesel::prelude::*;
 use crate::models::UserRow;
 use crate::schema::{realms, users};
 use crate::{
-    Actor, AuditEvent, Store, StoreError, audit, conflict_as, find_login, find_realm, find_user,
-    user_realm,
+    Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, find_login, find_realm,
+    find_user, user_realm,
 };
 
 impl Store {
@@ -157,15 +158,14 @@ impl Store {
             }
             if let Some(active) = update.active {
                 if active != current.is_active {
-                    diesel::update(users::table.find(user.0))
-                        .set(users::is_active.eq(active))
-                        .execute(c)?;
+                    set_active(c, user, active, &actor, update.reason.as_deref())?;
                     let event = if active {
                         AuditEvent::UserReactivated
                     } else {
                         AuditEvent::UserDeactivated
                     };
-                    audit(c, realm, event, &actor, Some(user), serde_json::json!({}))?;
+                    let detail = serde_json::json!({"reason": update.reason});
+                    audit(c, realm, event, &actor, Some(user), detail)?;
                     if !active && !current.is_bot() {
                         // As Zulip does: a deactivated person's bots go with them.
                         let bots: Vec<i64> = users::table
@@ -174,9 +174,7 @@ impl Store {
                             .select(users::id)
                             .load(c)?;
                         for bot in bots {
-                            diesel::update(users::table.find(bot))
-                                .set(users::is_active.eq(false))
-                                .execute(c)?;
+                            set_active(c, UserId(bot), false, &actor, Some("owner deactivated"))?;
                             let detail = serde_json::json!({"because_owner_deactivated": user.0});
                             audit(
                                 c,
@@ -223,4 +221,28 @@ impl Store {
         })
         .await
     }
+}
+
+/// Sets the active flag; a deactivation records who (the actor's source) and why, a
+/// reactivation clears both.
+fn set_active(
+    c: &mut DbConnection,
+    user: UserId,
+    active: bool,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    let (by, reason) = if active {
+        (None, None)
+    } else {
+        (Some(actor.source), reason)
+    };
+    diesel::update(users::table.find(user.0))
+        .set((
+            users::is_active.eq(active),
+            users::deactivated_by.eq(by),
+            users::deactivation_reason.eq(reason),
+        ))
+        .execute(c)?;
+    Ok(())
 }
