@@ -217,6 +217,13 @@ async fn query_and_connection_check() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("ldap: connected"), "{t}");
     assert!(
+        t.contains(&format!(
+            "linked entries are looked up under {}",
+            slapd::BASE_DN
+        )),
+        "{t}"
+    );
+    assert!(
         !t.contains(slapd::SERVICE_PASSWORD),
         "the bind password is masked: {t}"
     );

@@ -35,7 +35,9 @@ pub struct NewDirectoryUser {
 pub struct DirectoryUpdate {
     pub email: Option<String>,
     pub full_name: Option<String>,
-    pub external_id: Option<String>,
+    /// `Some(Some(id))` links the account to that entry id, `Some(None)` removes its link (a
+    /// relink to an entry that carries no id).
+    pub external_id: Option<Option<String>>,
     pub active: Option<bool>,
     /// Why `active` changes (stored with a deactivation, and audited), e.g. `in deny group`.
     pub reason: Option<String>,
@@ -45,6 +47,26 @@ impl DirectoryUpdate {
     pub fn is_empty(&self) -> bool {
         self == &DirectoryUpdate::default()
     }
+}
+
+/// A directory entry refused the account of another entry (the account's link): written to
+/// the audit log, so that an administrator sees who tried and can relink with
+/// `latchkey ldap relink` when that is right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRefusal {
+    pub realm: RealmId,
+    /// The account, linked to another entry.
+    pub user: UserId,
+    /// The entry id the account is linked to.
+    pub linked_id: String,
+    /// Where the linked entry is now; `None` when the directory no longer has it (only an
+    /// administrator relinks the account then).
+    pub linked_dn: Option<String>,
+    /// The entry that claimed the account (by email) and was refused.
+    pub claimant_dn: String,
+    pub claimant_id: Option<String>,
+    /// The path that refused it (`"ldap"` at login).
+    pub source: &'static str,
 }
 
 /// What backends (and directory sync) need from account storage. Implemented over the store by
@@ -102,4 +124,7 @@ pub trait AccountStore: Send + Sync {
         update: DirectoryUpdate,
         source: &'static str,
     ) -> Result<User, AccountWriteError>;
+
+    /// Audits a refused claim on a linked account (changes nothing else).
+    async fn record_link_refusal(&self, refusal: LinkRefusal) -> Result<(), StoreUnavailable>;
 }

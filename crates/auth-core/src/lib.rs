@@ -18,7 +18,8 @@ pub mod secret;
 pub mod testing;
 
 pub use accounts::{
-    AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
+    AccountStore, AccountWriteError, DirectoryUpdate, LinkRefusal, NewDirectoryUser,
+    StoreUnavailable,
 };
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
 pub use auth::{

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use async_trait::async_trait;
 
 use crate::accounts::{
-    AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
+    AccountStore, AccountWriteError, DirectoryUpdate, LinkRefusal, NewDirectoryUser,
+    StoreUnavailable,
 };
 use crate::domain::{
     Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
@@ -21,6 +22,8 @@ pub struct MemoryAccounts {
     down: AtomicBool,
     /// How many password-hash upgrades were written.
     pub upgrades: AtomicUsize,
+    /// Refused claims on linked accounts, as audited.
+    pub link_refusals: Mutex<Vec<LinkRefusal>>,
 }
 
 impl MemoryAccounts {
@@ -82,6 +85,14 @@ impl MemoryAccounts {
 
     pub fn all(&self) -> Vec<LoginRecord> {
         self.lock().clone()
+    }
+
+    /// The refused claims recorded so far.
+    pub fn refusals(&self) -> Vec<LinkRefusal> {
+        self.link_refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -219,7 +230,7 @@ impl AccountStore for MemoryAccounts {
             u.full_name = v;
         }
         if let Some(v) = update.external_id {
-            u.external_id = Some(v);
+            u.external_id = v;
         }
         if let Some(v) = update.active {
             if v != u.is_active {
@@ -231,5 +242,14 @@ impl AccountStore for MemoryAccounts {
             u.is_active = v;
         }
         Ok(u.clone())
+    }
+
+    async fn record_link_refusal(&self, refusal: LinkRefusal) -> Result<(), StoreUnavailable> {
+        self.check()?;
+        self.link_refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(refusal);
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! value put into a DN is RFC 4514-escaped, exactly once, where it enters; passwords are never
 //! touched.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use auth_core::{DirectoryRefusal, Password, policy};
@@ -44,25 +44,14 @@ pub fn fill_dn(template: &str, value: &str) -> String {
     template.replace("{user}", &dn_escape(value))
 }
 
-/// Escapes raw bytes for a filter (`\hh` each), for binary ids such as `objectGUID`.
-fn escape_bytes_hex(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(
-        hex.as_bytes()
-            .chunks(2)
-            .map(|pair| format!("\\{}", String::from_utf8_lossy(pair)))
-            .collect(),
-    )
-}
-
 /// The directory: a connector for person binds, a pool of service connections for searches.
 pub struct Directory {
     cfg: Arc<LdapConfig>,
     connector: Arc<Connector>,
     pool: ServicePool,
     attrs: Vec<String>,
+    /// Where entry ids are looked up (see `link.rs`), once known.
+    pub(crate) link_base: OnceLock<String>,
 }
 
 impl Directory {
@@ -79,6 +68,7 @@ impl Directory {
             connector,
             pool,
             attrs,
+            link_base: OnceLock::new(),
         })
     }
 
@@ -97,13 +87,21 @@ impl Directory {
         scope: Scope,
         filter: &str,
     ) -> Result<Vec<DirEntry>, DirError> {
+        self.run_search_for(ldap, base, scope, filter, &self.attrs)
+            .await
+    }
+
+    /// A search that asks for these attributes (the others ask for what the mapping reads).
+    async fn run_search_for(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[String],
+    ) -> Result<Vec<DirEntry>, DirError> {
         let t = self.op_timeout();
-        let result = bounded(
-            t,
-            ldap.with_timeout(t)
-                .search(base, scope, filter, &self.attrs),
-        )
-        .await?;
+        let result = bounded(t, ldap.with_timeout(t).search(base, scope, filter, attrs)).await?;
         let (entries, res) = (result.0, result.1);
         match res.rc {
             0 => {}
@@ -124,14 +122,29 @@ impl Directory {
 
     /// A search on a service connection, retried once on a fresh connection when a pooled one
     /// turns out to be dead (a directory restart).
-    async fn service_search(
+    pub(crate) async fn service_search(
         &self,
         base: &str,
         scope: Scope,
         filter: &str,
     ) -> Result<Vec<DirEntry>, DirError> {
+        self.service_search_for(base, scope, filter, &self.attrs)
+            .await
+    }
+
+    /// [`Self::service_search`] asking for these attributes.
+    pub(crate) async fn service_search_for(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[String],
+    ) -> Result<Vec<DirEntry>, DirError> {
         let (mut ldap, reused) = self.pool.get().await?;
-        match self.run_search(&mut ldap, base, scope, filter).await {
+        match self
+            .run_search_for(&mut ldap, base, scope, filter, attrs)
+            .await
+        {
             Ok(v) => {
                 self.pool.put(ldap);
                 Ok(v)
@@ -139,7 +152,9 @@ impl Directory {
             Err(DirError::Unreachable(_)) if reused => {
                 self.pool.clear();
                 let (mut fresh, _) = self.pool.get().await?;
-                let v = self.run_search(&mut fresh, base, scope, filter).await?;
+                let v = self
+                    .run_search_for(&mut fresh, base, scope, filter, attrs)
+                    .await?;
                 self.pool.put(fresh);
                 Ok(v)
             }
@@ -212,7 +227,7 @@ impl Directory {
 
     /// Where people are searched: the search base, or in direct-bind setups without one, the
     /// DN template's parent.
-    fn people_base(&self) -> &str {
+    pub(crate) fn people_base(&self) -> &str {
         if !self.cfg.user_search_base.is_empty() {
             return &self.cfg.user_search_base;
         }
@@ -373,24 +388,6 @@ impl Directory {
         Ok(out)
     }
 
-    /// The entry carrying this immutable id, if any.
-    pub async fn find_by_unique_id(&self, id: &str) -> Result<Option<DirEntry>, DirError> {
-        let attr = &self.cfg.attributes.unique_id;
-        let value = if attr.eq_ignore_ascii_case("objectGUID") {
-            match escape_bytes_hex(id) {
-                Some(v) => v,
-                None => return Ok(None),
-            }
-        } else {
-            ldap_escape(id).into_owned()
-        };
-        let filter = format!("({attr}={value})");
-        let mut hits = self
-            .service_search(self.people_base(), self.user_scope(), &filter)
-            .await?;
-        Ok(if hits.len() == 1 { hits.pop() } else { None })
-    }
-
     /// Connects, binds the service account and reads the search base: the "test connection"
     /// of `config check --connect`.
     pub async fn check(&self) -> Result<String, DirError> {
@@ -432,7 +429,7 @@ fn unquote_local(local: &str) -> String {
 }
 
 /// DNs compared loosely: lower-cased, spaces after commas removed.
-fn normalize_dn(dn: &str) -> String {
+pub(crate) fn normalize_dn(dn: &str) -> String {
     dn.split(',')
         .map(|p| p.trim().to_ascii_lowercase())
         .collect::<Vec<_>>()
@@ -482,8 +479,6 @@ mod tests {
     fn helpers() {
         assert_eq!(unquote_local("\"hamlet@test\""), "hamlet@test");
         assert_eq!(unquote_local("hamlet"), "hamlet");
-        assert_eq!(escape_bytes_hex("01abff").as_deref(), Some("\\01\\ab\\ff"));
-        assert_eq!(escape_bytes_hex("xyz"), None);
         assert_eq!(
             normalize_dn("CN=Staff, OU=Groups,DC=x"),
             "cn=staff,ou=groups,dc=x"

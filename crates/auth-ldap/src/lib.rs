@@ -17,6 +17,7 @@ mod config;
 mod conn;
 mod directory;
 mod entry;
+mod link;
 pub mod sync;
 mod timing;
 
@@ -27,3 +28,4 @@ pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPol
 pub use conn::DirError;
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
 pub use entry::DirEntry;
+pub use link::{RelinkPlan, entries_for_email, plan_relink};

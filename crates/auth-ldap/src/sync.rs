@@ -1,14 +1,19 @@
-//! `latchkey ldap sync`: bring a realm's directory-managed accounts in line with the directory.
+//! `latchkey ldap sync`: bring a realm's directory-managed accounts in line with the directory:
+//! names and emails follow it, people it no longer has or who are disabled in it are
+//! deactivated with that reason, and accounts sync deactivated (only those) are reactivated once
+//! the person is back. An account moves to a new entry only when its linked entry is gone from
+//! the directory (see `link.rs`), never while it exists elsewhere.
 //!
 //! The rule that matters most: a transport error, a timeout or an empty listing means
-//! "unknown", never "gone". The whole listing is read before anything changes; any error stops
-//! the run with nothing changed; an empty listing stops it too; and a run that would deactivate
-//! more than the configured share of the realm's active people stops unless forced.
+//! "unknown", never "gone". The whole listing is read before anything changes; any error stops the run with nothing changed; an empty listing stops it too; and a
+//! run that would deactivate more than the configured share of the realm's active people stops
+//! unless forced.
 
 use std::collections::HashMap;
 
 use auth_core::{AccountStore, DirectoryUpdate, Realm, User, email_lookup_key};
 
+use crate::config::LdapConfig;
 use crate::conn::DirError;
 use crate::directory::Directory;
 use crate::entry::{self, DirEntry};
@@ -50,6 +55,8 @@ pub struct SyncReport {
     /// Accounts the directory admits again but that someone other than sync deactivated (an
     /// administrator): left deactivated, with who did it and why.
     pub kept_deactivated: Vec<String>,
+    /// Entries refused an account linked to another entry that still exists.
+    pub conflicts: Vec<String>,
     /// Changes that could not be applied (e.g. an email another account already has).
     pub failed: Vec<String>,
     pub applied: bool,
@@ -75,6 +82,12 @@ impl SyncReport {
         } else if !self.applied && !self.changes.is_empty() {
             s.push_str("; dry run, nothing changed");
         }
+        if !self.conflicts.is_empty() {
+            s.push_str(&format!(
+                "; {} claim(s) on linked accounts refused",
+                self.conflicts.len()
+            ));
+        }
         if !self.failed.is_empty() {
             s.push_str(&format!("; {} change(s) failed", self.failed.len()));
         }
@@ -91,38 +104,96 @@ pub enum SyncError {
     Store(String),
 }
 
-/// The person an account belongs to: by immutable id first, then by email.
-fn match_entry<'a>(
-    user: &User,
-    by_id: &HashMap<String, &'a DirEntry>,
-    by_email: &HashMap<String, &'a DirEntry>,
-    unique_attr: &str,
-) -> Option<&'a DirEntry> {
-    if let Some(id) = &user.external_id {
-        if let Some(e) = by_id.get(id) {
-            return Some(e);
-        }
-    }
-    // By email only when that entry can be this account's person (see `same_person`).
-    by_email
-        .get(&email_lookup_key(&user.delivery_email))
-        .copied()
-        .filter(|e| same_person(user, e, unique_attr, |id| by_id.contains_key(id)))
+/// The entry an account belongs to, as sync decides it.
+enum Matched {
+    /// Its entry; `relinked` when the account was linked to an entry that is gone.
+    Entry { person: DirEntry, relinked: bool },
+    /// No entry under the people base is this person.
+    Missing,
+    /// Several entries have the account's email (their DNs).
+    Ambiguous(Vec<String>),
+    /// An entry has the account's email, but the account's own entry still exists elsewhere.
+    Claimed {
+        claimant: DirEntry,
+        linked: DirEntry,
+    },
 }
 
-/// The entry can be this account's person: the account is not linked yet, is linked to this
-/// entry, or is linked to an entry the directory no longer has (the person came back under a
-/// new entry). An account linked to an entry that still exists is never given to another.
-fn same_person(
+/// The person an account belongs to: by immutable id first, then by email (an account linked
+/// to another entry goes to the new one only once that entry is gone from the directory).
+async fn match_entry(
+    dir: &Directory,
     user: &User,
-    entry: &DirEntry,
-    unique_attr: &str,
-    exists: impl Fn(&str) -> bool,
-) -> bool {
-    let id = entry.unique_id(unique_attr);
-    match entry::link(user.external_id.as_deref(), id.as_deref()) {
-        entry::Link::Free => true,
-        entry::Link::Other(old) => !exists(old),
+    by_id: &HashMap<String, &DirEntry>,
+    by_email: &HashMap<String, Vec<&DirEntry>>,
+) -> Result<Matched, DirError> {
+    let cfg = dir.config();
+    if let Some(e) = user.external_id.as_ref().and_then(|id| by_id.get(id)) {
+        return Ok(Matched::Entry {
+            person: (*e).clone(),
+            relinked: false,
+        });
+    }
+    let candidate = if cfg.maps_usernames() {
+        match by_email
+            .get(&email_lookup_key(&user.delivery_email))
+            .map(Vec::as_slice)
+        {
+            None | Some([]) => None,
+            Some([one]) => Some((*one).clone()),
+            Some(many) => {
+                return Ok(Matched::Ambiguous(
+                    many.iter().map(|e| e.dn.clone()).collect(),
+                ));
+            }
+        }
+    } else {
+        // Without a mapping the email is the directory username: ask as a login would.
+        dir.find_user(&user.delivery_email).await?
+    };
+    let Some(candidate) = candidate else {
+        return Ok(Matched::Missing);
+    };
+    let id = candidate.unique_id(&cfg.attributes.unique_id);
+    Ok(
+        match entry::link(user.external_id.as_deref(), id.as_deref()) {
+            entry::Link::Free => Matched::Entry {
+                person: candidate,
+                relinked: false,
+            },
+            // Not in the listing (else found by id above): is it anywhere in the directory?
+            entry::Link::Other(old) => match dir.find_by_unique_id(old).await? {
+                Some(linked) => Matched::Claimed {
+                    claimant: candidate,
+                    linked,
+                },
+                None => Matched::Entry {
+                    person: candidate,
+                    relinked: true,
+                },
+            },
+        },
+    )
+}
+
+/// The account's person is not under the people base.
+fn missing(report: &mut SyncReport, user: &User, cfg: &LdapConfig) {
+    if !user.is_active {
+        return;
+    }
+    if cfg.sync.deactivate_non_matching {
+        report.deactivations += 1;
+        report.changes.push(Change {
+            user: user.clone(),
+            update: DirectoryUpdate {
+                active: Some(false),
+                reason: Some(NOT_IN_DIRECTORY.into()),
+                ..Default::default()
+            },
+            why: NOT_IN_DIRECTORY.into(),
+        });
+    } else {
+        report.missing_kept.push(user.delivery_email.clone());
     }
 }
 
@@ -158,10 +229,10 @@ pub async fn sync_realm(
     }
 
     // Accounts are matched by email only when usernames map to emails; otherwise the email is
-    // the directory username, which `find_user` asks about below.
+    // the directory username, which `find_user` asks about.
     let maps_usernames = cfg.maps_usernames();
     let mut by_id = HashMap::new();
-    let mut by_email = HashMap::new();
+    let mut by_email: HashMap<String, Vec<&DirEntry>> = HashMap::new();
     for p in &people {
         if let Some(id) = p.unique_id(&cfg.attributes.unique_id) {
             by_id.insert(id, p);
@@ -169,67 +240,72 @@ pub async fn sync_realm(
         if maps_usernames {
             let username = entry::directory_username(p, "", cfg);
             if let Ok(email) = entry::email_for(p, username, cfg) {
-                by_email.insert(email_lookup_key(&email), p);
+                by_email
+                    .entry(email_lookup_key(&email))
+                    .or_default()
+                    .push(p);
             }
         }
     }
 
     for user in managed {
         report.checked += 1;
-        let unique_attr = cfg.attributes.unique_id.as_str();
-        let mut found = match_entry(user, &by_id, &by_email, unique_attr).cloned();
-        if found.is_none() && !maps_usernames {
-            // Without a mapping the email is the directory username: ask the directory as a
-            // login would. An error here stops the run before anything changed.
-            found = dir
-                .find_user(&user.delivery_email)
-                .await?
-                .filter(|e| same_person(user, e, unique_attr, |id| by_id.contains_key(id)));
-        }
-        let Some(person) = found.as_ref() else {
-            if cfg.sync.deactivate_non_matching && user.is_active {
-                report.deactivations += 1;
-                report.changes.push(Change {
-                    user: user.clone(),
-                    update: DirectoryUpdate {
-                        active: Some(false),
-                        reason: Some(NOT_IN_DIRECTORY.into()),
-                        ..Default::default()
-                    },
-                    why: NOT_IN_DIRECTORY.into(),
-                });
-            } else if user.is_active {
-                report.missing_kept.push(user.delivery_email.clone());
+        let email = &user.delivery_email;
+        let (person, relinked) = match match_entry(dir, user, &by_id, &by_email).await? {
+            Matched::Entry { person, relinked } => (person, relinked),
+            Matched::Missing => {
+                missing(&mut report, user, cfg);
+                continue;
             }
-            continue;
+            Matched::Ambiguous(dns) => {
+                report.failed.push(format!(
+                    "{email}: several directory entries have this email ({}); nothing changed for it",
+                    dns.join("; ")
+                ));
+                continue;
+            }
+            Matched::Claimed { claimant, linked } => {
+                report.conflicts.push(format!(
+                    "{email}: the entry {:?} has this email, but the account is linked to the entry {:?}, which still exists; not relinked",
+                    claimant.dn, linked.dn
+                ));
+                missing(&mut report, user, cfg);
+                continue;
+            }
+        };
+        let username = if maps_usernames {
+            entry::directory_username(&person, "", cfg).to_owned()
+        } else {
+            email.clone()
         };
         let mut update = DirectoryUpdate::default();
         let mut why = Vec::new();
-        let username = if maps_usernames {
-            entry::directory_username(person, "", cfg).to_owned()
-        } else {
-            user.delivery_email.clone()
-        };
-        if let Ok(email) = entry::email_for(person, &username, cfg) {
-            if !email.eq_ignore_ascii_case(&user.delivery_email) {
-                why.push(format!("email {} → {}", user.delivery_email, email));
-                update.email = Some(email);
+        if let Ok(new_email) = entry::email_for(&person, &username, cfg) {
+            if !new_email.eq_ignore_ascii_case(email) {
+                why.push(format!("email {email} → {new_email}"));
+                update.email = Some(new_email);
             }
         }
-        if let Ok(name) = entry::full_name_for(person, cfg) {
+        if let Ok(name) = entry::full_name_for(&person, cfg) {
             if name != user.full_name {
                 why.push("full name".to_owned());
                 update.full_name = Some(name);
             }
         }
-        if let Some(id) = person.unique_id(&cfg.attributes.unique_id) {
+        let entry_id = person.unique_id(&cfg.attributes.unique_id);
+        if relinked {
+            why.push(format!(
+                "relinked to the entry {:?} (its old entry is gone from the directory)",
+                person.dn
+            ));
+            update.external_id = Some(entry_id);
+        } else if let Some(id) = entry_id {
             if user.external_id.as_deref() != Some(id.as_str()) {
                 why.push("directory id linked".to_owned());
-                update.external_id = Some(id);
+                update.external_id = Some(Some(id));
             }
         }
-        let disabled = entry::is_disabled(person, cfg);
-        match disabled {
+        match entry::is_disabled(&person, cfg) {
             Ok(true) if user.is_active => {
                 let reason = "disabled in the directory";
                 why.push(reason.to_owned());
@@ -255,9 +331,9 @@ pub async fn sync_realm(
                 };
                 report
                     .kept_deactivated
-                    .push(format!("{} (deactivated {by})", user.delivery_email));
+                    .push(format!("{email} (deactivated {by})"));
             }
-            Err(e) => report.failed.push(format!("{}: {e}", user.delivery_email)),
+            Err(e) => report.failed.push(format!("{email}: {e}")),
             _ => {}
         }
         if !update.is_empty() {

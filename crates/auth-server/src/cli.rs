@@ -94,6 +94,18 @@ pub enum LdapCommand {
         #[arg(long, default_value = "")]
         realm: String,
     },
+    /// Move an account to the entry the directory now has for its email, once the entry it is
+    /// linked to is gone from the directory (a person deleted and re-created). Refused while
+    /// the old entry still exists anywhere in the directory.
+    Relink {
+        email: String,
+        /// Realm subdomain; "" (the default) is the root realm.
+        #[arg(long, default_value = "")]
+        realm: String,
+        /// Show the old and new entry; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,10 @@
 //! The queries the core's `AccountStore` port is built on (the server adapts them): login
 //! records, directory ids, directory-sourced updates (each change audited, deactivations with
-//! who and why).
+//! who and why), refused claims on linked accounts.
 
 use auth_core::{
-    DirectoryUpdate, LoginRecord, PasswordHash, Realm, RealmId, User, UserId, email_lookup_key,
+    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, Realm, RealmId, User, UserId,
+    email_lookup_key,
 };
 use diesel::prelude::*;
 
@@ -138,14 +139,14 @@ impl Store {
                 }
             }
             if let Some(id) = &update.external_id {
-                if current.external_id.as_deref() != Some(id.as_str()) {
+                if current.external_id != *id {
                     diesel::update(users::table.find(user.0))
-                        .set(users::external_id.eq(Some(id)))
+                        .set(users::external_id.eq(id))
                         .execute(c)
                         .map_err(|e| {
                             conflict_as(e, "a user with that directory id in this realm")
                         })?;
-                    let detail = serde_json::json!({"external_id": id});
+                    let detail = serde_json::json!({"external_id": id, "old": current.external_id});
                     audit(
                         c,
                         realm,
@@ -218,6 +219,32 @@ impl Store {
                 detail,
             )?;
             find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+        })
+        .await
+    }
+
+    /// Audits a directory entry's refused claim on an account linked to another entry.
+    pub async fn record_link_refusal(&self, r: LinkRefusal) -> Result<(), StoreError> {
+        let detail = serde_json::json!({
+            "linked_id": r.linked_id,
+            "linked_entry": r.linked_dn,
+            "linked_entry_exists": r.linked_dn.is_some(),
+            "claimant_entry": r.claimant_dn,
+            "claimant_id": r.claimant_id,
+        });
+        let actor = Actor {
+            source: r.source,
+            user: None,
+        };
+        self.write(move |c| {
+            audit(
+                c,
+                Some(r.realm),
+                AuditEvent::UserDirectoryLinkRefused,
+                &actor,
+                Some(r.user),
+                detail,
+            )
         })
         .await
     }
