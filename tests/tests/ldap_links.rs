@@ -2,7 +2,7 @@
 //! and the real `latchkey` binary: a login never hands an account to another entry (not when
 //! the linked entry moved out of the people base, not when it is gone); `ldap relink` and
 //! `ldap sync` move it only once the old entry is gone from the directory; sync reactivates only
-//! what it deactivated.
+//! what it deactivated; group and access-rule changes reach existing keys through sync.
 
 use std::time::Duration;
 
@@ -458,4 +458,103 @@ async fn sync_never_undoes_an_administrators_deactivation() {
         audit_rows(&w, "user_deactivated").await[0].detail["reason"],
         "on leave"
     );
+}
+
+/// Issue 12.3: Hamlet joins the deny group; his key keeps working until `ldap sync`, which
+/// deactivates him (under the same guard as other deactivations); out of the group again, the
+/// next sync reactivates him and the same key works. The same for leaving the required group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_changes_reach_existing_keys_through_sync() {
+    let groups = format!(
+        "require_group = \"{}\"\ndeny_group = \"{}\"",
+        slapd::STAFF_GROUP_DN,
+        slapd::BANNED_GROUP_DN
+    );
+    let w = CliWorld::start(
+        CliConfig {
+            ldap: &groups,
+            ..CliConfig::default()
+        },
+        &[&slapd::HAMLET, &slapd::AARON, &slapd::JOSE],
+    )
+    .await;
+    let hamlet = w.user("hamlet@zulip.com").await;
+    let key = w.server.key_of(&hamlet).await;
+    me_until(&w, "hamlet@zulip.com", &key, 200)
+        .await
+        .assert_success();
+    let group_change = |op: &str, group: &str, dn: &str| {
+        format!("dn: {group}\nchangetype: modify\n{op}: member\nmember: {dn}\n")
+    };
+    w.slapd
+        .modify(&group_change(
+            "add",
+            slapd::BANNED_GROUP_DN,
+            slapd::HAMLET.dn,
+        ))
+        .unwrap();
+    // One of three is more than the allowed 10%: the run stops and changes nothing...
+    let out = w.latchkey(&["ldap", "sync", "--realm", "zulip"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("STOPPED") && t.contains("in deny group"), "{t}");
+    assert!(w.active("hamlet@zulip.com").await);
+    // ...until forced.
+    let out = w.latchkey(&["ldap", "sync", "--realm", "zulip", "--force"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("hamlet@zulip.com: in deny group"), "{t}");
+    let r = me_until(&w, "hamlet@zulip.com", &key, 401).await;
+    assert_eq!(r.status, 401, "{}", r.raw);
+    let c = w.client();
+    let r = get_with_key(&c, "zulip", "/api/v1/auth/verify", "hamlet@zulip.com", &key).await;
+    assert_eq!(r.status, 401, "{}", r.raw);
+    let rows = audit_rows(&w, "user_deactivated").await;
+    assert!(
+        rows.iter().any(|e| e.modified_user_id == Some(hamlet.id)
+            && e.source == "ldap-sync"
+            && e.detail["reason"] == "in deny group"),
+        "{rows:?}"
+    );
+    let out = w.latchkey(&["user", "list", "--realm", "zulip"]);
+    assert!(
+        text(&out).contains("deactivated by ldap-sync: in deny group"),
+        "{}",
+        text(&out)
+    );
+
+    // Out of the group: the next sync reactivates him, and the same key works again.
+    w.slapd
+        .modify(&group_change(
+            "delete",
+            slapd::BANNED_GROUP_DN,
+            slapd::HAMLET.dn,
+        ))
+        .unwrap();
+    let out = w.latchkey(&["ldap", "sync", "--realm", "zulip"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("was: in deny group"), "{t}");
+    me_until(&w, "hamlet@zulip.com", &key, 200)
+        .await
+        .assert_success();
+
+    // Leaving the required group counts the same way.
+    w.slapd
+        .modify(&group_change(
+            "delete",
+            slapd::STAFF_GROUP_DN,
+            slapd::AARON.dn,
+        ))
+        .unwrap();
+    let out = w.latchkey(&["ldap", "sync", "--realm", "zulip", "--force"]);
+    let t = text(&out);
+    assert!(t.contains("aaron@zulip.com: left required group"), "{t}");
+    assert!(!w.active("aaron@zulip.com").await);
+    w.slapd
+        .modify(&group_change("add", slapd::STAFF_GROUP_DN, slapd::AARON.dn))
+        .unwrap();
+    let out = w.latchkey(&["ldap", "sync", "--realm", "zulip"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(w.active("aaron@zulip.com").await);
 }

@@ -1,11 +1,13 @@
 //! `latchkey ldap sync`: bring a realm's directory-managed accounts in line with the directory:
-//! names and emails follow it, people it no longer has or who are disabled in it are
-//! deactivated with that reason, and accounts sync deactivated (only those) are reactivated once
-//! the person is back. An account moves to a new entry only when its linked entry is gone from
-//! the directory (see `link.rs`), never while it exists elsewhere.
+//! names and emails follow it, people it no longer admits (gone, disabled, outside the realm's
+//! access rules, out of `require_group`, in `deny_group`) are deactivated with that reason, and
+//! accounts sync deactivated (only those) are reactivated once the person is admitted again. An
+//! account moves to a new entry only when its linked entry is gone from the directory (see
+//! `link.rs`), never while it exists elsewhere.
 //!
 //! The rule that matters most: a transport error, a timeout or an empty listing means
-//! "unknown", never "gone". The whole listing is read before anything changes; any error stops the run with nothing changed; an empty listing stops it too; and a
+//! "unknown", never "gone". The whole listing (and every group check) is read before anything
+//! changes; any error stops the run with nothing changed; an empty listing stops it too; and a
 //! run that would deactivate more than the configured share of the realm's active people stops
 //! unless forced.
 
@@ -13,6 +15,7 @@ use std::collections::HashMap;
 
 use auth_core::{AccountStore, DirectoryUpdate, Realm, User, email_lookup_key};
 
+use crate::backend::{Assessment, assess};
 use crate::config::LdapConfig;
 use crate::conn::DirError;
 use crate::directory::Directory;
@@ -176,6 +179,34 @@ async fn match_entry(
     )
 }
 
+/// Why the directory's rules no longer admit the person to the realm, in a login's order;
+/// `Err` when the disabled attribute holds a value that means neither.
+fn refusal_reason(
+    a: &Assessment,
+    cfg: &LdapConfig,
+    subdomain: &str,
+) -> Result<Option<&'static str>, String> {
+    match &a.disabled {
+        Err(e) => return Err(e.clone()),
+        Ok(true) => return Ok(Some("disabled in the directory")),
+        Ok(false) => {}
+    }
+    if !a.realm_allowed {
+        return Ok(Some(if cfg.realm_access.contains_key(subdomain) {
+            "outside the realm access rules"
+        } else {
+            "outside org_membership"
+        }));
+    }
+    if a.require_group.as_ref().is_some_and(|(_, member)| !member) {
+        return Ok(Some("left required group"));
+    }
+    if a.deny_group.as_ref().is_some_and(|(_, member)| *member) {
+        return Ok(Some("in deny group"));
+    }
+    Ok(None)
+}
+
 /// The account's person is not under the people base.
 fn missing(report: &mut SyncReport, user: &User, cfg: &LdapConfig) {
     if !user.is_active {
@@ -278,62 +309,63 @@ pub async fn sync_realm(
         } else {
             email.clone()
         };
+        // What a login would say about the person (groups read now, before any change).
+        let a = assess(dir, None, &person, &username, &realm.subdomain).await?;
         let mut update = DirectoryUpdate::default();
         let mut why = Vec::new();
-        if let Ok(new_email) = entry::email_for(&person, &username, cfg) {
+        if let Ok(new_email) = &a.email {
             if !new_email.eq_ignore_ascii_case(email) {
                 why.push(format!("email {email} → {new_email}"));
-                update.email = Some(new_email);
+                update.email = Some(new_email.clone());
             }
         }
-        if let Ok(name) = entry::full_name_for(&person, cfg) {
-            if name != user.full_name {
+        if let Ok(name) = &a.full_name {
+            if *name != user.full_name {
                 why.push("full name".to_owned());
-                update.full_name = Some(name);
+                update.full_name = Some(name.clone());
             }
         }
-        let entry_id = person.unique_id(&cfg.attributes.unique_id);
         if relinked {
             why.push(format!(
                 "relinked to the entry {:?} (its old entry is gone from the directory)",
                 person.dn
             ));
-            update.external_id = Some(entry_id);
-        } else if let Some(id) = entry_id {
+            update.external_id = Some(a.external_id.clone());
+        } else if let Some(id) = &a.external_id {
             if user.external_id.as_deref() != Some(id.as_str()) {
                 why.push("directory id linked".to_owned());
-                update.external_id = Some(Some(id));
+                update.external_id = Some(Some(id.clone()));
             }
         }
-        match entry::is_disabled(&person, cfg) {
-            Ok(true) if user.is_active => {
-                let reason = "disabled in the directory";
+        match refusal_reason(&a, cfg, &realm.subdomain) {
+            Err(e) => report.failed.push(format!("{email}: {e}")),
+            Ok(Some(reason)) if user.is_active => {
                 why.push(reason.to_owned());
                 update.active = Some(false);
                 update.reason = Some(reason.to_owned());
                 report.deactivations += 1;
             }
-            // Only what sync deactivated: never an administrator's deactivation.
-            Ok(false) if !user.is_active && user.deactivated_by(SYNC_SOURCE) => {
-                let reason = match user.deactivation.as_ref().and_then(|d| d.reason.as_deref()) {
-                    None | Some(NOT_IN_DIRECTORY) => "back in the directory".to_owned(),
-                    Some(was) => format!("admitted by the directory again (was: {was})"),
-                };
-                why.push(reason.clone());
-                update.active = Some(true);
-                update.reason = Some(reason);
-                report.reactivations += 1;
+            Ok(None) if !user.is_active => {
+                if user.deactivated_by(SYNC_SOURCE) {
+                    let reason = match user.deactivation.as_ref().and_then(|d| d.reason.as_deref())
+                    {
+                        None | Some(NOT_IN_DIRECTORY) => "back in the directory".to_owned(),
+                        Some(was) => format!("admitted by the directory again (was: {was})"),
+                    };
+                    why.push(reason.clone());
+                    update.active = Some(true);
+                    update.reason = Some(reason);
+                    report.reactivations += 1;
+                } else {
+                    let by = match &user.deactivation {
+                        Some(d) => d.to_string(),
+                        None => "before deactivations were recorded".to_owned(),
+                    };
+                    report
+                        .kept_deactivated
+                        .push(format!("{email} (deactivated {by})"));
+                }
             }
-            Ok(false) if !user.is_active => {
-                let by = match &user.deactivation {
-                    Some(d) => d.to_string(),
-                    None => "before deactivations were recorded".to_owned(),
-                };
-                report
-                    .kept_deactivated
-                    .push(format!("{email} (deactivated {by})"));
-            }
-            Err(e) => report.failed.push(format!("{email}: {e}")),
             _ => {}
         }
         if !update.is_empty() {
@@ -371,4 +403,59 @@ pub async fn sync_realm(
     }
     report.applied = true;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted() -> Assessment {
+        Assessment {
+            dn: "uid=hamlet,ou=people,dc=example,dc=org".into(),
+            username: "hamlet".into(),
+            email: Ok("hamlet@zulip.com".into()),
+            full_name: Ok("King Hamlet".into()),
+            external_id: Some("id-1".into()),
+            disabled: Ok(false),
+            realm_allowed: true,
+            require_group: Some(("cn=staff".into(), true)),
+            deny_group: Some(("cn=banned".into(), false)),
+        }
+    }
+
+    #[test]
+    fn deactivation_reasons_follow_the_logins_order() {
+        let mut cfg = LdapConfig::default();
+        assert_eq!(refusal_reason(&admitted(), &cfg, "zulip"), Ok(None));
+        let mut a = admitted();
+        a.deny_group = Some(("cn=banned".into(), true));
+        assert_eq!(refusal_reason(&a, &cfg, "zulip"), Ok(Some("in deny group")));
+        a.require_group = Some(("cn=staff".into(), false));
+        assert_eq!(
+            refusal_reason(&a, &cfg, "zulip"),
+            Ok(Some("left required group"))
+        );
+        a.realm_allowed = false;
+        assert_eq!(
+            refusal_reason(&a, &cfg, "zulip"),
+            Ok(Some("outside org_membership"))
+        );
+        cfg.realm_access.insert("zulip".into(), Vec::new());
+        assert_eq!(
+            refusal_reason(&a, &cfg, "zulip"),
+            Ok(Some("outside the realm access rules"))
+        );
+        a.disabled = Ok(true);
+        assert_eq!(
+            refusal_reason(&a, &cfg, "zulip"),
+            Ok(Some("disabled in the directory"))
+        );
+        a.disabled = Err("employeeType is neither".into());
+        assert!(refusal_reason(&a, &cfg, "zulip").is_err());
+        // No groups configured: nobody is refused for them.
+        let mut a = admitted();
+        a.require_group = None;
+        a.deny_group = None;
+        assert_eq!(refusal_reason(&a, &cfg, "zulip"), Ok(None));
+    }
 }
