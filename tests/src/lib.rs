@@ -9,6 +9,7 @@
 //!   Cordelia, Othello).
 //! - [`Client`]: a reqwest client that sets the Host header per realm.
 
+pub mod ldap_world;
 pub mod nginx;
 pub mod postgres;
 pub mod process;

@@ -569,6 +569,12 @@ impl Slapd {
         self.admin_tool("ldapmodrdn", &["-r", dn, new_rdn], None)
     }
 
+    /// Moves an entry under another parent (`ldapmodrdn -r -s`), e.g. to a `ou=disabled`
+    /// branch; it keeps its `entryUUID`.
+    pub fn move_entry(&self, dn: &str, new_rdn: &str, new_parent: &str) -> Result<()> {
+        self.admin_tool("ldapmodrdn", &["-r", "-s", new_parent, dn, new_rdn], None)
+    }
+
     /// Sets an entry's `userPassword` (plain text) as the rootdn.
     pub fn set_password(&self, dn: &str, password: &str) -> Result<()> {
         self.modify(&format!(

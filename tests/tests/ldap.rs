@@ -4,61 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use auth_core::{Realm, Role};
-use auth_server::Settings;
+use auth_core::Role;
 use auth_store::Actor;
+use latchkey_tests::ldap_world::{base_ldap, world};
 use latchkey_tests::slapd::{self, Slapd};
 use latchkey_tests::{BlackHole, DbKind, PW, TestDb, TestServer};
-
-/// A running slapd, a Latchkey server pointed at it, realms `zulip` and `lear`, and a local
-/// Email user `othello@lear.com`.
-pub struct LdapWorld {
-    pub slapd: Slapd,
-    pub server: TestServer,
-    pub zulip: Realm,
-    pub lear: Realm,
-    pub db: TestDb,
-}
-
-/// Search-then-bind with the service account, `append_domain = zulip.com`, backends
-/// `ldap, email`.
-pub fn base_ldap(s: &mut Settings, d: &Slapd) {
-    s.auth.backends = vec!["ldap".into(), "email".into()];
-    let l = &mut s.ldap;
-    l.uris = vec![d.uri()];
-    l.bind_dn = slapd::SERVICE_DN.into();
-    l.bind_password =
-        auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
-    l.user_search_base = slapd::PEOPLE_DN.into();
-    l.user_search_filter = "(uid={user})".into();
-    l.append_domain = "zulip.com".into();
-    l.connect_timeout_secs = 2.0;
-    l.operation_timeout_secs = 3.0;
-}
-
-async fn world(kind: DbKind, tweak: impl FnOnce(&mut Settings, &Slapd)) -> Option<LdapWorld> {
-    let db = TestDb::new(kind)?;
-    let slapd = tokio::task::spawn_blocking(Slapd::start)
-        .await
-        .expect("join")
-        .expect("start slapd");
-    let mut settings = db.settings();
-    base_ldap(&mut settings, &slapd);
-    tweak(&mut settings, &slapd);
-    let server = TestServer::start(settings).await;
-    let zulip = server.create_realm("zulip", "Zulip").await;
-    let lear = server.create_realm("lear", "Lear").await;
-    server
-        .create_user(&lear, "othello@lear.com", Some(PW), Role::Member)
-        .await;
-    Some(LdapWorld {
-        slapd,
-        server,
-        zulip,
-        lear,
-        db,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_bind_creates_then_reuses_the_account() {
@@ -753,115 +703,6 @@ async fn unknown_user_is_padded_towards_a_successful_login() {
         unknown[3],
         ok[3]
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_is_not_handed_to_another_directory_entry() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.append_domain = String::new();
-        s.ldap.email_attr = "mail".into();
-    })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
-    let first = c
-        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-        .await;
-    first.assert_success();
-    // Another entry carrying Hamlet's address (a reused or duplicated mail).
-    w.slapd
-        .add_ldif(
-            "dn: uid=imposter,ou=people,dc=example,dc=org\n\
-             objectClass: inetOrgPerson\nuid: imposter\ncn: Imposter\nsn: Imposter\n\
-             mail: hamlet@zulip.com\nuserPassword: lpw-imposter\n",
-        )
-        .unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    assert_eq!(r.status, 401, "{}", r.raw);
-    assert!(r.body["api_key"].is_null());
-    // Once Hamlet's own entry is gone, the new entry is taken as Hamlet back under a new
-    // entry, and relinked (documented in docs/ldap.md).
-    w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    r.assert_success();
-    assert_eq!(r.body["user_id"], first.body["user_id"]);
-}
-
-/// The same with direct bind (a DN template and no search base): the check that the account's
-/// old entry still exists searches under the template's parent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_is_not_handed_to_another_entry_with_a_dn_template() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.user_dn_template = "uid={user},ou=people,dc=example,dc=org".into();
-        s.ldap.user_search_base = String::new();
-        s.ldap.append_domain = String::new();
-        s.ldap.email_attr = "mail".into();
-    })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
-    let first = c
-        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-        .await;
-    first.assert_success();
-    w.slapd
-        .add_ldif(
-            "dn: uid=imposter,ou=people,dc=example,dc=org\n\
-             objectClass: inetOrgPerson\nuid: imposter\ncn: Imposter\nsn: Imposter\n\
-             mail: hamlet@zulip.com\nuserPassword: lpw-imposter\n",
-        )
-        .unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    assert_eq!(r.status, 401, "{}", r.raw);
-    assert!(r.body["api_key"].is_null());
-    w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    r.assert_success();
-    assert_eq!(r.body["user_id"], first.body["user_id"]);
-}
-
-/// An entry that carries no immutable id cannot take an account linked to another entry
-/// while that entry exists either (the same rule as `ldap sync`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_without_an_id_does_not_take_a_linked_account() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.append_domain = String::new();
-        s.ldap.email_attr = "mail".into();
-        s.ldap.attributes.unique_id = "employeeNumber".into();
-    })
-    .await
-    else {
-        return;
-    };
-    w.slapd
-        .modify(&format!(
-            "dn: {}\nchangetype: modify\nadd: employeeNumber\nemployeeNumber: 1001\n",
-            slapd::HAMLET.dn
-        ))
-        .unwrap();
-    let c = w.server.client();
-    let first = c
-        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-        .await;
-    first.assert_success();
-    w.slapd
-        .add_ldif(
-            "dn: uid=imposter,ou=people,dc=example,dc=org\n\
-             objectClass: inetOrgPerson\nuid: imposter\ncn: Imposter\nsn: Imposter\n\
-             mail: hamlet@zulip.com\nuserPassword: lpw-imposter\n",
-        )
-        .unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    assert_eq!(r.status, 401, "{}", r.raw);
-    assert!(r.body["api_key"].is_null());
-    w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    r.assert_success();
-    assert_eq!(r.body["user_id"], first.body["user_id"]);
 }
 
 /// OpenLDAP's password-policy overlay, for real: a lockout is reported whatever the password

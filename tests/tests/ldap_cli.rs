@@ -1,131 +1,13 @@
 //! `latchkey ldap sync`, `latchkey ldap query` and `latchkey config check --connect` against a
 //! private slapd, with accounts created by real logins.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use auth_core::Realm;
-use auth_server::Settings;
-use latchkey_tests::slapd::{self, Slapd};
-use latchkey_tests::{DbKind, TestDb, TestServer, latchkey_bin};
-
-struct Setup {
-    slapd: Slapd,
-    db: TestDb,
-    config: PathBuf,
-    server: TestServer,
-    zulip: Realm,
-}
-
-fn toml_config(db: &TestDb, d: &Slapd, extra_ldap: &str, extra_sync: &str, base: &str) -> String {
-    format!(
-        r#"
-[server]
-external_host = "example.test"
-bind = "127.0.0.1:0"
-
-[database]
-url = "{url}"
-
-[secrets]
-server_secret_file = "{secret}"
-
-[auth]
-backends = ["ldap", "email"]
-bcrypt_cost = 4
-
-[logging]
-filter = "warn"
-
-[ldap]
-uris = ["{uri}"]
-bind_dn = "{svc}"
-bind_password = "{svc_pw}"
-user_search_base = "{base}"
-user_search_filter = "(uid={{user}})"
-append_domain = "zulip.com"
-connect_timeout_secs = 2
-operation_timeout_secs = 3
-{extra_ldap}
-
-[ldap.sync]
-{extra_sync}
-"#,
-        url = db.url(),
-        secret = db.dir().join("secret.key").display(),
-        uri = d.uri(),
-        svc = slapd::SERVICE_DN,
-        svc_pw = slapd::SERVICE_PASSWORD,
-    )
-}
-
-fn write_config(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-}
-
-fn latchkey(config: &Path, args: &[&str]) -> Output {
-    Command::new(latchkey_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("LATCHKEY_CONFIG")
-        .output()
-        .expect("run latchkey")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-async fn setup(extra_ldap: &str, people: &[&slapd::SeedUser]) -> Setup {
-    let db = TestDb::new(DbKind::Sqlite).unwrap();
-    let slapd = tokio::task::spawn_blocking(Slapd::start)
-        .await
-        .unwrap()
-        .unwrap();
-    let config = db.dir().join("latchkey.toml");
-    write_config(
-        &config,
-        &toml_config(&db, &slapd, extra_ldap, "", slapd::PEOPLE_DN),
-    );
-    let settings = Settings::load_with_env(Some(&config), Vec::new()).unwrap();
-    let server = TestServer::start(settings).await;
-    let zulip = server.create_realm("zulip", "Zulip").await;
-    // Accounts made by first logins.
-    let c = server.client();
-    for u in people {
-        c.fetch_api_key("zulip", u.uid, u.password)
-            .await
-            .assert_success();
-    }
-    Setup {
-        slapd,
-        db,
-        config,
-        server,
-        zulip,
-    }
-}
-
-async fn active(s: &Setup, email: &str) -> bool {
-    s.server
-        .admin
-        .store
-        .user_by_email(s.zulip.id, email)
-        .await
-        .unwrap()
-        .unwrap()
-        .is_active
-}
+use latchkey_tests::ldap_world::{CliConfig, CliWorld, latchkey, text};
+use latchkey_tests::slapd;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
-    let mut s = setup(
-        "",
+    let mut s = CliWorld::start(
+        CliConfig::default(),
         &[
             &slapd::HAMLET,
             &slapd::AARON,
@@ -180,27 +62,21 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
         "{}",
         text(&out)
     );
-    assert!(active(&s, "hamlet@zulip.com").await);
+    assert!(s.active("hamlet@zulip.com").await);
 
     // With it, one of four active people is more than 10%: the run stops, changing nothing.
-    write_config(
-        &cfg,
-        &toml_config(
-            &s.db,
-            &s.slapd,
-            "",
-            "deactivate_non_matching = true",
-            slapd::PEOPLE_DN,
-        ),
-    );
+    s.reconfigure(CliConfig {
+        sync: "deactivate_non_matching = true",
+        ..CliConfig::default()
+    });
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("STOPPED"), "{}", text(&out));
-    assert!(active(&s, "hamlet@zulip.com").await);
+    assert!(s.active("hamlet@zulip.com").await);
     // --force applies it.
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(!active(&s, "hamlet@zulip.com").await);
+    assert!(!s.active("hamlet@zulip.com").await);
     let r = s
         .server
         .client()
@@ -217,7 +93,7 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
         "{}",
         text(&out)
     );
-    assert!(active(&s, "hamlet@zulip.com").await);
+    assert!(s.active("hamlet@zulip.com").await);
     s.server
         .client()
         .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
@@ -235,21 +111,16 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
         "jose@zulip.com",
         "cordelia@zulip.com",
     ] {
-        assert!(active(&s, email).await, "{email}");
+        assert!(s.active(email).await, "{email}");
     }
     s.slapd.restart().unwrap();
 
     // A search base that lists nobody is an outage or a mistake, never "everyone left".
-    write_config(
-        &cfg,
-        &toml_config(
-            &s.db,
-            &s.slapd,
-            "",
-            "deactivate_non_matching = true",
-            slapd::SERVICES_DN,
-        ),
-    );
+    s.reconfigure(CliConfig {
+        base: slapd::SERVICES_DN,
+        sync: "deactivate_non_matching = true",
+        ..CliConfig::default()
+    });
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("listed nobody"), "{}", text(&out));
@@ -259,7 +130,7 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
         "jose@zulip.com",
         "cordelia@zulip.com",
     ] {
-        assert!(active(&s, email).await, "{email}");
+        assert!(s.active(email).await, "{email}");
     }
 
     // Every change the sync made is in the audit log, under ldap-sync.
@@ -287,8 +158,12 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_and_connection_check() {
-    let mut s = setup(
-        &format!("deny_group = \"{}\"", slapd::BANNED_GROUP_DN),
+    let deny = format!("deny_group = \"{}\"", slapd::BANNED_GROUP_DN);
+    let mut s = CliWorld::start(
+        CliConfig {
+            ldap: &deny,
+            ..CliConfig::default()
+        },
         &[&slapd::HAMLET],
     )
     .await;
@@ -341,6 +216,13 @@ async fn query_and_connection_check() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("ldap: connected"), "{t}");
+    assert!(
+        t.contains(&format!(
+            "linked entries are looked up under {}",
+            slapd::BASE_DN
+        )),
+        "{t}"
+    );
     assert!(
         !t.contains(slapd::SERVICE_PASSWORD),
         "the bind password is masked: {t}"

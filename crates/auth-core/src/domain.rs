@@ -168,12 +168,37 @@ pub struct User {
     /// The directory's immutable id for this person (LDAP `entryUUID`, AD `objectGUID`), so a
     /// renamed person stays the same account.
     pub external_id: Option<String>,
+    /// Who deactivated the account and why, while it is deactivated (`None` when active, or
+    /// deactivated before this was recorded).
+    pub deactivation: Option<Deactivation>,
     pub created_at: Timestamp,
 }
 
 impl User {
     pub fn is_bot(&self) -> bool {
         self.bot_type.is_some()
+    }
+
+    /// Whether the account was deactivated through `source` (`"ldap-sync"`, `"cli"`, ...).
+    pub fn deactivated_by(&self, source: &str) -> bool {
+        !self.is_active && self.deactivation.as_ref().is_some_and(|d| d.by == source)
+    }
+}
+
+/// The record of a deactivation: the path it came through (an audit actor's source: `cli`,
+/// `api`, `ldap-sync`, ...) and the reason given, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deactivation {
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Display for Deactivation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reason {
+            Some(r) => write!(f, "by {}: {r}", self.by),
+            None => write!(f, "by {}", self.by),
+        }
     }
 }
 
@@ -214,6 +239,46 @@ pub fn fold_login_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deactivation_says_who_and_why() {
+        let mut u = User {
+            id: UserId(1),
+            realm_id: RealmId(1),
+            delivery_email: "a@example.org".into(),
+            full_name: "A".into(),
+            role: Role::Member,
+            is_active: false,
+            bot_type: None,
+            bot_owner_id: None,
+            password_reset_needed: false,
+            external_id: None,
+            deactivation: Some(Deactivation {
+                by: "ldap-sync".into(),
+                reason: Some("in deny group".into()),
+            }),
+            created_at: Timestamp(0),
+        };
+        assert!(u.deactivated_by("ldap-sync"));
+        assert!(!u.deactivated_by("cli"));
+        assert_eq!(
+            u.deactivation.as_ref().map(ToString::to_string).as_deref(),
+            Some("by ldap-sync: in deny group")
+        );
+        u.deactivation = Some(Deactivation {
+            by: "cli".into(),
+            reason: None,
+        });
+        assert_eq!(
+            u.deactivation.as_ref().map(ToString::to_string).as_deref(),
+            Some("by cli")
+        );
+        u.is_active = true;
+        assert!(
+            !u.deactivated_by("cli"),
+            "an active account is nobody's deactivation"
+        );
+    }
 
     #[test]
     fn roles_round_trip() {

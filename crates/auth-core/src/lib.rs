@@ -8,6 +8,7 @@
 //! crate of the workspace; it does no I/O (callers supply clocks and random number generators),
 //! and every secret it handles lives in a type whose `Debug` and `Display` redact it.
 
+pub mod accounts;
 pub mod api_key;
 pub mod auth;
 pub mod domain;
@@ -16,15 +17,18 @@ pub mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use accounts::{
+    AccountStore, AccountWriteError, DirectoryUpdate, LinkRefusal, NewDirectoryUser,
+    StoreUnavailable,
+};
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
 pub use auth::{
-    AccountStore, AccountWriteError, AttemptContext, AttemptGuard, AuthBackend, AuthFailure,
-    AuthSuccess, BackendChain, BackendKind, ChainOutcome, DirectoryRefusal, DirectoryUpdate,
-    LoginAttempt, NewDirectoryUser, StoreUnavailable, TimingPad, admit,
+    AttemptContext, AttemptGuard, AuthBackend, AuthFailure, AuthSuccess, BackendChain, BackendKind,
+    ChainOutcome, DirectoryRefusal, LoginAttempt, TimingPad, admit,
 };
 pub use domain::{
-    AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
-    email_lookup_key, fold_login_name,
+    AuthMethods, BotType, Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp,
+    User, UserId, email_lookup_key, fold_login_name,
 };
 pub use policy::{InvalidEmail, InvalidSubdomain, InvalidUsername, PasswordPolicy, WeakPassword};
 pub use secret::{Password, SecretBytes, SecretString};

@@ -5,10 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use crate::auth::{
-    AccountStore, AccountWriteError, DirectoryUpdate, NewDirectoryUser, StoreUnavailable,
+use crate::accounts::{
+    AccountStore, AccountWriteError, DirectoryUpdate, LinkRefusal, NewDirectoryUser,
+    StoreUnavailable,
 };
-use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId};
+use crate::domain::{
+    Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
+};
 
 /// Accounts in a vector. `set_down(true)` makes every call fail as an unreachable store would.
 #[derive(Default)]
@@ -19,6 +22,8 @@ pub struct MemoryAccounts {
     down: AtomicBool,
     /// How many password-hash upgrades were written.
     pub upgrades: AtomicUsize,
+    /// Refused claims on linked accounts, as audited.
+    pub link_refusals: Mutex<Vec<LinkRefusal>>,
 }
 
 impl MemoryAccounts {
@@ -73,12 +78,21 @@ impl MemoryAccounts {
             bot_owner_id: None,
             password_reset_needed: false,
             external_id: None,
+            deactivation: None,
             created_at: Timestamp(0),
         }
     }
 
     pub fn all(&self) -> Vec<LoginRecord> {
         self.lock().clone()
+    }
+
+    /// The refused claims recorded so far.
+    pub fn refusals(&self) -> Vec<LinkRefusal> {
+        self.link_refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -191,7 +205,7 @@ impl AccountStore for MemoryAccounts {
         &self,
         user: UserId,
         update: DirectoryUpdate,
-        _source: &'static str,
+        source: &'static str,
     ) -> Result<User, AccountWriteError> {
         self.check()?;
         let mut records = self.lock();
@@ -216,11 +230,26 @@ impl AccountStore for MemoryAccounts {
             u.full_name = v;
         }
         if let Some(v) = update.external_id {
-            u.external_id = Some(v);
+            u.external_id = v;
         }
         if let Some(v) = update.active {
+            if v != u.is_active {
+                u.deactivation = (!v).then(|| Deactivation {
+                    by: source.to_owned(),
+                    reason: update.reason.clone(),
+                });
+            }
             u.is_active = v;
         }
         Ok(u.clone())
+    }
+
+    async fn record_link_refusal(&self, refusal: LinkRefusal) -> Result<(), StoreUnavailable> {
+        self.check()?;
+        self.link_refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(refusal);
+        Ok(())
     }
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use auth_core::{
     AccountStore, AccountWriteError, AuthBackend, AuthFailure, AuthSuccess, BackendKind,
-    DirectoryRefusal, DirectoryUpdate, LoginAttempt, NewDirectoryUser, Realm, RealmId, User,
+    DirectoryRefusal, DirectoryUpdate, LinkRefusal, LoginAttempt, NewDirectoryUser, Realm, RealmId,
+    User,
 };
 use ldap3::Ldap;
 
@@ -219,23 +220,47 @@ impl LdapAuthBackend {
     ) -> Result<User, AuthFailure> {
         let accounts = &self.accounts;
         match match_account(&self.dir, accounts.as_ref(), realm.id, a, Some(email)).await? {
-            AccountMatch::LinkedElsewhere(u) => {
-                tracing::warn!(
-                    user_id = %u.id,
-                    "the account is linked to another directory entry that still exists; refusing the login"
-                );
+            AccountMatch::LinkedElsewhere {
+                user: u,
+                linked_id,
+                linked,
+            } => {
+                // Whether or not the linked entry still exists, a login never moves an account to
+                // another entry (a moved, hidden or re-created entry would hand over the key and
+                // bots); `ldap sync` or `ldap relink` does, once the old entry is really gone.
+                match &linked {
+                    Some(old) => tracing::warn!(
+                        user_id = %u.id,
+                        entry = ?a.dn,
+                        linked_entry = ?old.dn,
+                        "the account is linked to another directory entry that still exists; refusing the login"
+                    ),
+                    None => tracing::warn!(
+                        user_id = %u.id,
+                        entry = ?a.dn,
+                        "the account's directory entry is gone and another entry claims it; refusing the login (`latchkey ldap relink` or `ldap sync` relinks it)"
+                    ),
+                }
+                let refusal = LinkRefusal {
+                    realm: realm.id,
+                    user: u.id,
+                    linked_id,
+                    linked_dn: linked.map(|e| e.dn),
+                    claimant_dn: a.dn.clone(),
+                    claimant_id: a.external_id.clone(),
+                    source: "ldap",
+                };
+                if let Err(e) = accounts.record_link_refusal(refusal).await {
+                    tracing::warn!(user_id = %u.id, error = %e, "could not audit a refused directory link");
+                }
                 Err(AuthFailure::Refused(DirectoryRefusal::InvalidProfile))
             }
-            AccountMatch::Found { user: u, relink } => {
-                if relink {
-                    tracing::warn!(user_id = %u.id, "relinking the account to a new directory entry (the old one is gone)");
-                }
+            AccountMatch::Found(u) => {
                 auth_core::admit(realm, &u)?;
                 // Keep the account tied to the person: remember the id, follow a rename.
                 let mut update = DirectoryUpdate::default();
-                if u.external_id.is_none() || relink {
-                    // `None` when the directory has no id: the update then leaves it alone.
-                    update.external_id = a.external_id.clone();
+                if u.external_id.is_none() && a.external_id.is_some() {
+                    update.external_id = Some(a.external_id.clone());
                 }
                 if !u.delivery_email.eq_ignore_ascii_case(email)
                     && u.external_id.is_some()
@@ -316,18 +341,25 @@ pub async fn limit_identity_of(dir: &Directory, typed: &str) -> Result<Option<St
 /// The account a proven person maps to in a realm, before anything changes.
 #[derive(Debug)]
 pub enum AccountMatch {
-    /// Found by directory id, or by email when its link allows; `relink` when it is linked to an
-    /// entry the directory no longer has (the person back under a new entry).
-    Found { user: User, relink: bool },
-    /// Found by email, but linked to another entry that still exists: someone else's account.
-    LinkedElsewhere(User),
+    /// Found by directory id, or by email when the account is not linked to another entry.
+    Found(User),
+    /// Found by email, but linked to another entry (`linked_id`): someone else's account, or
+    /// this person's under an entry that is gone (`linked` is `None`). Never taken at login;
+    /// `ldap sync` and `ldap relink` move it once the linked entry is gone.
+    LinkedElsewhere {
+        user: User,
+        linked_id: String,
+        /// The linked entry, wherever it is under the link base; `None` when it is gone.
+        linked: Option<DirEntry>,
+    },
     /// No account yet.
     None,
 }
 
 /// Looks the account up as a login does: by the entry's immutable id, else by `email`; an
-/// account linked to another entry is this person's only once that entry is gone
-/// ([`crate::entry::link`]). Shared by the backend and `latchkey ldap query`.
+/// account linked to another entry is reported with where that entry is now
+/// ([`crate::entry::link`], [`Directory::find_by_unique_id`]). Shared by the backend and
+/// `latchkey ldap query`.
 pub async fn match_account(
     dir: &Directory,
     accounts: &dyn AccountStore,
@@ -354,20 +386,14 @@ pub async fn match_account(
     };
     let link = crate::entry::link(user.external_id.as_deref(), a.external_id.as_deref());
     Ok(match link {
-        crate::entry::Link::Free => AccountMatch::Found {
-            user,
-            relink: false,
-        },
+        crate::entry::Link::Free => AccountMatch::Found(user),
         crate::entry::Link::Other(old) => {
-            if dir
-                .find_by_unique_id(old)
-                .await
-                .map_err(unavailable)?
-                .is_some()
-            {
-                AccountMatch::LinkedElsewhere(user)
-            } else {
-                AccountMatch::Found { user, relink: true }
+            let linked_id = old.to_owned();
+            let linked = dir.find_by_unique_id(old).await.map_err(unavailable)?;
+            AccountMatch::LinkedElsewhere {
+                user,
+                linked_id,
+                linked,
             }
         }
     })

@@ -120,6 +120,10 @@ pub struct LdapConfig {
     /// Direct bind: `uid={user},ou=people,dc=example,dc=org` (`{user}` DN-escaped). When set,
     /// no search finds the person.
     pub user_dn_template: Option<String>,
+    /// Where an account's linked entry is looked up by its immutable id to decide whether it
+    /// still exists (an entry moved out of the people base, e.g. to `ou=disabled`, is not gone).
+    /// `None`: the directory's naming context that holds the people base (from the root DSE).
+    pub link_search_base: Option<String>,
     /// `LDAP_APPEND_DOMAIN`: username `alice` ⇄ email `alice@<domain>`.
     pub append_domain: Option<String>,
     /// `LDAP_EMAIL_ATTR`: the email is this attribute's first value.
@@ -161,6 +165,7 @@ impl Default for LdapConfig {
             user_search_filter: "(uid={user})".into(),
             user_search_scope: SearchScope::Subtree,
             user_dn_template: None,
+            link_search_base: None,
             append_domain: None,
             email_attr: None,
             reverse_email_search_filter: None,

@@ -3,22 +3,21 @@
 //! value put into a DN is RFC 4514-escaped, exactly once, where it enters; passwords are never
 //! touched.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use auth_core::{DirectoryRefusal, Password, policy};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
-use ldap3::{Ldap, LdapResult, Scope, SearchEntry, dn_escape, ldap_escape};
+use ldap3::{Ldap, Scope, SearchEntry, dn_escape, ldap_escape};
 
+use crate::bind::{PPOLICY_OID, classify_bind, ppolicy_error};
 use crate::config::{GroupMembership, LdapConfig, SearchScope};
 use crate::conn::{
     Connector, DirError, ServicePool, bounded, classify_transport, redact_diagnostic,
 };
 use crate::entry::{DirEntry, wanted_attributes};
 
-/// OpenLDAP's password-policy request/response control.
-const PPOLICY_OID: &str = "1.3.6.1.4.1.42.2.27.8.5.1";
 /// Active Directory's LDAP_MATCHING_RULE_IN_CHAIN, for nested groups.
 const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 /// Paging size for listing every person in a sync.
@@ -45,100 +44,14 @@ pub fn fill_dn(template: &str, value: &str) -> String {
     template.replace("{user}", &dn_escape(value))
 }
 
-/// Escapes raw bytes for a filter (`\hh` each), for binary ids such as `objectGUID`.
-fn escape_bytes_hex(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(
-        hex.as_bytes()
-            .chunks(2)
-            .map(|pair| format!("\\{}", String::from_utf8_lossy(pair)))
-            .collect(),
-    )
-}
-
-/// Reads the Active Directory sub-code from a bind diagnostic (`… data 52e, …`).
-pub fn ad_subcode(text: &str) -> Option<&str> {
-    let idx = text.find("data ")?;
-    let code = text[idx + 5..].split([',', ' ']).next()?;
-    (!code.is_empty() && code.len() <= 4 && code.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(code)
-}
-
-/// Maps a failed simple bind to a credential failure or a directory refusal.
-pub fn classify_bind(res: &LdapResult) -> Result<Option<DirectoryRefusal>, DirError> {
-    if let Some(refusal) = ppolicy_error(res) {
-        return Ok(Some(refusal));
-    }
-    match res.rc {
-        49 => Ok(
-            match ad_subcode(&res.text)
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                Some("530") | Some("531") => Some(DirectoryRefusal::NotPermittedNow),
-                Some("532") => Some(DirectoryRefusal::PasswordExpired),
-                Some("533") => Some(DirectoryRefusal::AccountDisabled),
-                Some("701") => Some(DirectoryRefusal::AccountExpired),
-                Some("773") => Some(DirectoryRefusal::PasswordMustChange),
-                Some("775") => {
-                    // Locked: AD says so whatever the password, so saying it to the client
-                    // would reveal the account before the password is proven.
-                    tracing::info!("the directory reports the account locked (AD 775)");
-                    None
-                }
-                // 52e (bad password), 525 (no such user) and plain OpenLDAP 49.
-                _ => None,
-            },
-        ),
-        rc => Err(DirError::Protocol(format!(
-            "bind answered result {rc} ({})",
-            redact_diagnostic(&res.text)
-        ))),
-    }
-}
-
-/// The error of an OpenLDAP password-policy response control, when there is one:
-/// `SEQUENCE { warning [0] … OPTIONAL, error [1] ENUMERATED OPTIONAL }`. `accountLocked` is
-/// sent before the password is checked, so it is a credential failure to the client (and a
-/// log line); the others come with a right password.
-pub fn ppolicy_error(res: &LdapResult) -> Option<DirectoryRefusal> {
-    match ppolicy_code(res)? {
-        0 => Some(DirectoryRefusal::PasswordExpired),
-        1 => {
-            tracing::info!("the directory reports the account locked (ppolicy)");
-            None
-        }
-        2 => Some(DirectoryRefusal::PasswordMustChange),
-        _ => None,
-    }
-}
-
-fn ppolicy_code(res: &LdapResult) -> Option<u64> {
-    use ldap3::asn1::{PL, TagClass, parse_tag, parse_uint};
-    let ctrl = res.ctrls.iter().find(|c| c.1.ctype == PPOLICY_OID)?;
-    let value = ctrl.1.val.as_ref()?;
-    let (_, seq) = parse_tag(value).ok()?;
-    let PL::C(items) = seq.payload else {
-        return None;
-    };
-    let error = items
-        .into_iter()
-        .find(|t| t.class == TagClass::Context && t.id == 1)?;
-    let PL::P(bytes) = error.payload else {
-        return None;
-    };
-    let (_, code) = parse_uint(&bytes).ok()?;
-    Some(code)
-}
-
 /// The directory: a connector for person binds, a pool of service connections for searches.
 pub struct Directory {
     cfg: Arc<LdapConfig>,
     connector: Arc<Connector>,
     pool: ServicePool,
     attrs: Vec<String>,
+    /// Where entry ids are looked up (see `link.rs`), once known.
+    pub(crate) link_base: OnceLock<String>,
 }
 
 impl Directory {
@@ -155,6 +68,7 @@ impl Directory {
             connector,
             pool,
             attrs,
+            link_base: OnceLock::new(),
         })
     }
 
@@ -173,13 +87,21 @@ impl Directory {
         scope: Scope,
         filter: &str,
     ) -> Result<Vec<DirEntry>, DirError> {
+        self.run_search_for(ldap, base, scope, filter, &self.attrs)
+            .await
+    }
+
+    /// A search that asks for these attributes (the others ask for what the mapping reads).
+    async fn run_search_for(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[String],
+    ) -> Result<Vec<DirEntry>, DirError> {
         let t = self.op_timeout();
-        let result = bounded(
-            t,
-            ldap.with_timeout(t)
-                .search(base, scope, filter, &self.attrs),
-        )
-        .await?;
+        let result = bounded(t, ldap.with_timeout(t).search(base, scope, filter, attrs)).await?;
         let (entries, res) = (result.0, result.1);
         match res.rc {
             0 => {}
@@ -200,14 +122,29 @@ impl Directory {
 
     /// A search on a service connection, retried once on a fresh connection when a pooled one
     /// turns out to be dead (a directory restart).
-    async fn service_search(
+    pub(crate) async fn service_search(
         &self,
         base: &str,
         scope: Scope,
         filter: &str,
     ) -> Result<Vec<DirEntry>, DirError> {
+        self.service_search_for(base, scope, filter, &self.attrs)
+            .await
+    }
+
+    /// [`Self::service_search`] asking for these attributes.
+    pub(crate) async fn service_search_for(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[String],
+    ) -> Result<Vec<DirEntry>, DirError> {
         let (mut ldap, reused) = self.pool.get().await?;
-        match self.run_search(&mut ldap, base, scope, filter).await {
+        match self
+            .run_search_for(&mut ldap, base, scope, filter, attrs)
+            .await
+        {
             Ok(v) => {
                 self.pool.put(ldap);
                 Ok(v)
@@ -215,7 +152,9 @@ impl Directory {
             Err(DirError::Unreachable(_)) if reused => {
                 self.pool.clear();
                 let (mut fresh, _) = self.pool.get().await?;
-                let v = self.run_search(&mut fresh, base, scope, filter).await?;
+                let v = self
+                    .run_search_for(&mut fresh, base, scope, filter, attrs)
+                    .await?;
                 self.pool.put(fresh);
                 Ok(v)
             }
@@ -288,7 +227,7 @@ impl Directory {
 
     /// Where people are searched: the search base, or in direct-bind setups without one, the
     /// DN template's parent.
-    fn people_base(&self) -> &str {
+    pub(crate) fn people_base(&self) -> &str {
         if !self.cfg.user_search_base.is_empty() {
             return &self.cfg.user_search_base;
         }
@@ -456,24 +395,6 @@ impl Directory {
         Ok(out)
     }
 
-    /// The entry carrying this immutable id, if any.
-    pub async fn find_by_unique_id(&self, id: &str) -> Result<Option<DirEntry>, DirError> {
-        let attr = &self.cfg.attributes.unique_id;
-        let value = if attr.eq_ignore_ascii_case("objectGUID") {
-            match escape_bytes_hex(id) {
-                Some(v) => v,
-                None => return Ok(None),
-            }
-        } else {
-            ldap_escape(id).into_owned()
-        };
-        let filter = format!("({attr}={value})");
-        let mut hits = self
-            .service_search(self.people_base(), self.user_scope(), &filter)
-            .await?;
-        Ok(if hits.len() == 1 { hits.pop() } else { None })
-    }
-
     /// Connects, binds the service account and reads the search base: the "test connection"
     /// of `config check --connect`.
     pub async fn check(&self) -> Result<String, DirError> {
@@ -515,7 +436,7 @@ fn unquote_local(local: &str) -> String {
 }
 
 /// DNs compared loosely: lower-cased, spaces after commas removed.
-fn normalize_dn(dn: &str) -> String {
+pub(crate) fn normalize_dn(dn: &str) -> String {
     dn.split(',')
         .map(|p| p.trim().to_ascii_lowercase())
         .collect::<Vec<_>>()
@@ -552,67 +473,6 @@ mod tests {
     }
 
     #[test]
-    fn ad_subcodes_are_read() {
-        let text = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 775, v4563";
-        assert_eq!(ad_subcode(text), Some("775"));
-        assert_eq!(ad_subcode("no code here"), None);
-        let res = |text: &str| LdapResult {
-            rc: 49,
-            matched: String::new(),
-            text: text.into(),
-            refs: vec![],
-            ctrls: vec![],
-        };
-        assert_eq!(classify_bind(&res("x, data 52e, v1")), Ok(None));
-        assert_eq!(classify_bind(&res("")), Ok(None));
-        assert_eq!(
-            classify_bind(&res("x, data 533, v1")),
-            Ok(Some(DirectoryRefusal::AccountDisabled))
-        );
-        assert_eq!(
-            classify_bind(&res("x, data 773, v1")),
-            Ok(Some(DirectoryRefusal::PasswordMustChange))
-        );
-        assert!(classify_bind(&LdapResult { rc: 52, ..res("") }).is_err());
-    }
-
-    #[test]
-    fn ppolicy_response_is_parsed() {
-        use ldap3::controls::Control;
-        // SEQUENCE { [1] ENUMERATED accountLocked(1) }
-        let value = vec![0x30, 0x03, 0x81, 0x01, 0x01];
-        let res = LdapResult {
-            rc: 49,
-            matched: String::new(),
-            text: String::new(),
-            refs: vec![],
-            ctrls: vec![Control(
-                None,
-                RawControl {
-                    ctype: PPOLICY_OID.into(),
-                    crit: false,
-                    val: Some(value),
-                },
-            )],
-        };
-        // Locked is reported before the password is checked: a plain credential failure.
-        assert_eq!(ppolicy_code(&res), Some(1));
-        assert_eq!(ppolicy_error(&res), None);
-        assert_eq!(classify_bind(&res), Ok(None));
-        let mut expired = res.clone();
-        expired.ctrls[0].1.val = Some(vec![0x30, 0x03, 0x81, 0x01, 0x00]);
-        assert_eq!(
-            ppolicy_error(&expired),
-            Some(DirectoryRefusal::PasswordExpired)
-        );
-        // A warning only (time before expiration): no error.
-        let warning = vec![0x30, 0x05, 0xa0, 0x03, 0x80, 0x01, 0x05];
-        let mut res2 = res.clone();
-        res2.ctrls[0].1.val = Some(warning);
-        assert_eq!(ppolicy_error(&res2), None);
-    }
-
-    #[test]
     fn a_missing_base_reads_as_the_protocol_error_it_replaced() {
         let base = "cn=nope,ou=groups,dc=x";
         assert_eq!(
@@ -626,8 +486,6 @@ mod tests {
     fn helpers() {
         assert_eq!(unquote_local("\"hamlet@test\""), "hamlet@test");
         assert_eq!(unquote_local("hamlet"), "hamlet");
-        assert_eq!(escape_bytes_hex("01abff").as_deref(), Some("\\01\\ab\\ff"));
-        assert_eq!(escape_bytes_hex("xyz"), None);
         assert_eq!(
             normalize_dn("CN=Staff, OU=Groups,DC=x"),
             "cn=staff,ou=groups,dc=x"

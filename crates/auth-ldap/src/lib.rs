@@ -14,12 +14,14 @@
 //! framework or another backend; its only workspace dependency is `auth-core`.
 
 mod backend;
+mod bind;
 mod check;
 mod config;
 mod conn;
 mod directory;
 mod entry;
 mod filter;
+mod link;
 mod probe;
 mod schema;
 pub mod sync;
@@ -33,4 +35,5 @@ pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPol
 pub use conn::DirError;
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
 pub use entry::DirEntry;
+pub use link::{RelinkPlan, entries_for_email, plan_relink};
 pub use probe::{Prober, ServerProbe, ServerState};

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use auth_core::{
-    AccountStore, AccountWriteError, DirectoryUpdate, LoginRecord, NewDirectoryUser, PasswordHash,
-    Realm, RealmId, Role, StoreUnavailable, User, UserId,
+    AccountStore, AccountWriteError, DirectoryUpdate, LinkRefusal, LoginRecord, NewDirectoryUser,
+    PasswordHash, Realm, RealmId, Role, StoreUnavailable, User, UserId,
 };
 use auth_store::{Actor, NewUser, Store, StoreError, UserFilter};
 
@@ -99,5 +99,9 @@ impl AccountStore for StoreAccounts {
             .update_user(user, update, Actor { source, user: None })
             .await
             .map_err(write_error)
+    }
+
+    async fn record_link_refusal(&self, refusal: LinkRefusal) -> Result<(), StoreUnavailable> {
+        Ok(self.store.record_link_refusal(refusal).await?)
     }
 }

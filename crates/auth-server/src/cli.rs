@@ -105,6 +105,18 @@ pub enum LdapCommand {
         #[arg(long, default_value = "")]
         realm: String,
     },
+    /// Move an account to the entry the directory now has for its email, once the entry it is
+    /// linked to is gone from the directory (a person deleted and re-created). Refused while
+    /// the old entry still exists anywhere in the directory.
+    Relink {
+        email: String,
+        /// Realm subdomain; "" (the default) is the root realm.
+        #[arg(long, default_value = "")]
+        realm: String,
+        /// Show the old and new entry; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,11 +261,15 @@ pub enum UserCommand {
         #[arg(long, default_value = "")]
         realm: String,
     },
-    /// Deactivate a user: no logins, no API access.
+    /// Deactivate a user: no logins, no API access. `ldap sync` never reactivates an account
+    /// deactivated here.
     Deactivate {
         email: String,
         #[arg(long, default_value = "")]
         realm: String,
+        /// Why (stored with the deactivation, shown by `user list` and in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Reactivate a user.
     Reactivate {
@@ -714,8 +730,14 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 "id", "email", "name", "role", "state"
             );
             for u in state.store.list_users(realm.id, UserFilter::All).await? {
+                // Who deactivated the account and why, when that was recorded.
+                let deactivation = u
+                    .deactivation
+                    .as_ref()
+                    .map(|d| format!("  (deactivated {d})"))
+                    .unwrap_or_default();
                 println!(
-                    "{:>5}  {:<40} {:<30} {:<9} {:<11} {}",
+                    "{:>5}  {:<40} {:<30} {:<9} {:<11} {}{deactivation}",
                     u.id.0,
                     u.delivery_email,
                     u.full_name,
@@ -777,12 +799,24 @@ async fn user_command(state: AppState, cmd: UserCommand) -> Result<()> {
                 user.delivery_email
             );
         }
-        UserCommand::Deactivate { email, realm } => {
+        UserCommand::Deactivate {
+            email,
+            realm,
+            reason,
+        } => {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
+            let reason = reason
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty());
+            let update = auth_core::DirectoryUpdate {
+                active: Some(false),
+                reason,
+                ..Default::default()
+            };
             state
                 .store
-                .set_user_active(user.id, false, Actor::cli())
+                .update_user(user.id, update, Actor::cli())
                 .await?;
             println!("deactivated {}", user.delivery_email);
         }

@@ -219,6 +219,9 @@ pub struct LdapSettings {
     pub user_search_scope: String,
     /// Direct bind instead of a search: `uid={user},ou=people,dc=example,dc=org`.
     pub user_dn_template: String,
+    /// Where an account's linked entry is looked up by its immutable id to tell whether it still
+    /// exists; empty: the directory's naming context holding the people base (root DSE).
+    pub link_search_base: String,
     /// `LDAP_APPEND_DOMAIN`.
     pub append_domain: String,
     /// `LDAP_EMAIL_ATTR`.
@@ -290,6 +293,7 @@ impl Default for LdapSettings {
             user_search_filter: d.user_search_filter,
             user_search_scope: "sub".into(),
             user_dn_template: String::new(),
+            link_search_base: String::new(),
             append_domain: String::new(),
             email_attr: String::new(),
             reverse_email_search_filter: String::new(),
@@ -857,6 +861,7 @@ impl Settings {
             user_search_filter: l.user_search_filter.trim().to_owned(),
             user_search_scope,
             user_dn_template: non_empty(&l.user_dn_template),
+            link_search_base: non_empty(&l.link_search_base),
             append_domain: non_empty(&l.append_domain),
             email_attr: non_empty(&l.email_attr),
             reverse_email_search_filter: non_empty(&l.reverse_email_search_filter),

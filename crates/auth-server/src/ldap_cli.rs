@@ -1,9 +1,10 @@
-//! `latchkey ldap sync` and `latchkey ldap query`.
+//! `latchkey ldap sync`, `latchkey ldap query` and `latchkey ldap relink`.
 
 use anyhow::{Result, anyhow, bail};
-use auth_core::{AuthFailure, BackendKind, Realm};
+use auth_core::{AuthFailure, BackendKind, DirectoryUpdate, Realm};
 use auth_ldap::sync::{SyncOptions, sync_realm};
-use auth_ldap::{AccountMatch, Directory, assess, match_account};
+use auth_ldap::{AccountMatch, DirEntry, Directory, RelinkPlan, assess, match_account};
+use auth_store::Actor;
 
 use crate::cli::{LdapCommand, find_realm};
 use crate::state::AppState;
@@ -22,6 +23,11 @@ pub async fn run(state: AppState, cmd: LdapCommand) -> Result<()> {
             force,
         } => sync(&state, realm, dry_run, force).await,
         LdapCommand::Query { username, realm } => query(&state, &username, &realm).await,
+        LdapCommand::Relink {
+            email,
+            realm,
+            dry_run,
+        } => relink(&state, &email, &realm, dry_run).await,
     }
 }
 
@@ -69,6 +75,12 @@ async fn sync(state: &AppState, realm: Option<String>, dry_run: bool, force: boo
             println!(
                 "  not in the directory (kept; set ldap.sync.deactivate_non_matching to deactivate): {email}"
             );
+        }
+        for who in &report.kept_deactivated {
+            println!("  kept deactivated (sync reactivates only what it deactivated): {who}");
+        }
+        for c in &report.conflicts {
+            println!("  refused: {c}");
         }
         for f in &report.failed {
             println!("  failed: {f}");
@@ -166,20 +178,29 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
     )
     .await?;
     match &found {
-        AccountMatch::Found { user: u, relink } => println!(
-            "account:         {} (id {}, {}{})",
+        AccountMatch::Found(u) => println!(
+            "account:         {} (id {}, {})",
             u.delivery_email,
             u.id.0,
-            if u.is_active { "active" } else { "deactivated" },
-            if *relink {
-                "; linked to an entry that is gone: a login relinks it"
-            } else {
-                ""
+            match &u.deactivation {
+                _ if u.is_active => "active".to_owned(),
+                Some(d) => format!("deactivated {d}"),
+                None => "deactivated".to_owned(),
             }
         ),
-        AccountMatch::LinkedElsewhere(u) => println!(
-            "account:         {} (id {}) is linked to another directory entry that still exists",
-            u.delivery_email, u.id.0
+        AccountMatch::LinkedElsewhere {
+            user,
+            linked: Some(old),
+            ..
+        } => println!(
+            "account:         {} (id {}) is linked to another directory entry that still exists: {}",
+            user.delivery_email, user.id.0, old.dn
+        ),
+        AccountMatch::LinkedElsewhere {
+            user, linked: None, ..
+        } => println!(
+            "account:         {} (id {}) is linked to an entry that is gone from the directory; `latchkey ldap relink` (or `ldap sync`) moves it to this entry",
+            user.delivery_email, user.id.0
         ),
         AccountMatch::None if realm.ldap_auto_create => {
             println!("account:         none yet; the first login creates it")
@@ -191,10 +212,10 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
     // The login's own decision, in the login's order.
     let verdict = match (a.refusal(), &found) {
         (Some(r), _) => format!("refused ({r:?})"),
-        (None, AccountMatch::LinkedElsewhere(_)) => {
+        (None, AccountMatch::LinkedElsewhere { .. }) => {
             "refused (the account belongs to another directory entry)".into()
         }
-        (None, AccountMatch::Found { user, .. }) => match auth_core::admit(&realm, user) {
+        (None, AccountMatch::Found(user)) => match auth_core::admit(&realm, user) {
             Ok(()) => "allowed with the right password".into(),
             Err(AuthFailure::RealmDeactivated) => "refused (the realm is deactivated)".into(),
             Err(AuthFailure::UserDeactivated) => "refused (the account is deactivated)".into(),
@@ -210,4 +231,83 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
     };
     println!("result:          {verdict}");
     Ok(())
+}
+
+fn describe(e: &DirEntry, dir: &Directory) -> String {
+    let id = e.unique_id(&dir.config().attributes.unique_id);
+    format!("{} ({})", e.dn, id.as_deref().unwrap_or("no directory id"))
+}
+
+/// Moves an account to the entry the directory now has for its email, once its linked entry is
+/// gone from the directory; refuses while it exists anywhere under the link base.
+async fn relink(state: &AppState, email: &str, realm_sub: &str, dry_run: bool) -> Result<()> {
+    let dir = directory(state)?;
+    let realm = find_realm(state, realm_sub).await?;
+    let user = state
+        .store
+        .user_by_email(realm.id, email)
+        .await?
+        .ok_or_else(|| anyhow!("no user {email:?} in realm {:?}", realm.subdomain))?;
+    let account = format!("{} (id {})", user.delivery_email, user.id.0);
+    match auth_ldap::plan_relink(dir, &user).await? {
+        RelinkPlan::NotLinked => {
+            println!(
+                "{account} is not linked to a directory entry; its next login or `ldap sync` links it"
+            );
+            Ok(())
+        }
+        RelinkPlan::NoEntry => bail!(
+            "the directory has no entry with the email of {account} under the people base; nothing to relink to"
+        ),
+        RelinkPlan::Ambiguous(dns) => bail!(
+            "several directory entries have the email of {account}: {}; put the directory right first",
+            dns.join("; ")
+        ),
+        RelinkPlan::AlreadyLinked(entry) => {
+            println!(
+                "{account} is already linked to {}; nothing to do",
+                describe(&entry, dir)
+            );
+            Ok(())
+        }
+        RelinkPlan::OldEntryExists { old, new } => {
+            println!("old entry:  {} (still exists)", describe(&old, dir));
+            println!("new entry:  {}", describe(&new, dir));
+            bail!(
+                "refused: {account} stays linked to its entry, which still exists in the directory (perhaps moved or disabled); the new entry may be someone else. Delete the old entry first if it really is the same person"
+            )
+        }
+        RelinkPlan::Relink {
+            old_id,
+            new,
+            new_id,
+        } => {
+            println!("old entry:  {old_id} (gone from the directory)");
+            println!("new entry:  {}", describe(&new, dir));
+            if dry_run {
+                println!("dry run: would relink {account} to the new entry; nothing changed");
+                return Ok(());
+            }
+            let update = DirectoryUpdate {
+                external_id: Some(new_id),
+                ..Default::default()
+            };
+            state
+                .store
+                .update_user(user.id, update, Actor::cli())
+                .await
+                .map_err(|e| match e {
+                    auth_store::StoreError::Conflict(_) => anyhow!(
+                        "another account of realm {:?} is already linked to the new entry",
+                        realm.subdomain
+                    ),
+                    other => other.into(),
+                })?;
+            println!(
+                "relinked {account} to {}; its API key and bots are unchanged",
+                new.dn
+            );
+            Ok(())
+        }
+    }
 }

@@ -133,6 +133,15 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
                 );
                 return Ok(ExitCode::FAILURE);
             }
+            // Where linked entries are looked up (root DSE or ldap.link_search_base).
+            let dir = auth_ldap::Directory::new(cfg).map_err(|e| anyhow::anyhow!("LDAP: {e}"))?;
+            match dir.link_base().await {
+                Ok(base) => eprintln!("ldap: linked entries are looked up under {base}"),
+                Err(e) => {
+                    eprintln!("ldap: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
     }
     eprintln!("configuration is valid");

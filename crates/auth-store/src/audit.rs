@@ -21,6 +21,8 @@ pub enum AuditEvent {
     UserEmailChanged,
     UserFullNameChanged,
     UserExternalIdChanged,
+    /// A directory entry claimed an account linked to another entry and was refused.
+    UserDirectoryLinkRefused,
     RealmSettingsChanged,
     UserLoggedIn,
     UserLoginFailed,
@@ -40,6 +42,7 @@ impl AuditEvent {
                 | AuditEvent::UserPasswordHashUpgraded
                 | AuditEvent::UserLoggedIn
                 | AuditEvent::UserLoginFailed
+                | AuditEvent::UserDirectoryLinkRefused
                 | AuditEvent::AuditPruned
         )
     }
@@ -62,6 +65,7 @@ impl AuditEvent {
             AuditEvent::UserEmailChanged => "user_email_changed",
             AuditEvent::UserFullNameChanged => "user_full_name_changed",
             AuditEvent::UserExternalIdChanged => "user_external_id_changed",
+            AuditEvent::UserDirectoryLinkRefused => "user_directory_link_refused",
             AuditEvent::RealmSettingsChanged => "realm_settings_changed",
             AuditEvent::UserLoggedIn => "user_logged_in",
             AuditEvent::UserLoginFailed => "user_login_failed",

@@ -1,7 +1,8 @@
 //! Row types and their conversion into the core's domain types.
 
 use auth_core::{
-    AuthMethods, BotType, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp, User, UserId,
+    AuthMethods, BotType, Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp,
+    User, UserId,
 };
 use diesel::prelude::*;
 
@@ -72,6 +73,8 @@ pub(crate) struct UserRow {
     pub password_reset_needed: bool,
     pub created_at: i64,
     pub external_id: Option<String>,
+    pub deactivated_by: Option<String>,
+    pub deactivation_reason: Option<String>,
 }
 
 impl UserRow {
@@ -95,6 +98,14 @@ impl UserRow {
             bot_owner_id: self.bot_owner_id.map(UserId),
             password_reset_needed: self.password_reset_needed,
             external_id: self.external_id,
+            // Kept only while the account is deactivated.
+            deactivation: match self.deactivated_by {
+                Some(by) if !self.is_active => Some(Deactivation {
+                    by,
+                    reason: self.deactivation_reason,
+                }),
+                _ => None,
+            },
             created_at: Timestamp(self.created_at),
         };
         LoginRecord {

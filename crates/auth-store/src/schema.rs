@@ -31,6 +31,8 @@ diesel::table! {
         password_reset_needed -> Bool,
         created_at -> BigInt,
         external_id -> Nullable<Text>,
+        deactivated_by -> Nullable<Text>,
+        deactivation_reason -> Nullable<Text>,
     }
 }
 

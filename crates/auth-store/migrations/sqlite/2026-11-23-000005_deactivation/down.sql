@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN deactivation_reason;
+ALTER TABLE users DROP COLUMN deactivated_by;

@@ -1,0 +1,275 @@
+//! The queries the core's `AccountStore` port is built on (the server adapts them): login
+//! records, directory ids, directory-sourced updates (each change audited, deactivations with
+//! who and why), refused claims on linked accounts.
+
+use auth_core::{
+    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, Realm, RealmId, User, UserId,
+    email_lookup_key,
+};
+use diesel::prelude::*;
+
+use crate::models::UserRow;
+use crate::schema::{realms, users};
+use crate::{
+    Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, find_login, find_realm,
+    find_user, user_realm,
+};
+
+impl Store {
+    /// The account with this delivery email in the realm, with its password hash.
+    pub async fn login_record(
+        &self,
+        realm: RealmId,
+        email: &str,
+    ) -> Result<Option<LoginRecord>, StoreError> {
+        let key = email_lookup_key(email);
+        self.with_conn(move |c| Ok(find_login(c, realm, &key)?))
+            .await
+    }
+
+    /// Every account with this delivery email, in any realm, oldest first.
+    pub async fn login_records_any_realm(
+        &self,
+        email: &str,
+    ) -> Result<Vec<LoginRecord>, StoreError> {
+        let key = email_lookup_key(email);
+        self.with_conn(move |c| {
+            Ok(users::table
+                .filter(users::email_key.eq(key))
+                .order(users::id.asc())
+                .select(UserRow::as_select())
+                .load(c)?
+                .into_iter()
+                .map(UserRow::into_record)
+                .collect())
+        })
+        .await
+    }
+
+    /// Replaces a password hash after a login with an outdated one (audited).
+    pub async fn upgrade_password_hash(
+        &self,
+        user: UserId,
+        hash: PasswordHash,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let realm = user_realm(c, user)?;
+            diesel::update(users::table.find(user.0))
+                .set(users::password_hash.eq(Some(hash.0.clone())))
+                .execute(c)?;
+            audit(
+                c,
+                Some(realm),
+                AuditEvent::UserPasswordHashUpgraded,
+                &Actor {
+                    source: "login",
+                    user: Some(user),
+                },
+                Some(user),
+                serde_json::json!({}),
+            )
+        })
+        .await
+    }
+
+    /// The account in the realm with this directory id.
+    pub async fn user_by_external_id(
+        &self,
+        realm: RealmId,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let id = external_id.to_owned();
+        self.with_conn(move |c| {
+            Ok(users::table
+                .filter(users::realm_id.eq(realm.0))
+                .filter(users::external_id.eq(id))
+                .select(UserRow::as_select())
+                .first(c)
+                .optional()?
+                .map(UserRow::into_user))
+        })
+        .await
+    }
+
+    /// Changes email, name, directory id and/or active state, one audit row per changed field.
+    pub async fn update_user(
+        &self,
+        user: UserId,
+        update: DirectoryUpdate,
+        actor: Actor,
+    ) -> Result<User, StoreError> {
+        self.write(move |c| {
+            let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
+            let realm = Some(current.realm_id);
+            if let Some(email) = &update.email {
+                let email = email.trim();
+                if email != current.delivery_email {
+                    diesel::update(users::table.find(user.0))
+                        .set((
+                            users::delivery_email.eq(email),
+                            users::email_key.eq(email_lookup_key(email)),
+                        ))
+                        .execute(c)
+                        .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
+                    let detail = serde_json::json!({"old": current.delivery_email, "new": email});
+                    audit(
+                        c,
+                        realm,
+                        AuditEvent::UserEmailChanged,
+                        &actor,
+                        Some(user),
+                        detail,
+                    )?;
+                }
+            }
+            if let Some(name) = &update.full_name {
+                if *name != current.full_name {
+                    diesel::update(users::table.find(user.0))
+                        .set(users::full_name.eq(name))
+                        .execute(c)?;
+                    let detail = serde_json::json!({"old": current.full_name, "new": name});
+                    audit(
+                        c,
+                        realm,
+                        AuditEvent::UserFullNameChanged,
+                        &actor,
+                        Some(user),
+                        detail,
+                    )?;
+                }
+            }
+            if let Some(id) = &update.external_id {
+                if current.external_id != *id {
+                    diesel::update(users::table.find(user.0))
+                        .set(users::external_id.eq(id))
+                        .execute(c)
+                        .map_err(|e| {
+                            conflict_as(e, "a user with that directory id in this realm")
+                        })?;
+                    let detail = serde_json::json!({"external_id": id, "old": current.external_id});
+                    audit(
+                        c,
+                        realm,
+                        AuditEvent::UserExternalIdChanged,
+                        &actor,
+                        Some(user),
+                        detail,
+                    )?;
+                }
+            }
+            if let Some(active) = update.active {
+                if active != current.is_active {
+                    set_active(c, user, active, &actor, update.reason.as_deref())?;
+                    let event = if active {
+                        AuditEvent::UserReactivated
+                    } else {
+                        AuditEvent::UserDeactivated
+                    };
+                    let detail = serde_json::json!({"reason": update.reason});
+                    audit(c, realm, event, &actor, Some(user), detail)?;
+                    if !active && !current.is_bot() {
+                        // As Zulip does: a deactivated person's bots go with them.
+                        let bots: Vec<i64> = users::table
+                            .filter(users::bot_owner_id.eq(user.0))
+                            .filter(users::is_active.eq(true))
+                            .select(users::id)
+                            .load(c)?;
+                        for bot in bots {
+                            set_active(c, UserId(bot), false, &actor, Some("owner deactivated"))?;
+                            let detail = serde_json::json!({"because_owner_deactivated": user.0});
+                            audit(
+                                c,
+                                realm,
+                                AuditEvent::UserDeactivated,
+                                &actor,
+                                Some(UserId(bot)),
+                                detail,
+                            )?;
+                        }
+                    }
+                }
+            }
+            // Diesel's own "not found", as a plain `first` would report it.
+            find_user(c, user)?.ok_or(StoreError::NotFound("row"))
+        })
+        .await
+    }
+
+    /// Whether a first directory login creates an account in the realm.
+    pub async fn set_realm_ldap_auto_create(
+        &self,
+        id: RealmId,
+        enabled: bool,
+        actor: Actor,
+    ) -> Result<Realm, StoreError> {
+        self.write(move |c| {
+            let n = diesel::update(realms::table.find(id.0))
+                .set(realms::ldap_auto_create.eq(enabled))
+                .execute(c)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("realm"));
+            }
+            let detail = serde_json::json!({"ldap_auto_create": enabled});
+            audit(
+                c,
+                Some(id),
+                AuditEvent::RealmSettingsChanged,
+                &actor,
+                None,
+                detail,
+            )?;
+            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+        })
+        .await
+    }
+
+    /// Audits a directory entry's refused claim on an account linked to another entry.
+    pub async fn record_link_refusal(&self, r: LinkRefusal) -> Result<(), StoreError> {
+        let detail = serde_json::json!({
+            "linked_id": r.linked_id,
+            "linked_entry": r.linked_dn,
+            "linked_entry_exists": r.linked_dn.is_some(),
+            "claimant_entry": r.claimant_dn,
+            "claimant_id": r.claimant_id,
+        });
+        let actor = Actor {
+            source: r.source,
+            user: None,
+        };
+        self.write(move |c| {
+            audit(
+                c,
+                Some(r.realm),
+                AuditEvent::UserDirectoryLinkRefused,
+                &actor,
+                Some(r.user),
+                detail,
+            )
+        })
+        .await
+    }
+}
+
+/// Sets the active flag; a deactivation records who (the actor's source) and why, a
+/// reactivation clears both.
+fn set_active(
+    c: &mut DbConnection,
+    user: UserId,
+    active: bool,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    let (by, reason) = if active {
+        (None, None)
+    } else {
+        (Some(actor.source), reason)
+    };
+    diesel::update(users::table.find(user.0))
+        .set((
+            users::is_active.eq(active),
+            users::deactivated_by.eq(by),
+            users::deactivation_reason.eq(reason),
+        ))
+        .execute(c)?;
+    Ok(())
+}
