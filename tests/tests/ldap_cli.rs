@@ -181,9 +181,16 @@ async fn query_and_connection_check() {
     }
     let out = latchkey(&cfg, &["ldap", "query", "cordelia", "--realm", "zulip"]);
     let t = text(&out);
-    assert!(t.contains("refused (NotAllowedInRealm)"), "{t}");
+    // The rule that refused is named, and the command fails as the login would.
+    assert!(
+        t.contains("refused (NotAllowedInRealm: a member of the deny group"),
+        "{t}"
+    );
+    assert!(t.contains(slapd::BANNED_GROUP_DN), "{t}");
+    assert!(!out.status.success(), "{t}");
     let out = latchkey(&cfg, &["ldap", "query", "nobody", "--realm", "zulip"]);
     assert!(text(&out).contains("no such user"), "{}", text(&out));
+    assert!(!out.status.success());
     // Never the bind password.
     assert!(!t.contains(slapd::SERVICE_PASSWORD));
     // Hamlet's entry renamed away and a new "hamlet" entry added: the account stays with the
@@ -202,6 +209,7 @@ async fn query_and_connection_check() {
         t.contains("refused (the account belongs to another directory entry)"),
         "{t}"
     );
+    assert!(!out.status.success(), "{t}");
     s.server
         .client()
         .fetch_api_key("zulip", "hamlet", "lpw-new-hamlet")

@@ -102,7 +102,9 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
     println!("username:        {username}");
     let Some(translated) = dir.translate_username(username).await? else {
         println!("result:          refused: the email's domain is not ldap.append_domain");
-        return Ok(());
+        bail!(
+            "a login as {username:?} would be refused: the email's domain is not ldap.append_domain"
+        );
     };
     if translated != username {
         println!("directory user:  {translated}");
@@ -115,7 +117,7 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
         println!(
             "result:          no such user in the directory (a login would fail as a wrong password)"
         );
-        return Ok(());
+        bail!("{username:?} is not in the directory");
     };
     let a = assess(dir, None, &entry, &translated, &realm.subdomain).await?;
     println!("dn:              {}", a.dn);
@@ -211,7 +213,10 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
     }
     // The login's own decision, in the login's order.
     let verdict = match (a.refusal(), &found) {
-        (Some(r), _) => format!("refused ({r:?})"),
+        (Some(r), _) => format!(
+            "refused ({r:?}: {})",
+            a.refusal_reason().unwrap_or_else(|| "see above".into())
+        ),
         (None, AccountMatch::LinkedElsewhere { .. }) => {
             "refused (the account belongs to another directory entry)".into()
         }
@@ -230,6 +235,9 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
         (None, AccountMatch::None) => "allowed with the right password".into(),
     };
     println!("result:          {verdict}");
+    if verdict.starts_with("refused") {
+        bail!("a login as {username:?} would be {verdict}");
+    }
     Ok(())
 }
 
