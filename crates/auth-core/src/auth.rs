@@ -8,13 +8,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::domain::{Realm, User};
 use crate::secret::Password;
+
+pub use crate::attempt::{AttemptContext, AttemptGuard, TimingPad};
 
 /// The login backends Latchkey knows, by their configuration name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,86 +191,6 @@ pub struct LoginAttempt<'a> {
     pub ctx: &'a AttemptContext<'a>,
 }
 
-/// Asked by a backend once it knows whose credentials an attempt is about (a directory entry,
-/// an account), before it checks the password: the login limit must hold for the person, not
-/// only for the name as typed, since a directory matches many spellings to one entry.
-#[async_trait]
-pub trait AttemptGuard: Send + Sync {
-    /// `Err` (normally [`AuthFailure::RateLimited`]) refuses the attempt; the backend returns
-    /// that error without checking the password. `identity` is stable for one person of one
-    /// backend (a directory entry's immutable id or folded DN, `account:<id>`).
-    async fn resolved(&self, backend: BackendKind, identity: &str) -> Result<(), AuthFailure>;
-}
-
-/// Per-attempt state shared by the chain and its backends: the guard to ask, and whether a
-/// backend already spent a full-cost password hash verification (so the chain need not pad).
-#[derive(Default)]
-pub struct AttemptContext<'a> {
-    guard: Option<&'a dyn AttemptGuard>,
-    hashed: AtomicBool,
-    /// Some backend found whose credentials these are (for the audit log only).
-    found: AtomicBool,
-    /// Why a backend refused, in words for an administrator (the group or rule).
-    explanation: std::sync::Mutex<Option<String>>,
-}
-
-impl fmt::Debug for AttemptContext<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AttemptContext")
-            .field("guarded", &self.guard.is_some())
-            .field("hashed", &self.paid_full_hash())
-            .finish()
-    }
-}
-
-impl<'a> AttemptContext<'a> {
-    pub fn new(guard: Option<&'a dyn AttemptGuard>) -> Self {
-        AttemptContext {
-            guard,
-            ..AttemptContext::default()
-        }
-    }
-
-    /// See [`AttemptGuard::resolved`]; with no guard, always allowed. Also notes that the
-    /// person was found.
-    pub async fn resolved(&self, backend: BackendKind, identity: &str) -> Result<(), AuthFailure> {
-        self.found.store(true, Ordering::Relaxed);
-        match self.guard {
-            Some(g) => g.resolved(backend, identity).await,
-            None => Ok(()),
-        }
-    }
-
-    /// A backend verified a password against a hash of the configured cost.
-    pub fn paid_full_hash(&self) -> bool {
-        self.hashed.load(Ordering::Relaxed)
-    }
-
-    pub fn note_full_hash(&self) {
-        self.hashed.store(true, Ordering::Relaxed);
-    }
-
-    /// Says, for the audit log, why the backend refused (never a secret).
-    pub fn explain(&self, why: impl Into<String>) {
-        *self.explanation.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.into());
-    }
-
-    fn take_explanation(&self) -> Option<String> {
-        self.explanation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
-}
-
-/// Spends what one password verification at the configured cost spends, on a throw-away hash:
-/// the chain calls it when a login failed without any backend having paid that cost, so that an
-/// unknown name, a directory person's wrong password and a local wrong password take one time.
-#[async_trait]
-pub trait TimingPad: Send + Sync {
-    async fn pad(&self, password: &Password);
-}
-
 /// A login backend: given a realm, a username and a password, it returns the authenticated user
 /// or a typed failure. Implementations must refuse an empty password before doing any work that
 /// could accept it, and must not reveal account state before the password is proven.
@@ -359,7 +280,7 @@ impl BackendChain {
         let done = |result, credentials_rejected| ChainOutcome {
             result,
             credentials_rejected,
-            person_found: ctx.found.load(Ordering::Relaxed),
+            person_found: ctx.person_found(),
             explanation: ctx.take_explanation(),
         };
         if !self.password_auth_enabled(Some(realm)) {

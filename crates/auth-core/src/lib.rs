@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod api_key;
+pub mod attempt;
 pub mod auth;
 pub mod domain;
 pub mod policy;
