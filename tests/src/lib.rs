@@ -453,6 +453,17 @@ impl Client {
         Self::send(self.request(reqwest::Method::GET, subdomain, path)).await
     }
 
+    /// `fetch_api_key` with a raw `Host` header (malformed and foreign hosts included).
+    pub async fn fetch_api_key_at(&self, host: &str, username: &str, password: &str) -> Reply {
+        Self::send(
+            self.http
+                .post(self.url("/api/v1/fetch_api_key"))
+                .header(reqwest::header::HOST, host)
+                .form(&[("username", username), ("password", password)]),
+        )
+        .await
+    }
+
     pub async fn fetch_api_key(&self, subdomain: &str, username: &str, password: &str) -> Reply {
         self.post_form(
             subdomain,

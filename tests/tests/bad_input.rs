@@ -187,14 +187,9 @@ async fn odd_hosts_and_paths(kind: DbKind) {
         "evil.example.com",
         "zulip.example.test.evil.com",
     ] {
-        let r = Client::send(
-            reqwest::Client::new()
-                .post(c.url("/api/v1/fetch_api_key"))
-                .header("host", host)
-                .form(&[("username", "hamlet@zulip.com"), ("password", PW)]),
-        )
-        .await;
-        r.assert_error(404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain");
+        c.fetch_api_key_at(host, "hamlet@zulip.com", PW)
+            .await
+            .assert_error(404, "NONEXISTENT_SUBDOMAIN", "Invalid subdomain");
     }
     let r = c.get("zulip", "/api/v1/no_such_endpoint").await;
     r.assert_error(404, "BAD_REQUEST", "Endpoint does not exist");

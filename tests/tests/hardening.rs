@@ -71,14 +71,9 @@ async fn malformed_hosts_are_refused_not_served_as_the_root_realm(kind: DbKind) 
         )
         .await;
         r.assert_error(401, "UNAUTHORIZED", "Invalid Host header");
-        let r = Client::send(
-            reqwest::Client::new()
-                .post(c.url("/api/v1/fetch_api_key"))
-                .header("host", host)
-                .form(&[("username", "boss@example.test"), ("password", PW)]),
-        )
-        .await;
-        r.assert_error(400, "BAD_REQUEST", "Invalid Host header");
+        c.fetch_api_key_at(host, "boss@example.test", PW)
+            .await
+            .assert_error(400, "BAD_REQUEST", "Invalid Host header");
     }
     // One trailing dot is the same host: the zulip realm, not the root.
     for host in ["zulip.example.test.", "zulip.example.test.:9991"] {
@@ -93,14 +88,9 @@ async fn malformed_hosts_are_refused_not_served_as_the_root_realm(kind: DbKind) 
         .assert_success();
         let r = get_as(&c, host, "/api/v1/users/me", "boss@example.test", &boss_key).await;
         assert_eq!(r.status, 401, "{}", r.raw);
-        let r = Client::send(
-            reqwest::Client::new()
-                .post(c.url("/api/v1/fetch_api_key"))
-                .header("host", host)
-                .form(&[("username", "hamlet@zulip.com"), ("password", PW)]),
-        )
-        .await;
-        r.assert_success();
+        c.fetch_api_key_at(host, "hamlet@zulip.com", PW)
+            .await
+            .assert_success();
     }
     get_as(
         &c,
