@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --failure-output final
+  # Doc tests first, so that the last lines printed are nextest's summary of the real tests.
   cargo test --workspace --doc --quiet
+  cargo nextest run --workspace --no-fail-fast --failure-output final
 else
   cargo test --workspace --no-fail-fast
 fi
