@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod api_key;
 pub mod attempt;
 pub mod auth;
+pub mod chain;
 pub mod domain;
 pub mod policy;
 pub mod secret;
@@ -23,10 +24,9 @@ pub use accounts::{
     StoreUnavailable,
 };
 pub use api_key::{ApiKey, KeyDigest, KeyVault, MalformedApiKey, SealedKey, VaultError};
-pub use auth::{
-    AttemptContext, AttemptGuard, AuthBackend, AuthFailure, AuthSuccess, BackendChain, BackendKind,
-    ChainOutcome, DirectoryRefusal, LoginAttempt, TimingPad, admit,
-};
+pub use attempt::{AttemptContext, AttemptGuard, TimingPad};
+pub use auth::{AuthFailure, AuthSuccess, BackendKind, DirectoryRefusal, admit};
+pub use chain::{AuthBackend, BackendChain, ChainOutcome, LoginAttempt};
 pub use domain::{
     AuthMethods, BotType, Deactivation, LoginRecord, PasswordHash, Realm, RealmId, Role, Timestamp,
     User, UserId, email_lookup_key, fold_login_name,

@@ -12,35 +12,9 @@ use ldap3::{Ldap, Scope, SearchEntry, SearchOptions};
 
 use crate::config::{LdapConfig, SearchScope};
 use crate::conn::{DirError, bounded, result_name};
+pub use crate::finding::{Finding, Level};
 use crate::probe::{Prober, ServerState};
 use crate::schema::{Known, attribute_findings, attribute_type_names, base_name};
-
-/// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Checked and fine.
-    Ok,
-    /// Could not be verified, or may be fine; worth reading.
-    Note,
-    /// A mistake: logins would fail or misbehave.
-    Problem,
-}
-
-/// One line of the check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub level: Level,
-    pub text: String,
-}
-
-impl Finding {
-    pub(crate) fn new(level: Level, text: impl Into<String>) -> Finding {
-        Finding {
-            level,
-            text: text.into(),
-        }
-    }
-}
 
 /// Everything the check found, in order: servers, search base, groups, attributes.
 #[derive(Debug, Clone, Default)]

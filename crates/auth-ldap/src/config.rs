@@ -191,6 +191,31 @@ impl LdapConfig {
     }
 
     /// Everything wrong with the configuration, as sentences.
+    /// The search filters this configuration uses, with the placeholder each is filled at and
+    /// a sample value to fill it with (for parsing them before any login does).
+    pub(crate) fn configured_filters(&self) -> Vec<crate::filter::Configured<'_>> {
+        let mut v = Vec::new();
+        // With a DN template nobody is searched for with this filter (and sync lists by username
+        // attribute), so a leftover value does no harm.
+        if self.user_dn_template.is_none() {
+            v.push((
+                "user_search_filter",
+                self.user_search_filter.as_str(),
+                "{user}",
+                "sample",
+            ));
+        }
+        if let Some(f) = &self.reverse_email_search_filter {
+            v.push((
+                "reverse_email_search_filter",
+                f.as_str(),
+                "{email}",
+                "sample@example.org",
+            ));
+        }
+        v
+    }
+
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if self.uris.is_empty() {
@@ -231,7 +256,7 @@ impl LdapConfig {
                 }
             }
         }
-        p.extend(crate::filter::filter_problems(self));
+        p.extend(crate::filter::filter_problems(self.configured_filters()));
         if let Some(f) = &self.reverse_email_search_filter {
             if !f.contains("{email}") {
                 p.push(

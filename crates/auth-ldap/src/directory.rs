@@ -11,6 +11,8 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::controls::RawControl;
 use ldap3::{Ldap, Scope, SearchEntry, dn_escape, ldap_escape};
 
+pub use crate::filter::fill_filter;
+
 use crate::bind::{PPOLICY_OID, classify_bind, ppolicy_error};
 use crate::config::{GroupMembership, LdapConfig, SearchScope};
 use crate::conn::{
@@ -32,11 +34,6 @@ pub enum BindOutcome {
     BadCredentials,
     /// The directory refused an account (AD sub-codes, ppolicy).
     Refused(DirectoryRefusal),
-}
-
-/// Replaces `{placeholder}` in a filter template with the RFC 4515-escaped value.
-pub fn fill_filter(template: &str, placeholder: &str, value: &str) -> String {
-    template.replace(placeholder, &ldap_escape(value))
 }
 
 /// Replaces `{user}` in a DN template with the RFC 4514-escaped value.

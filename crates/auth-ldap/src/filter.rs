@@ -4,32 +4,19 @@
 //! configuration problem, so a typo stops `config check` and `serve` instead of failing every
 //! login with a directory error.
 
-use crate::config::LdapConfig;
-use crate::directory::fill_filter;
+//!
+//! The configuration hands its filters over as [`Configured`] values
+//! (`LdapConfig::configured_filters`), so this module does not depend on the configuration.
 
-/// The filters the configuration uses: (setting, template, placeholder, sample value).
-fn configured_filters(cfg: &LdapConfig) -> Vec<(&'static str, &str, &'static str, &'static str)> {
-    let mut v = Vec::new();
-    // With a DN template nobody is searched for with this filter (and sync lists by username
-    // attribute), so a leftover value does no harm.
-    if cfg.user_dn_template.is_none() {
-        v.push((
-            "user_search_filter",
-            cfg.user_search_filter.as_str(),
-            "{user}",
-            "sample",
-        ));
-    }
-    if let Some(f) = &cfg.reverse_email_search_filter {
-        v.push((
-            "reverse_email_search_filter",
-            f.as_str(),
-            "{email}",
-            "sample@example.org",
-        ));
-    }
-    v
+use ldap3::ldap_escape;
+
+/// Replaces `{placeholder}` in a filter template with the RFC 4515-escaped value.
+pub fn fill_filter(template: &str, placeholder: &str, value: &str) -> String {
+    template.replace(placeholder, &ldap_escape(value))
 }
+
+/// A filter the configuration uses: (setting, template, placeholder, sample value).
+pub type Configured<'a> = (&'static str, &'a str, &'static str, &'static str);
 
 /// Why a filled filter does not parse, when a simple count can tell.
 fn hint(filled: &str) -> String {
@@ -46,8 +33,8 @@ fn hint(filled: &str) -> String {
 }
 
 /// Every configured filter that is not a valid RFC 4515 filter once filled, as sentences.
-pub fn filter_problems(cfg: &LdapConfig) -> Vec<String> {
-    configured_filters(cfg)
+pub fn filter_problems(filters: Vec<Configured<'_>>) -> Vec<String> {
+    filters
         .into_iter()
         .filter_map(|(setting, template, placeholder, sample)| {
             let filled = fill_filter(template, placeholder, sample);
@@ -79,8 +66,8 @@ pub fn filter_attributes(filter: &str) -> Vec<String> {
 }
 
 /// The attribute names the configured filters test: (setting, attribute).
-pub fn configured_filter_attributes(cfg: &LdapConfig) -> Vec<(&'static str, String)> {
-    configured_filters(cfg)
+pub fn configured_filter_attributes(filters: Vec<Configured<'_>>) -> Vec<(&'static str, String)> {
+    filters
         .into_iter()
         .filter(|(_, template, placeholder, sample)| {
             ldap3::parse_filter(fill_filter(template, placeholder, sample)).is_ok()
@@ -96,6 +83,16 @@ pub fn configured_filter_attributes(cfg: &LdapConfig) -> Vec<(&'static str, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LdapConfig;
+
+    /// The module's functions as the configuration calls them.
+    fn filter_problems(c: &LdapConfig) -> Vec<String> {
+        super::filter_problems(c.configured_filters())
+    }
+
+    fn configured_filter_attributes(c: &LdapConfig) -> Vec<(&'static str, String)> {
+        super::configured_filter_attributes(c.configured_filters())
+    }
 
     fn cfg(user: &str, email: Option<&str>) -> LdapConfig {
         LdapConfig {

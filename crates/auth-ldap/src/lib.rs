@@ -21,6 +21,7 @@ mod conn;
 mod directory;
 mod entry;
 mod filter;
+mod finding;
 mod link;
 mod probe;
 mod schema;

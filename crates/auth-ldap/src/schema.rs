@@ -6,9 +6,9 @@
 
 use std::collections::HashSet;
 
-use crate::check::{Finding, Level};
 use crate::config::{GroupMembership, LdapConfig};
 use crate::filter::configured_filter_attributes;
+use crate::finding::{Finding, Level};
 
 /// Where a configured attribute is expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ fn configured_attributes(cfg: &LdapConfig) -> Vec<(String, String, Expect)> {
         };
         add("group_membership", Some(&attr.to_owned()), expect);
     }
-    for (setting, attr) in configured_filter_attributes(cfg) {
+    for (setting, attr) in configured_filter_attributes(cfg.configured_filters()) {
         add(setting, Some(&attr), SchemaOnly);
     }
     v

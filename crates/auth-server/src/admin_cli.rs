@@ -8,7 +8,7 @@ use auth_store::{Actor, UserFilter};
 use serde_json::{Value, json};
 
 use crate::bots::{self, NewBot};
-use crate::cli::{BotCommand, find_realm};
+use crate::commands::{BotCommand, find_realm};
 use crate::state::AppState;
 
 fn rfc3339(t: auth_core::Timestamp) -> String {

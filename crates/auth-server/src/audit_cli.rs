@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use anyhow::Result;
 use auth_store::{Actor, AuditEntry};
 
-use crate::cli::{AuditCommand, find_realm};
+use crate::commands::{AuditCommand, find_realm};
 use crate::state::AppState;
 
 /// Rows read per page while filtering (the filters on details are applied here).

@@ -1,3 +1,6 @@
+//! Over 600 lines for now: issue 9 turns this module into `config/` (typed settings, LDAP,
+//! validation, secrets) in the new binary crate; splitting it here first would be redone there.
+//!
 //! Configuration: built-in defaults, then one TOML file, then `LATCHKEY__SECTION__KEY` environment
 //! variables. Secrets can be given inline or read from files (`*_file` settings); they are held in
 //! [`Secret`], which prints as `********`.

@@ -6,7 +6,7 @@ use auth_ldap::sync::{SyncOptions, sync_realm};
 use auth_ldap::{AccountMatch, DirEntry, Directory, RelinkPlan, assess, match_account};
 use auth_store::Actor;
 
-use crate::cli::{LdapCommand, find_realm};
+use crate::commands::{LdapCommand, find_realm};
 use crate::state::AppState;
 
 fn directory(state: &AppState) -> Result<&Directory> {
