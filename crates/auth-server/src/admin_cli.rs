@@ -8,13 +8,9 @@ use auth_store::{Actor, UserFilter};
 use serde_json::{Value, json};
 
 use crate::bots::{self, NewBot};
+use crate::clock::rfc3339;
 use crate::commands::{BotCommand, find_realm};
 use crate::state::AppState;
-
-fn rfc3339(t: auth_core::Timestamp) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t.0.max(0) as u64);
-    humantime::format_rfc3339_seconds(at).to_string()
-}
 
 /// A realm as JSON, with the methods that work on this server.
 pub fn realm_json(state: &AppState, r: &Realm) -> Value {

@@ -34,13 +34,7 @@ pub async fn run(state: AppState, cmd: AuditCommand) -> Result<()> {
                 Some(sub) => Some(find_realm(&state, &sub).await?.id),
                 None => None,
             };
-            let since = since.map(|d| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|n| n.as_micros() as i64)
-                    .unwrap_or(0);
-                auth_core::Timestamp(now - d.as_micros() as i64)
-            });
+            let since = since.map(crate::clock::ago);
             let person = match &user {
                 Some(email) => Some(Person {
                     ids: state
@@ -119,13 +113,11 @@ fn print_entry(e: &AuditEntry, json: bool) {
         );
         return;
     }
-    let when =
-        std::time::UNIX_EPOCH + std::time::Duration::from_micros(e.event_time.0.max(0) as u64);
     let id = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
     println!(
         "{:>6}  {}  {:<38} realm={} actor={} user={} via={} {}",
         e.id,
-        humantime::format_rfc3339_seconds(when),
+        crate::clock::rfc3339(e.event_time),
         e.event_type,
         id(e.realm_id.map(|r| r.0)),
         id(e.acting_user_id.map(|u| u.0)),

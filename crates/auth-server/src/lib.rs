@@ -14,6 +14,7 @@ mod audit_cli;
 pub mod basic;
 pub mod bots;
 pub mod cli;
+mod clock;
 mod commands;
 pub mod config;
 mod config_origin;

@@ -161,7 +161,7 @@ impl Limits {
                 .map(|ip| ip.to_canonical())
                 .collect(),
             applied_clears: std::sync::Mutex::default(),
-            started: now(),
+            started: crate::clock::now(),
             audited_refusals: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(60))
@@ -442,14 +442,6 @@ pub fn name_key(name: &str) -> String {
 /// The limiter key of an identity a backend resolved.
 pub fn identity_key(backend: BackendKind, identity: &str) -> String {
     format!("authenticate_by_identity:{backend}:{identity}")
-}
-
-fn now() -> auth_core::Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    auth_core::Timestamp(micros)
 }
 
 fn login_key(username: &str) -> String {

@@ -17,6 +17,7 @@ use auth_core::BackendKind;
 use auth_store::{Actor, AuditEvent};
 use serde_json::json;
 
+use crate::clock::{self, rfc3339};
 use crate::limits::{account_keys, identity_key, name_key};
 use crate::state::AppState;
 
@@ -91,7 +92,7 @@ pub async fn list(state: &AppState, as_json: bool) -> Result<()> {
         .map(|(secs, _)| *secs)
         .max()
         .unwrap_or(0);
-    let since = auth_core::Timestamp(now_micros() - (window as i64) * 1_000_000);
+    let since = clock::ago(std::time::Duration::from_secs(window));
     let rows = state
         .store
         .audit_events_since(
@@ -154,16 +155,4 @@ pub async fn list(state: &AppState, as_json: bool) -> Result<()> {
         "`latchkey limits clear <username>` lets a name (and the people it resolves to) try again."
     );
     Ok(())
-}
-
-fn rfc3339(t: auth_core::Timestamp) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t.0.max(0) as u64);
-    humantime::format_rfc3339_seconds(at).to_string()
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
