@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 
 use crate::auth::{AuthFailure, BackendKind};
+use crate::domain::User;
 use crate::secret::Password;
 
 /// Asked by a backend once it knows whose credentials an attempt is about (a directory entry,
@@ -32,6 +33,9 @@ pub struct AttemptContext<'a> {
     found: AtomicBool,
     /// Why a backend refused, in words for an administrator (the group or rule).
     explanation: std::sync::Mutex<Option<String>>,
+    /// The realm's account the attempt was about, once a backend loaded it (for the audit row
+    /// of a failed login, without a second query).
+    tried: std::sync::Mutex<Option<User>>,
 }
 
 impl fmt::Debug for AttemptContext<'_> {
@@ -78,6 +82,18 @@ impl<'a> AttemptContext<'a> {
     /// Says, for the audit log, why the backend refused (never a secret).
     pub fn explain(&self, why: impl Into<String>) {
         *self.explanation.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.into());
+    }
+
+    /// Notes the realm's account this attempt is about (the first one noted stays).
+    pub fn tried(&self, user: &User) {
+        let mut tried = self.tried.lock().unwrap_or_else(|p| p.into_inner());
+        if tried.is_none() {
+            *tried = Some(user.clone());
+        }
+    }
+
+    pub(crate) fn take_tried(&self) -> Option<User> {
+        self.tried.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     pub(crate) fn take_explanation(&self) -> Option<String> {

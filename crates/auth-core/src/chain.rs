@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::attempt::{AttemptContext, AttemptGuard, TimingPad};
 use crate::auth::{AuthFailure, AuthSuccess, BackendKind};
-use crate::domain::Realm;
+use crate::domain::{Realm, User};
 use crate::secret::Password;
 
 /// One password login attempt, as a backend sees it.
@@ -117,6 +117,7 @@ impl BackendChain {
             credentials_rejected,
             person_found: ctx.person_found(),
             explanation: ctx.take_explanation(),
+            tried: ctx.take_tried(),
         };
         if !self.password_auth_enabled(Some(realm)) {
             return done(Err(AuthFailure::PasswordAuthDisabled), false);
@@ -176,6 +177,8 @@ pub struct ChainOutcome {
     pub person_found: bool,
     /// A backend's reason for a refusal, for the audit log (which group or rule).
     pub explanation: Option<String>,
+    /// The realm's account the attempt was about, when a backend loaded it.
+    pub tried: Option<User>,
 }
 
 #[cfg(test)]

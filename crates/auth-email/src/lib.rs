@@ -110,6 +110,9 @@ impl AuthBackend for EmailAuthBackend {
             (None, Some(r)) => (r, false),
             (None, None) => return Err(AuthFailure::BadCredentials),
         };
+        if is_own {
+            attempt.ctx.tried(&record.user);
+        }
         let Some(stored) = record.password_hash.as_ref() else {
             return Err(AuthFailure::BadCredentials);
         };

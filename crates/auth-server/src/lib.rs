@@ -1,39 +1,17 @@
-//! Latchkey's front end: the actix-web application that speaks Zulip's authentication API
-//! (`fetch_api_key`, `server_settings`, the development endpoints), its configuration, logging and
-//! the command-line interface behind the `latchkey` binary. It turns HTTP requests into calls on
-//! the backend chain and the store, and typed outcomes into the Zulip JSON envelope; the mapping
-//! from outcome to code, status and message lives in [`envelope`] and nowhere else.
+//! The `latchkey` binary's library: the configuration (`latchkey.toml` and the environment,
+//! checked and turned into the service's options), the command line, logging set-up, and
+//! starting the application and its HTTP server. Everything a request or a command does is the
+//! service's (`auth-service`); everything HTTP is `auth-http`'s.
 //!
-//! This is the only crate that knows HTTP and the Zulip envelope. Nothing in the workspace may
-//! depend on it; it must not build SQL (that is `auth-store`'s) or speak a backend's protocol
-//! (that is the backend crates').
+//! Nothing in the workspace depends on this crate but the integration tests.
 
-pub mod accounts;
-mod admin_cli;
-mod audit_cli;
-pub mod basic;
-pub mod bots;
 pub mod cli;
-mod clock;
-mod commands;
 pub mod config;
 mod config_origin;
-pub mod envelope;
-pub mod host;
-pub mod invalidation;
-pub mod keys;
 pub mod ldap_check;
-mod ldap_cli;
-pub mod limits;
-mod limits_cli;
-pub mod logging;
-pub mod lookup_cache;
-pub mod params;
-pub mod readiness;
-mod routes;
-pub mod server;
-pub mod state;
+pub mod log_setup;
+mod open;
 
+pub use auth_http::RunningServer;
 pub use config::Settings;
-pub use server::{RunningServer, start};
-pub use state::{AppState, StartupError};
+pub use open::{AppState, StartupError, http_options, service_options, start};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use auth_server::cli::{Cli, Command, ConfigCommand};
-use auth_server::{AppState, Settings, logging};
+use auth_server::{AppState, Settings, log_setup as logging};
 use clap::Parser;
 
 fn main() -> ExitCode {

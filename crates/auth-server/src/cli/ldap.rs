@@ -6,8 +6,8 @@ use auth_ldap::sync::{SyncOptions, sync_realm};
 use auth_ldap::{AccountMatch, DirEntry, Directory, RelinkPlan, assess, match_account};
 use auth_store::Actor;
 
-use crate::commands::{LdapCommand, find_realm};
-use crate::state::AppState;
+use super::{LdapCommand, find_realm};
+use crate::open::AppState;
 
 fn directory(state: &AppState) -> Result<&Directory> {
     state.ldap.as_deref().ok_or_else(|| {

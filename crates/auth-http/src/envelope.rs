@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use auth_core::{AuthFailure, DirectoryRefusal};
+use auth_service::{KeyRefusal, ServiceError};
 use serde_json::{Map, Value, json};
 
 /// Latchkey's own code for "a backend could not decide" (directory or database unreachable).
@@ -219,6 +220,39 @@ impl ApiError {
             AuthFailure::RateLimited { retry_after } => {
                 ApiError::rate_limited(retry_after.as_secs_f64())
             }
+        }
+    }
+}
+
+/// Messages of the Basic-auth path, exactly as Zulip words them.
+pub const NOT_LOGGED_IN: &str = "Not logged in: API authentication or user session required";
+pub const INVALID_HEADER: &str = "Invalid authorization header for basic auth";
+pub const NOT_BASIC: &str = "This endpoint requires HTTP basic authentication.";
+pub const INVALID_KEY: &str = "Invalid API key";
+pub const MALFORMED_KEY: &str = "Malformed API key";
+pub const REALM_DEACTIVATED: &str = "This organization has been deactivated";
+pub const USER_DEACTIVATED: &str = "Account is deactivated";
+pub const WRONG_SUBDOMAIN: &str = "Account is not associated with this subdomain";
+pub const WEBHOOK_BOT: &str = "This API is not available to incoming webhook bots.";
+
+/// The one mapping from a service outcome to Zulip's code, status and message.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        match e {
+            ServiceError::Invalid(msg) => ApiError::bad_request(msg),
+            ServiceError::MalformedHost => ApiError::bad_request(e.to_string()),
+            ServiceError::NoSuchRealm => ApiError::nonexistent_subdomain(),
+            ServiceError::Forbidden(msg) => ApiError::bad_request(msg),
+            ServiceError::Key(refusal) => ApiError::unauthorized(match refusal {
+                KeyRefusal::Malformed => MALFORMED_KEY,
+                KeyRefusal::Invalid => INVALID_KEY,
+                KeyRefusal::RealmDeactivated => REALM_DEACTIVATED,
+                KeyRefusal::UserDeactivated => USER_DEACTIVATED,
+                KeyRefusal::WrongSubdomain => WRONG_SUBDOMAIN,
+                KeyRefusal::WebhookBot => WEBHOOK_BOT,
+            }),
+            ServiceError::Auth(failure) => ApiError::from_auth_failure(&failure),
+            ServiceError::Unavailable { context, error } => ApiError::unavailable(context, error),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use anyhow::Result;
 use auth_store::{Actor, AuditEntry};
 
-use crate::commands::{AuditCommand, find_realm};
-use crate::state::AppState;
+use super::{AuditCommand, find_realm};
+use crate::open::AppState;
 
 /// Rows read per page while filtering (the filters on details are applied here).
 const PAGE: i64 = 1_000;
@@ -34,7 +34,7 @@ pub async fn run(state: AppState, cmd: AuditCommand) -> Result<()> {
                 Some(sub) => Some(find_realm(&state, &sub).await?.id),
                 None => None,
             };
-            let since = since.map(crate::clock::ago);
+            let since = since.map(auth_service::clock::ago);
             let person = match &user {
                 Some(email) => Some(Person {
                     ids: state
@@ -117,7 +117,7 @@ fn print_entry(e: &AuditEntry, json: bool) {
     println!(
         "{:>6}  {}  {:<38} realm={} actor={} user={} via={} {}",
         e.id,
-        crate::clock::rfc3339(e.event_time),
+        auth_service::clock::rfc3339(e.event_time),
         e.event_type,
         id(e.realm_id.map(|r| r.0)),
         id(e.acting_user_id.map(|u| u.0)),

@@ -13,7 +13,7 @@ use auth_ldap::{DirError, LdapConfig, Prober, ServerProbe, ServerState};
 /// How long a probe's answer is reused.
 pub const TTL: Duration = Duration::from_secs(5);
 
-type Snapshot = Arc<Vec<ServerProbe>>;
+pub type Snapshot = Arc<Vec<ServerProbe>>;
 
 /// The directory servers' states for `/readyz`.
 pub struct Readiness {
@@ -71,6 +71,52 @@ fn log_changes(before: Option<&[ServerProbe]>, now: &[ServerProbe]) {
                 error = state.detail().unwrap_or_default(),
                 "readiness: the LDAP server cannot be used"
             ),
+        }
+    }
+}
+
+/// What `/health` reports: whether the database answers, and where rate-limit counters live.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The database's error, when it does not answer (for the log).
+    pub database: Result<(), String>,
+    /// `shared`, `local` or `memory` ([`crate::limits::Limits::mode`]).
+    pub rate_limits: &'static str,
+}
+
+/// What `/readyz` reports: the database, and each directory server when LDAP is configured.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub database_up: bool,
+    pub directory: Option<Snapshot>,
+}
+
+impl Ready {
+    /// Ready: the database answers and, with LDAP, at least one directory server does.
+    pub fn is_ready(&self) -> bool {
+        self.database_up && self.directory_up()
+    }
+
+    /// No directory configured, or at least one server up.
+    pub fn directory_up(&self) -> bool {
+        self.directory.as_deref().is_none_or(|s| any_up(s))
+    }
+}
+
+impl crate::App {
+    pub async fn health(&self) -> Health {
+        let (db, mode) = tokio::join!(self.store.ping(), self.limits.mode());
+        Health {
+            database: db.map_err(|e| e.to_string()),
+            rate_limits: mode,
+        }
+    }
+
+    pub async fn ready(&self) -> Ready {
+        let (db, directory) = tokio::join!(self.store.ping(), self.readiness.directory());
+        Ready {
+            database_up: db.is_ok(),
+            directory,
         }
     }
 }

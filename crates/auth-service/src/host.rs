@@ -1,7 +1,21 @@
 //! Which realm a request is for: Zulip's `get_subdomain`, from the Host header, and the realm URL
 //! that goes with a subdomain.
 
-use crate::config::ServerSettings;
+use std::collections::BTreeMap;
+
+/// How this server's host names map to realms.
+#[derive(Debug, Clone, Default)]
+pub struct Hosts {
+    /// The root domain, with its port when not the scheme's default (`localhost:9991`);
+    /// realms live under it as `<subdomain>.<external_host>`.
+    pub external_host: String,
+    /// `http` or `https`, for realm URLs.
+    pub external_scheme: String,
+    /// Subdomains that mean the root domain (`www`).
+    pub root_subdomain_aliases: Vec<String>,
+    /// Realms served on a host of their own: subdomain → host.
+    pub realm_hosts: BTreeMap<String, String>,
+}
 
 /// Strips one `:digits` suffix, if present.
 fn strip_port(host: &str) -> &str {
@@ -70,10 +84,7 @@ fn parse_host(raw: &str) -> Result<(String, Option<u16>), MalformedHost> {
 /// by a port), `""` for the root domain and its aliases, `None` for a host Latchkey does not
 /// recognise (which Zulip, and Latchkey's API routes, serve as the root realm; forward-auth
 /// refuses it). An empty value (HTTP/1.0 without Host) is the root domain.
-pub fn subdomain_for_host(
-    host: &str,
-    server: &ServerSettings,
-) -> Result<Option<String>, MalformedHost> {
+pub fn subdomain_for_host(host: &str, server: &Hosts) -> Result<Option<String>, MalformedHost> {
     if host.trim().is_empty() {
         return Ok(Some(String::new()));
     }
@@ -108,7 +119,7 @@ pub fn subdomain_for_host(
 }
 
 /// The organization URL for a subdomain, as `realm_uri`/`realm_url` report it.
-pub fn realm_url(subdomain: &str, server: &ServerSettings) -> String {
+pub fn realm_url(subdomain: &str, server: &Hosts) -> String {
     format!(
         "{}://{}",
         server.external_scheme,
@@ -117,13 +128,13 @@ pub fn realm_url(subdomain: &str, server: &ServerSettings) -> String {
 }
 
 /// The host part of a realm's URL (no scheme, no port): the domain bot emails are made under.
-pub fn realm_host_name(subdomain: &str, server: &ServerSettings) -> String {
+pub fn realm_host_name(subdomain: &str, server: &Hosts) -> String {
     strip_port(&realm_host(subdomain, server)).to_owned()
 }
 
 /// A realm's host with its port, if any: its own host name, or the subdomain under the
 /// external host.
-fn realm_host(subdomain: &str, server: &ServerSettings) -> String {
+fn realm_host(subdomain: &str, server: &Hosts) -> String {
     match server.realm_hosts.get(subdomain) {
         Some(host) => host.clone(),
         None if subdomain.is_empty() => server.external_host.clone(),
@@ -135,17 +146,19 @@ fn realm_host(subdomain: &str, server: &ServerSettings) -> String {
 mod tests {
     use super::*;
 
-    fn server(external: &str) -> ServerSettings {
-        let mut s = ServerSettings {
+    fn server(external: &str) -> Hosts {
+        let mut s = Hosts {
             external_host: external.into(),
-            ..ServerSettings::default()
+            external_scheme: "http".into(),
+            root_subdomain_aliases: vec!["www".into()],
+            ..Hosts::default()
         };
         s.realm_hosts
             .insert("special".into(), "chat.other.test".into());
         s
     }
 
-    fn sub(host: &str, s: &ServerSettings) -> Option<String> {
+    fn sub(host: &str, s: &Hosts) -> Option<String> {
         subdomain_for_host(host, s).unwrap()
     }
 

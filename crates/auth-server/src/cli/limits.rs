@@ -17,9 +17,9 @@ use auth_core::BackendKind;
 use auth_store::{Actor, AuditEvent};
 use serde_json::json;
 
-use crate::clock::{self, rfc3339};
-use crate::limits::{account_keys, identity_key, name_key};
-use crate::state::AppState;
+use crate::open::AppState;
+use auth_service::clock::{self, rfc3339};
+use auth_service::limits::{account_keys, identity_key, name_key};
 
 pub async fn clear(state: &AppState, username: &str) -> Result<()> {
     let name = state.login_name(username);

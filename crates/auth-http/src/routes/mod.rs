@@ -8,9 +8,9 @@ pub mod me;
 mod settings;
 
 use actix_web::{HttpResponse, web};
+use auth_service::App;
 
 use crate::envelope::ApiError;
-use crate::state::AppState;
 
 /// A handler answering 405 with the given verbs.
 fn only(allowed: &'static [&'static str]) -> actix_web::Route {
@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/api/v1/dev_fetch_api_key")
-            .route(web::post().to(dev::dev_fetch_api_key))
+            .route(web::post().to(login::dev_fetch_api_key))
             .default_service(only(&["POST"])),
     )
     .service(web::resource("/api/v1/dev_list_users").to(dev::dev_list_users))
@@ -92,10 +92,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// otherwise (at once when the database is known to be unreachable). Also says whether rate
 /// limits are shared through Redis right now (`shared`), per instance because Redis is
 /// unreachable (`local`), or per instance by configuration (`memory`).
-async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (db, mode) = tokio::join!(state.store.ping(), state.limits.mode());
-    let rate_limits = serde_json::json!(mode);
-    if let Err(e) = db {
+async fn health(state: web::Data<App>) -> Result<HttpResponse, ApiError> {
+    let health = state.health().await;
+    let rate_limits = serde_json::json!(health.rate_limits);
+    if let Err(e) = health.database {
         tracing::warn!(error = %e, "health check: database unreachable");
         return Err(ApiError::backend_unavailable()
             .with("database", serde_json::json!("down"))
@@ -110,55 +110,33 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 /// Load-balancer readiness: 200 when the database answers and, with LDAP configured, at least
 /// one directory server answers; 503 otherwise. Says `database` (`ok`/`down`), `directory`
 /// (`ok`/`down`/`not configured`) and each server's state (`directory_servers`). The directory
-/// is probed at most every [`crate::readiness::TTL`].
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (db, servers) = tokio::join!(state.store.ping(), state.readiness.directory());
+/// is probed at most every [`auth_service::readiness::TTL`].
+async fn readyz(state: web::Data<App>) -> Result<HttpResponse, ApiError> {
+    let ready = state.ready().await;
     let mut f = serde_json::Map::new();
     f.insert(
         "database".into(),
-        serde_json::json!(if db.is_ok() { "ok" } else { "down" }),
+        serde_json::json!(if ready.database_up { "ok" } else { "down" }),
     );
-    let directory_up = servers
-        .as_deref()
-        .is_none_or(|s| crate::readiness::any_up(s));
-    let directory = match &servers {
+    let directory = match &ready.directory {
         None => "not configured",
-        Some(_) if directory_up => "ok",
+        Some(_) if ready.directory_up() => "ok",
         Some(_) => "down",
     };
     f.insert("directory".into(), serde_json::json!(directory));
-    if let Some(servers) = &servers {
+    if let Some(servers) = &ready.directory {
         let list: Vec<_> = servers
             .iter()
             .map(|s| serde_json::json!({"uri": s.uri, "state": s.state.name()}))
             .collect();
         f.insert("directory_servers".into(), serde_json::json!(list));
     }
-    if db.is_ok() && directory_up {
+    if ready.is_ready() {
         return Ok(crate::envelope::success(f, &[]));
     }
     Err(f
         .into_iter()
         .fold(ApiError::backend_unavailable(), |e, (k, v)| e.with(&k, v)))
-}
-
-/// The answer to a successful login: `api_key`, the delivery `email` and `user_id`.
-async fn key_response(
-    state: &AppState,
-    req: &actix_web::HttpRequest,
-    user: &auth_core::User,
-    ignored: &[String],
-) -> Result<HttpResponse, ApiError> {
-    crate::logging::note_user(req, user.id);
-    let key = state.keys.key_for(user.id).await.map_err(|e| {
-        tracing::error!(user_id = %user.id, error = %e, "cannot read the user's API key");
-        ApiError::backend_unavailable()
-    })?;
-    let mut fields = serde_json::Map::new();
-    fields.insert("api_key".into(), serde_json::json!(key.expose()));
-    fields.insert("email".into(), serde_json::json!(user.delivery_email));
-    fields.insert("user_id".into(), serde_json::json!(user.id.0));
-    Ok(crate::envelope::success(fields, ignored))
 }
 
 /// Fallback for unknown paths.

@@ -3,13 +3,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::User;
-use auth_store::Actor;
+use auth_service::{App, Purpose};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::basic;
+use crate::HttpOptions;
+use crate::basic::{self, ApiCaller};
 use crate::envelope::{ApiError, success};
-use crate::state::AppState;
+use crate::params::Params;
 
 /// A Gravatar identicon for an email (Gravatar accepts SHA-256 hashes).
 pub fn avatar_url(email: &str) -> String {
@@ -69,26 +70,24 @@ pub fn key_answer(key: &auth_core::ApiKey, ignored: &[String]) -> HttpResponse {
 }
 
 pub async fn get_me(
+    caller: ApiCaller,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
+    let params = Params::read(&req, payload, options.max_body_bytes).await?;
     Ok(success(profile(&caller.user), &params.ignored()))
 }
 
 pub async fn regenerate_own_key(
+    caller: ApiCaller,
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    app: web::Data<App>,
+    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let (caller, params) = basic::authenticate_with_params(&req, payload, &state).await?;
-    let key = state
-        .keys
-        .regenerate(caller.user.id, Actor::api(Some(caller.user.id)))
-        .await
-        .map_err(|e| ApiError::unavailable("key regeneration failed", e))?;
-    tracing::info!(user_id = %caller.user.id, "API key regenerated");
+    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let key = app.regenerate_own_key(&caller).await?;
     Ok(key_answer(&key, &params.ignored()))
 }
 
@@ -96,11 +95,8 @@ pub async fn regenerate_own_key(
 /// `X-Latchkey-Realm` for a valid Basic credential on the Host's realm; otherwise 401 with
 /// `WWW-Authenticate` (every authentication failure, so that nginx's `auth_request` denies
 /// rather than errs), 429 when rate limited, 503 when the database is unreachable.
-pub async fn verify(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let caller = basic::authenticate(&req, &state, basic::Purpose::ForwardAuth)
+pub async fn verify(req: HttpRequest, app: web::Data<App>) -> Result<HttpResponse, ApiError> {
+    let caller = basic::authenticate(&req, &app, Purpose::ForwardAuth)
         .await
         .map_err(ApiError::as_forward_auth_denial)?;
     let mut f = Map::new();

@@ -2,21 +2,16 @@
 //! (`authenticate_by_username`), requests by authenticated user (`api_by_user`) and
 //! unauthenticated requests by client IP (`api_by_ip`). Counters live in Redis when configured
 //! (shared by every instance) and in memory otherwise or while Redis is down. Every evaluated
-//! limit adds `X-RateLimit-*` headers to the response; a refusal is 429 `RATE_LIMIT_HIT`.
+//! limit's [`Decision`] is handed back to the caller (the HTTP layer turns it into `X-RateLimit-*`
+//! headers); a refusal is [`Limited`].
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
 use auth_core::{AttemptGuard, AuthFailure, BackendKind, User, fold_login_name};
-use auth_ratelimit::{Decision, RateLimiter, Rule, Rules, Ticket};
+use auth_ratelimit::{Decision, RateLimiter, Rules, Ticket};
 
-use crate::config::Settings;
-use crate::envelope::ApiError;
+use crate::options::LimitOptions;
 
 /// Rate limiting as configured.
 pub struct Limits {
@@ -40,32 +35,20 @@ pub struct Limits {
     audited_refusals: moka::sync::Cache<String, ()>,
 }
 
-fn rules(pairs: &[(u64, u32)]) -> Rules {
-    Rules(
-        pairs
-            .iter()
-            .map(|(w, n)| Rule {
-                window: Duration::from_secs(*w),
-                max: *n,
-            })
-            .collect(),
-    )
-}
-
-/// The decision whose headers the response carries (the most restrictive one seen).
+/// A request or login over its limit: the decision that refused it.
 #[derive(Debug, Clone)]
-struct Noted(Decision);
+pub struct Limited(pub Decision);
 
-fn note(req: &HttpRequest, d: &Decision) {
-    let mut ext = req.extensions_mut();
-    let replace = match ext.get::<Noted>() {
-        Some(Noted(old)) => d.remaining < old.remaining,
-        None => true,
-    };
-    if replace {
-        ext.insert(Noted(d.clone()));
+impl Limited {
+    /// How long until the limit lets the next attempt through.
+    pub fn retry_after(&self) -> Duration {
+        self.0.retry_after.unwrap_or_default()
     }
 }
+
+/// A limit check: the decision when a limit was evaluated (`None`: no limit applies), or the
+/// refusal.
+pub type Checked = Result<Option<Decision>, Limited>;
 
 /// The per-IP key: IPv4 addresses as they are, IPv6 by their /64 (one host usually holds a
 /// whole /64, so single addresses would be free to rotate).
@@ -134,32 +117,24 @@ impl AttemptGuard for LoginGuard<'_> {
 }
 
 impl Limits {
-    pub fn new(settings: &Settings) -> Limits {
-        let redis = settings.redis.url.expose();
+    pub fn new(options: &LimitOptions, trusted_proxies: &[IpAddr]) -> Limits {
         let limiter = || {
             RateLimiter::new(auth_ratelimit::LimiterConfig {
-                redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
-                key_prefix: settings.redis.key_prefix.clone(),
-                timeout: Duration::from_millis(settings.redis.timeout_ms.max(1)),
+                redis_url: options.redis_url.clone().filter(|u| !u.is_empty()),
+                key_prefix: options.redis_key_prefix.clone(),
+                timeout: options.redis_timeout.max(Duration::from_millis(1)),
                 ..auth_ratelimit::LimiterConfig::default()
             })
         };
-        let r = &settings.rate_limits;
         Limits {
             logins: limiter(),
             requests: limiter(),
-            enabled: r.enabled,
-            authenticate_enabled: r.authenticate_enabled,
-            by_username: rules(&r.authenticate_by_username),
-            by_user: rules(&r.api_by_user),
-            by_ip: rules(&r.api_by_ip),
-            trusted_proxies: settings
-                .server
-                .trusted_proxies
-                .iter()
-                .filter_map(|p| p.parse::<IpAddr>().ok())
-                .map(|ip| ip.to_canonical())
-                .collect(),
+            enabled: options.enabled,
+            authenticate_enabled: options.authenticate_enabled,
+            by_username: options.by_username.clone(),
+            by_user: options.by_user.clone(),
+            by_ip: options.by_ip.clone(),
+            trusted_proxies: trusted_proxies.iter().map(|ip| ip.to_canonical()).collect(),
             applied_clears: std::sync::Mutex::default(),
             started: crate::clock::now(),
             audited_refusals: moka::sync::Cache::builder()
@@ -190,17 +165,17 @@ impl Limits {
     }
 
     /// The client's address: the peer, or (behind a trusted proxy) the rightmost address in
-    /// `X-Forwarded-For` (every header line, joined in order) that is not a trusted proxy. An
-    /// entry that does not parse ends the walk: the last trusted hop before it counts, since
-    /// nothing left of it can be believed.
-    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+    /// `forwarded_for` (every `X-Forwarded-For` value over all its header lines, in order) that
+    /// is not a trusted proxy. An entry that does not parse ends the walk: the last trusted hop
+    /// before it counts, since nothing left of it can be believed.
+    pub fn client_ip(&self, peer: Option<IpAddr>, forwarded_for: &[String]) -> Option<IpAddr> {
         // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
-        let peer = req.peer_addr().map(|a| a.ip().to_canonical())?;
+        let peer = peer.map(|ip| ip.to_canonical())?;
         if !self.trusted_proxies.contains(&peer) {
             return Some(peer);
         }
         let mut nearest = peer;
-        for entry in header_list(req, "x-forwarded-for").iter().rev() {
+        for entry in forwarded_for.iter().rev() {
             let Ok(ip) = entry.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
                 return Some(nearest);
             };
@@ -212,88 +187,64 @@ impl Limits {
         Some(nearest)
     }
 
-    /// Checks (and, with `record`, counts) one request against a rule set.
+    /// Checks (and, with `record`, counts) one attempt against a rule set.
     async fn check(
         &self,
         limiter: &RateLimiter,
-        req: &HttpRequest,
         key: &str,
         rules: &Rules,
         record: bool,
-    ) -> Result<Decision, ApiError> {
+    ) -> Result<Decision, Limited> {
         let d = if record {
             limiter.check_and_record(key, rules).await
         } else {
             limiter.peek(key, rules).await
         };
-        note(req, &d);
-        if d.allowed {
-            Ok(d)
-        } else {
-            Err(ApiError::rate_limited(
-                d.retry_after.unwrap_or_default().as_secs_f64(),
-            ))
-        }
+        if d.allowed { Ok(d) } else { Err(Limited(d)) }
     }
 
-    /// The client IP's limit, when one applies: checked, and counted with `record`.
-    async fn ip_limit(&self, req: &HttpRequest, record: bool) -> Result<(), ApiError> {
+    /// Counts an unauthenticated request (a login, a failed key) against the client's address,
+    /// when an address limit applies.
+    pub async fn check_ip(&self, client: Option<IpAddr>) -> Checked {
         if !self.enabled || self.by_ip.0.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        match self.client_ip(req).map(ip_key) {
+        match client.map(ip_key) {
             Some(key) => self
-                .check(&self.requests, req, &key, &self.by_ip, record)
+                .check(&self.requests, &key, &self.by_ip, true)
                 .await
-                .map(drop),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts an unauthenticated request (a login) against the client's IP.
-    pub async fn check_ip(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        self.ip_limit(req, true).await
-    }
-
-    /// A failed Basic authentication counts against the IP; once over the limit the answer
-    /// is 429 instead of the authentication error.
-    pub async fn count_failed_auth(&self, req: &HttpRequest, error: ApiError) -> ApiError {
-        match self.check_ip(req).await {
-            Ok(()) => error,
-            Err(limited) => limited,
+                .map(Some),
+            None => Ok(None),
         }
     }
 
     /// The per-user limit of an authenticated request.
-    pub async fn check_user(&self, req: &HttpRequest, user: &User) -> Result<(), ApiError> {
+    pub async fn check_user(&self, user: &User) -> Checked {
         if !self.enabled || self.by_user.0.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let key = format!("api_by_user:{}", user.id.0);
-        self.check(&self.requests, req, &key, &self.by_user, true)
+        self.check(&self.requests, &key, &self.by_user, true)
             .await
-            .map(drop)
+            .map(Some)
     }
 
-    /// Before a password login: refuses (429) when the username is over its limit, even if
-    /// the password would be right; otherwise records the attempt provisionally. `username`
-    /// is the normalised login name ([`login_name`]).
+    /// Before a password login: refuses when the username is over its limit, even if the
+    /// password would be right; otherwise records the attempt provisionally. `username` is the
+    /// normalised login name ([`login_name`]).
     pub async fn begin_login(
         &self,
-        req: &HttpRequest,
         username: &str,
-    ) -> Result<LoginTicket, ApiError> {
+    ) -> Result<(LoginTicket, Option<Decision>), Limited> {
         let key = login_key(username);
         if !self.authenticate_enabled || self.by_username.0.is_empty() {
-            return Ok(LoginTicket { key, ticket: None });
+            return Ok((LoginTicket { key, ticket: None }, None));
         }
         let d = self
-            .check(&self.logins, req, &key, &self.by_username, true)
+            .check(&self.logins, &key, &self.by_username, true)
             .await?;
-        Ok(LoginTicket {
-            key,
-            ticket: d.ticket,
-        })
+        let ticket = d.ticket;
+        Ok((LoginTicket { key, ticket }, Some(d)))
     }
 
     /// The guard that counts one login's attempts against the identities its backends resolve.
@@ -308,17 +259,14 @@ impl Limits {
     /// resolved; an attempt whose credentials some backend rejected stays counted (even when
     /// the answer shown is more specific, such as an unavailable directory); anything else (an
     /// outage alone, an account state shown after a right password) is withdrawn.
+    /// Returns the decisions the guard saw, for the response's headers.
     pub async fn end_login(
         &self,
-        req: &HttpRequest,
         ticket: LoginTicket,
         guard: LoginGuard<'_>,
         outcome: &auth_core::ChainOutcome,
-    ) {
+    ) -> Vec<Decision> {
         let (tickets, decisions) = guard.take();
-        for d in &decisions {
-            note(req, d);
-        }
         for ticket in std::iter::once(ticket).chain(tickets) {
             match &outcome.result {
                 Ok(_) => self.logins.clear(&ticket.key).await,
@@ -330,6 +278,7 @@ impl Limits {
                 }
             }
         }
+        decisions
     }
 
     /// A new password for a local account: its email's and the account's failures forgotten.
@@ -397,22 +346,6 @@ impl Limits {
     }
 }
 
-/// Every comma-separated value of a header over all its lines, in order, trimmed. A line that
-/// is not visible ASCII becomes one value that parses as nothing (it must stop a walk, not
-/// vanish from it).
-pub fn header_list(req: &HttpRequest, name: &str) -> Vec<String> {
-    req.headers()
-        .get_all(name)
-        .flat_map(|line| {
-            line.to_str()
-                .unwrap_or("\u{0}")
-                .split(',')
-                .map(|v| v.trim().to_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 /// The name the login limit counts under. Zulip uses the username exactly as typed, so
 /// `Hamlet@…` and `hamlet@…` had separate budgets for one account; Latchkey folds case, width
 /// and compatibility forms (NFKC) and surrounding space, and with an LDAP append domain counts
@@ -448,28 +381,6 @@ fn login_key(username: &str) -> String {
     format!("authenticate_by_username:{}", fold_login_name(username))
 }
 
-/// Middleware: `X-RateLimit-Limit`, `-Remaining` and `-Reset` on every response for which a
-/// limit was evaluated (success or error).
-pub async fn headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let mut res = next.call(req).await?;
-    let noted = res.request().extensions().get::<Noted>().cloned();
-    if let Some(Noted(d)) = noted.filter(|n| !n.0.is_unlimited()) {
-        let h = res.headers_mut();
-        let mut put = |name: &'static str, value: String| {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                h.insert(HeaderName::from_static(name), v);
-            }
-        };
-        put("x-ratelimit-limit", d.limit.to_string());
-        put("x-ratelimit-remaining", d.remaining.to_string());
-        put("x-ratelimit-reset", d.reset_epoch_secs().to_string());
-    }
-    Ok(res)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,38 +402,30 @@ mod tests {
     }
 
     fn limits_behind(proxy: &str) -> Limits {
-        let mut settings = Settings::default();
-        settings.server.trusted_proxies = vec![proxy.to_owned()];
-        Limits::new(&settings)
+        Limits::new(&LimitOptions::default(), &[proxy.parse().unwrap()])
     }
 
     #[test]
     fn every_forwarded_for_line_is_read_and_garbage_stops_the_walk() {
         let limits = limits_behind("10.0.0.1");
-        let ip = |lines: &[&str]| {
-            let mut req =
-                actix_web::test::TestRequest::default().peer_addr("10.0.0.1:5000".parse().unwrap());
-            for l in lines {
-                req = req.append_header(("X-Forwarded-For", *l));
-            }
-            limits
-                .client_ip(&req.to_http_request())
-                .unwrap()
-                .to_string()
+        let from_proxy = Some("10.0.0.1".parse().unwrap());
+        let ip = |values: &[&str]| {
+            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            limits.client_ip(from_proxy, &values).unwrap().to_string()
         };
-        // Two lines: the proxy appended its own line after the client's chosen one.
+        // Two lines (the proxy appended its own after the client's chosen one), joined in order.
         assert_eq!(ip(&["6.6.6.6", "203.0.113.7"]), "203.0.113.7");
-        assert_eq!(ip(&["6.6.6.6, 203.0.113.7", "10.0.0.1"]), "203.0.113.7");
+        assert_eq!(ip(&["6.6.6.6", "203.0.113.7", "10.0.0.1"]), "203.0.113.7");
         // An entry that does not parse is not skipped: the walk stops at the last trusted hop.
-        assert_eq!(ip(&["203.0.113.7, junk"]), "10.0.0.1");
-        assert_eq!(ip(&["junk, 203.0.113.7"]), "203.0.113.7");
+        assert_eq!(ip(&["203.0.113.7", "junk"]), "10.0.0.1");
+        assert_eq!(ip(&["junk", "203.0.113.7"]), "203.0.113.7");
         assert_eq!(ip(&[]), "10.0.0.1");
         // Not from a trusted proxy: the peer, whatever the header says.
-        let direct = actix_web::test::TestRequest::default()
-            .peer_addr("192.0.2.9:5000".parse().unwrap())
-            .append_header(("X-Forwarded-For", "203.0.113.7"))
-            .to_http_request();
-        assert_eq!(limits.client_ip(&direct).unwrap().to_string(), "192.0.2.9");
+        let direct = limits.client_ip(
+            Some("192.0.2.9".parse().unwrap()),
+            &["203.0.113.7".to_string()],
+        );
+        assert_eq!(direct.unwrap().to_string(), "192.0.2.9");
     }
 
     #[test]
@@ -539,37 +442,34 @@ mod tests {
 
     /// In memory mode the stores hold a bounded number of keys; a flood of distinct client
     /// addresses (more than that bound) must not evict a username's recorded failures.
-    #[actix_web::test]
+    #[tokio::test]
     async fn an_ip_flood_does_not_erase_login_failures() {
-        let mut settings = Settings::default();
-        settings.rate_limits.authenticate_by_username = vec![(3600, 2)];
-        settings.rate_limits.api_by_ip = vec![(3600, 1_000)];
-        let limits = Limits::new(&settings);
-        let req = actix_web::test::TestRequest::default()
-            .peer_addr("127.0.0.1:1".parse().unwrap())
-            .to_http_request();
+        let options = LimitOptions {
+            enabled: true,
+            authenticate_enabled: true,
+            by_username: "3600:2".parse().unwrap(),
+            by_ip: "3600:1000".parse().unwrap(),
+            ..LimitOptions::default()
+        };
+        let limits = Limits::new(&options, &[]);
         let failed = auth_core::ChainOutcome {
             result: Err(auth_core::AuthFailure::BadCredentials),
             credentials_rejected: true,
             person_found: true,
             explanation: None,
+            tried: None,
         };
         for _ in 0..2 {
-            let ticket = limits.begin_login(&req, "hamlet@zulip.com").await.unwrap();
-            limits
-                .end_login(&req, ticket, limits.guard(), &failed)
-                .await;
+            let (ticket, _) = limits.begin_login("hamlet@zulip.com").await.unwrap();
+            limits.end_login(ticket, limits.guard(), &failed).await;
         }
         let capacity = auth_ratelimit::LimiterConfig::default().memory_capacity as u32;
         for n in 0..capacity + capacity / 5 {
             let ip = std::net::Ipv4Addr::from(0x0a00_0000 + n);
-            let flood = actix_web::test::TestRequest::default()
-                .peer_addr(std::net::SocketAddr::new(ip.into(), 1))
-                .to_http_request();
-            limits.check_ip(&flood).await.unwrap();
+            limits.check_ip(Some(ip.into())).await.unwrap();
         }
         assert!(
-            limits.begin_login(&req, "hamlet@zulip.com").await.is_err(),
+            limits.begin_login("hamlet@zulip.com").await.is_err(),
             "the third failed login within the window is refused"
         );
     }

@@ -1,110 +1,16 @@
-//! The administrator's read-outs and bot commands: `realm show`, `user show`, JSON for the list
-//! commands, and `bot list|create|deactivate`. Bots go through [`crate::bots`], the path the API
-//! uses.
+//! `latchkey bot list|create|deactivate`, through [`auth_service::bots`], the path the API uses.
 
 use anyhow::{Result, anyhow, bail};
-use auth_core::{BackendKind, BotType, Realm, User};
-use auth_store::{Actor, UserFilter};
-use serde_json::{Value, json};
+use auth_core::{BotType, Realm, User};
+use auth_service::bots::{self, NewBot};
+use auth_store::Actor;
+use serde_json::Value;
 
-use crate::bots::{self, NewBot};
-use crate::clock::rfc3339;
-use crate::commands::{BotCommand, find_realm};
-use crate::state::AppState;
+use super::user::user_json;
 
-/// A realm as JSON, with the methods that work on this server.
-pub fn realm_json(state: &AppState, r: &Realm) -> Value {
-    let methods = |working: bool| -> Vec<&'static str> {
-        [BackendKind::Email, BackendKind::Ldap, BackendKind::Dev]
-            .into_iter()
-            .filter(|k| k.enabled_in(r) && state.method_enabled(*k, Some(r)) == working)
-            .map(BackendKind::name)
-            .collect()
-    };
-    json!({
-        "id": r.id.0,
-        "subdomain": r.subdomain,
-        "name": r.name,
-        "description": r.description,
-        "url": crate::host::realm_url(&r.subdomain, &state.settings.server),
-        "active": !r.deactivated,
-        "methods": methods(true),
-        "methods_unavailable_here": methods(false),
-        "ldap_auto_create": r.ldap_auto_create,
-        "created": rfc3339(r.created_at),
-    })
-}
-
-/// A user as JSON (never a key or a hash; whether a password is set).
-pub fn user_json(u: &User, has_password: Option<bool>) -> Value {
-    json!({
-        "id": u.id.0,
-        "realm_id": u.realm_id.0,
-        "email": u.delivery_email,
-        "full_name": u.full_name,
-        "role": u.role.name(),
-        "active": u.is_active,
-        "bot": u.is_bot(),
-        "bot_type": u.bot_type.map(BotType::as_i32),
-        "bot_owner_id": u.bot_owner_id.map(|o| o.0),
-        "password_set": has_password,
-        "password_reset_needed": u.password_reset_needed,
-        "directory_id": u.external_id,
-        "created": rfc3339(u.created_at),
-    })
-}
-
-pub async fn realm_show(state: &AppState, subdomain: &str, as_json: bool) -> Result<()> {
-    let realm = find_realm(state, subdomain).await?;
-    let users = state.store.list_users(realm.id, UserFilter::All).await?;
-    let mut v = realm_json(state, &realm);
-    let active = |bot: bool| {
-        users
-            .iter()
-            .filter(|u| u.is_active && u.is_bot() == bot)
-            .count()
-    };
-    v["people_active"] = json!(active(false));
-    v["bots_active"] = json!(active(true));
-    v["accounts_total"] = json!(users.len());
-    print_object(&v, as_json)
-}
-
-pub async fn user_show(state: &AppState, realm: &str, email: &str, as_json: bool) -> Result<()> {
-    let realm = find_realm(state, realm).await?;
-    let record = state
-        .store
-        .login_record(realm.id, email)
-        .await?
-        .ok_or_else(|| anyhow!("no user {email:?} in realm {:?}", realm.subdomain))?;
-    let v = user_json(&record.user, Some(record.password_hash.is_some()));
-    print_object(&v, as_json)
-}
-
-fn print_object(v: &Value, as_json: bool) -> Result<()> {
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(v)?);
-        return Ok(());
-    }
-    if let Value::Object(map) = v {
-        for (k, val) in map {
-            let text = match val {
-                Value::String(s) => s.clone(),
-                Value::Null => "-".into(),
-                other => other.to_string(),
-            };
-            println!("{k:<26} {text}");
-        }
-    }
-    Ok(())
-}
-
-/// One JSON object per line.
-pub fn print_json_lines(values: &[Value]) {
-    for v in values {
-        println!("{v}");
-    }
-}
+use super::print::print_json_lines;
+use super::{BotCommand, find_realm};
+use crate::open::AppState;
 
 pub async fn bot_command(state: &AppState, cmd: BotCommand) -> Result<()> {
     match cmd {
@@ -202,7 +108,7 @@ pub async fn bot_command(state: &AppState, cmd: BotCommand) -> Result<()> {
 }
 
 /// An active person (not a bot) of the realm.
-async fn find_person(state: &AppState, realm: &Realm, email: &str) -> Result<User> {
+pub(crate) async fn find_person(state: &AppState, realm: &Realm, email: &str) -> Result<User> {
     let user = state
         .store
         .user_by_email(realm.id, email)

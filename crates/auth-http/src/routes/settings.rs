@@ -6,9 +6,12 @@ use auth_core::{BackendKind, Realm};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use auth_service::App;
+use auth_service::host::realm_url;
+
+use crate::HttpOptions;
 use crate::envelope::{ApiError, success};
-use crate::host::realm_url;
-use crate::state::AppState;
+use crate::request;
 
 /// Zulip's method names in `authentication_methods`, in its order; Latchkey implements the
 /// password methods and `dev`, the rest are always false.
@@ -26,15 +29,16 @@ const OTHER_METHODS: &[&str] = &[
 
 pub async fn server_settings(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<App>,
+    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let subdomain = state.subdomain_of(&req)?;
-    let realm = state.realm_for_subdomain(&req, &subdomain).await?;
+    let subdomain = request::subdomain(&req, &state)?;
+    let realm = request::realm_for_subdomain(&req, &state, &subdomain).await?;
     if realm.is_none() {
         if !subdomain.is_empty() {
             return Err(ApiError::invalid_subdomain_400());
         }
-        if state.settings.server.root_domain_landing_page {
+        if options.root_domain_landing_page {
             return Err(ApiError::bad_request("Subdomain required"));
         }
     }
@@ -53,8 +57,8 @@ pub async fn server_settings(
         methods.insert((*name).into(), json!(false));
     }
 
-    let zulip = &state.settings.zulip;
-    let url = realm_url(&subdomain, &state.settings.server);
+    let zulip = &options.zulip;
+    let url = realm_url(&subdomain, &state.hosts);
     let mut f = Map::new();
     f.insert("authentication_methods".into(), Value::Object(methods));
     f.insert("external_authentication_methods".into(), json!([]));

@@ -1,14 +1,6 @@
-//! Logging: the tracing subscriber (human or JSON, filtered by `RUST_LOG` or the config) and the
-//! one-line-per-request log. Handlers add the realm and user to the line through
-//! [`note_realm`] and [`note_user`]; the line carries the path without its query string, because
-//! a client may put credentials there.
+//! Logging set-up: the tracing subscriber (human or JSON, filtered by `RUST_LOG` or the config)
+//! and its escaping writer. The per-request line is the HTTP crate's (`auth_http::logging`).
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LoggingSettings;
@@ -104,84 +96,6 @@ fn escape_line(line: &str, json: bool) -> String {
     }
     out.push_str(newline);
     out
-}
-
-/// What the request line says about who made the request.
-#[derive(Debug, Clone, Default)]
-pub struct RequestContext {
-    pub realm: Option<String>,
-    pub user_id: Option<i64>,
-}
-
-pub fn note_realm(req: &HttpRequest, subdomain: &str) {
-    let mut ext = req.extensions_mut();
-    match ext.get_mut::<RequestContext>() {
-        Some(ctx) => ctx.realm = Some(subdomain.to_owned()),
-        None => {
-            ext.insert(RequestContext {
-                realm: Some(subdomain.to_owned()),
-                user_id: None,
-            });
-        }
-    }
-}
-
-pub fn note_user(req: &HttpRequest, user_id: auth_core::UserId) {
-    let mut ext = req.extensions_mut();
-    match ext.get_mut::<RequestContext>() {
-        Some(ctx) => ctx.user_id = Some(user_id.0),
-        None => {
-            ext.insert(RequestContext {
-                realm: None,
-                user_id: Some(user_id.0),
-            });
-        }
-    }
-}
-
-/// Middleware: one INFO line per request with method, path, status, latency, realm and user.
-pub async fn request_log(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let start = Instant::now();
-    let method = req.method().to_string();
-    let path = req.path().to_owned();
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let result = next.call(req).await;
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    match &result {
-        Ok(res) => {
-            let ctx = res
-                .request()
-                .extensions()
-                .get::<RequestContext>()
-                .cloned()
-                .unwrap_or_default();
-            tracing::info!(
-                target: "latchkey::request",
-                method = %method,
-                path = %path,
-                status = res.status().as_u16(),
-                latency_ms = format_args!("{latency_ms:.2}"),
-                realm = ctx.realm.as_deref().unwrap_or("-"),
-                user_id = ctx.user_id.map(|u| u.to_string()).as_deref().unwrap_or("-"),
-                peer = peer.as_deref().unwrap_or("-"),
-                "request"
-            );
-        }
-        Err(e) => {
-            tracing::warn!(
-                target: "latchkey::request",
-                method = %method,
-                path = %path,
-                status = e.as_response_error().status_code().as_u16(),
-                latency_ms = format_args!("{latency_ms:.2}"),
-                "request failed"
-            );
-        }
-    }
-    result
 }
 
 #[cfg(test)]

@@ -1,0 +1,230 @@
+//! From settings to a running application: the configuration turned into the service's typed
+//! [`Options`] (the server secret read, generated or refused here), the application opened, and
+//! the HTTP server started. The CLI and `serve` both start here.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::SecretBytes;
+use auth_http::{HttpOptions, RunningServer, ZulipInfo};
+use auth_ratelimit::{Rule, Rules};
+use auth_service::host::Hosts;
+use auth_service::keys::CacheSettings;
+use auth_service::{App, DatabaseOptions, LimitOptions, OpenError, Options};
+
+use crate::config::{ConfigError, Settings, read_secret_file};
+
+/// Why the server (or a CLI command) could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("server secret: {0}")]
+    Secret(String),
+    #[error(transparent)]
+    Serve(#[from] auth_http::ServeError),
+}
+
+/// The application with the settings it was built from (the CLI prints some of them). Derefs
+/// to the [`App`].
+pub struct AppState {
+    pub app: Arc<App>,
+    pub settings: Settings,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl AppState {
+    /// Validates the settings, then opens the application: connects, migrates (when
+    /// configured), loads the server secret and checks it against the database, and builds the
+    /// backend chain.
+    pub async fn open(settings: Settings) -> Result<AppState, StartupError> {
+        settings.validate()?;
+        let options = service_options(&settings)?;
+        let app = App::open(options).await?;
+        Ok(AppState {
+            app: Arc::new(app),
+            settings,
+        })
+    }
+}
+
+/// Serves the application on `bind` (the settings' address unless given).
+pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer, StartupError> {
+    let options = http_options(&state.settings, bind);
+    Ok(auth_http::start(state.app, options).await?)
+}
+
+/// What the HTTP layer is given.
+pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
+    let server = &settings.server;
+    let zulip = &settings.zulip;
+    HttpOptions {
+        bind: bind.map_or_else(|| server.bind.clone(), str::to_owned),
+        workers: server.workers,
+        max_body_bytes: server.max_body_bytes,
+        root_domain_landing_page: server.root_domain_landing_page,
+        zulip: ZulipInfo {
+            version: zulip.version.clone(),
+            merge_base: zulip.merge_base.clone(),
+            feature_level: zulip.feature_level,
+            push_notifications_enabled: zulip.push_notifications_enabled,
+        },
+    }
+}
+
+/// How the server's hosts map to realms.
+pub fn hosts(settings: &Settings) -> Hosts {
+    let server = &settings.server;
+    Hosts {
+        external_host: server.external_host.clone(),
+        external_scheme: server.external_scheme.clone(),
+        root_subdomain_aliases: server.root_subdomain_aliases.clone(),
+        realm_hosts: server.realm_hosts.clone(),
+    }
+}
+
+fn rules(pairs: &[(u64, u32)]) -> Rules {
+    Rules(
+        pairs
+            .iter()
+            .map(|(w, n)| Rule {
+                window: Duration::from_secs(*w),
+                max: *n,
+            })
+            .collect(),
+    )
+}
+
+/// The service's options from valid settings (the server secret read or generated).
+pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
+    let r = &settings.rate_limits;
+    let redis = settings.redis.url.expose();
+    Ok(Options {
+        database: DatabaseOptions {
+            url: settings.database_url()?,
+            max_connections: settings.database.max_connections,
+            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+            auto_migrate: settings.database.auto_migrate,
+        },
+        server_secret: load_or_create_secret(settings)?,
+        hosts: hosts(settings),
+        trusted_proxies: settings
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse::<IpAddr>().ok())
+            .collect(),
+        trust_forwarded_host: settings.server.trust_forwarded_host,
+        cache: CacheSettings {
+            capacity: settings.cache.capacity,
+            ttl: Duration::from_secs(settings.cache.ttl_secs),
+            negative_ttl: Duration::from_secs(settings.cache.negative_ttl_secs),
+        },
+        poll_interval: Duration::from_millis(settings.cache.poll_interval_ms),
+        limits: LimitOptions {
+            enabled: r.enabled,
+            authenticate_enabled: r.authenticate_enabled,
+            by_username: rules(&r.authenticate_by_username),
+            by_user: rules(&r.api_by_user),
+            by_ip: rules(&r.api_by_ip),
+            redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
+            redis_key_prefix: settings.redis.key_prefix.clone(),
+            redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
+        },
+        backends: settings.backend_kinds(),
+        development: settings.development.enabled,
+        bcrypt_cost: settings.auth.bcrypt_cost,
+        password_policy: settings.password_policy(),
+        ldap: if settings.ldap_enabled() {
+            Some(settings.ldap_config()?)
+        } else {
+            None
+        },
+    })
+}
+
+/// The server secret: inline, from its file, or newly generated into its file (mode 0600).
+pub fn load_or_create_secret(settings: &Settings) -> Result<SecretBytes, StartupError> {
+    let s = &settings.secrets;
+    let text = if !s.server_secret.is_empty() {
+        s.server_secret.0.clone()
+    } else if s.server_secret_file.exists() {
+        warn_if_readable_by_others(&s.server_secret_file);
+        read_secret_file(&s.server_secret_file, "the server secret")?
+    } else if s.generate_if_missing {
+        generate_secret_file(&s.server_secret_file)?;
+        tracing::info!(path = %s.server_secret_file.display(), "generated a new server secret");
+        read_secret_file(&s.server_secret_file, "the server secret")?
+    } else {
+        return Err(StartupError::Secret(format!(
+            "{} does not exist and secrets.generate_if_missing is false",
+            s.server_secret_file.display()
+        )));
+    };
+    let bytes = text.expose().as_bytes().to_vec();
+    if bytes.len() < auth_core::api_key::MIN_SERVER_SECRET_LEN {
+        return Err(StartupError::Secret(format!(
+            "the server secret must be at least {} characters",
+            auth_core::api_key::MIN_SERVER_SECRET_LEN
+        )));
+    }
+    Ok(SecretBytes::new(bytes))
+}
+
+fn generate_secret_file(path: &Path) -> Result<(), StartupError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail =
+        |e: std::io::Error| StartupError::Secret(format!("cannot create {}: {e}", path.display()));
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(fail)?;
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let mut text = hex::encode(bytes);
+    text.push('\n');
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match result {
+        Ok(mut f) => f.write_all(text.as_bytes()).map_err(fail)?,
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(fail(e)),
+    }
+    zeroize::Zeroize::zeroize(&mut text);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Ok(())
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "the server secret file is readable by group or others; chmod 600 it"
+            );
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! What a service call can answer besides its result. The HTTP crate maps these to Zulip's
+//! codes in one place (`auth_http::envelope`); pages and the CLI word them their own way.
+
+use auth_core::AuthFailure;
+
+/// Why a service call did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad input, with the message to show (Zulip's wording where Zulip has one).
+    #[error("{0}")]
+    Invalid(String),
+    /// A Host (or forwarded host) value that names no host.
+    #[error("Invalid Host header")]
+    MalformedHost,
+    /// No realm has this subdomain.
+    #[error("Invalid subdomain")]
+    NoSuchRealm,
+    /// An API key was not accepted.
+    #[error("{0:?}")]
+    Key(crate::caller::KeyRefusal),
+    /// Not allowed for this caller, with the message to show (Zulip answers these 400).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A login (or the rate limit in front of it) refused.
+    #[error("{0:?}")]
+    Auth(AuthFailure),
+    /// The database (or another part Latchkey needs) failed; `context` says what was being
+    /// done, `error` is for the log only.
+    #[error("{context}: {error}")]
+    Unavailable {
+        context: &'static str,
+        error: String,
+    },
+}
+
+impl ServiceError {
+    /// An infrastructure failure while doing `context`.
+    pub fn unavailable(context: &'static str, error: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Unavailable {
+            context,
+            error: error.to_string(),
+        }
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> ServiceError {
+        ServiceError::Invalid(msg.into())
+    }
+}
+
+impl From<crate::host::MalformedHost> for ServiceError {
+    fn from(_: crate::host::MalformedHost) -> ServiceError {
+        ServiceError::MalformedHost
+    }
+}

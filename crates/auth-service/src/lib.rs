@@ -1,0 +1,37 @@
+//! Latchkey's application layer: what a person, a client or an administrator can do, as plain
+//! async functions on typed inputs, shared by the HTTP routes (`auth-http`), the pages and the
+//! command line (`latchkey`). One service path per action: a login, a key regeneration or a new
+//! bot goes through the same function whoever asks.
+//!
+//! - [`App`] holds the store, the backend chain, the key service, the limits and the caches,
+//!   built once from [`Options`].
+//! - [`login`]: password and development logins (limits by typed name and by resolved
+//!   identity, the chain, the audit row, the key).
+//! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
+//!   true to the database's invalidation log.
+//! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
+//!
+//! Invariants: no HTTP (no actix), no command-line parsing, no configuration files; failures
+//! are typed ([`ServiceError`]) and mapped to Zulip codes by the HTTP crate alone.
+
+pub mod accounts;
+mod app;
+pub mod bots;
+pub mod caller;
+pub mod clock;
+mod error;
+mod follower;
+pub mod host;
+pub mod invalidation;
+pub mod keys;
+pub mod limits;
+pub mod login;
+pub mod lookup_cache;
+mod options;
+pub mod readiness;
+
+pub use app::{App, OpenError};
+pub use caller::{Caller, KeyRefusal, Purpose};
+pub use error::ServiceError;
+pub use login::{Client, LoggedIn, LoginResult};
+pub use options::{DatabaseOptions, LimitOptions, Options};
