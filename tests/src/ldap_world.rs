@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use auth_core::{Realm, Role, User};
-use auth_server::Settings;
+use latchkey::Settings;
 
 use crate::slapd::{self, SeedUser, Slapd};
 use crate::{Client, DbKind, PW, Reply, TestDb, TestServer, latchkey_bin};
@@ -34,7 +34,7 @@ pub fn base_ldap(s: &mut Settings, d: &Slapd) {
     l.uris = vec![d.uri()];
     l.bind_dn = slapd::SERVICE_DN.into();
     l.bind_password =
-        auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
+        latchkey::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
     l.user_search_base = slapd::PEOPLE_DN.into();
     l.user_search_filter = "(uid={user})".into();
     l.append_domain = "zulip.com".into();

@@ -3,7 +3,7 @@
 //! - [`TestDb`]: a fresh SQLite file or a fresh PostgreSQL database (created on the local
 //!   server, dropped afterwards). When PostgreSQL cannot be reached the PostgreSQL half of a test
 //!   is skipped, except when `CI` is set: then it fails.
-//! - [`TestServer`]: `auth_server::start` on `127.0.0.1:0` with test settings, plus an admin
+//! - [`TestServer`]: `latchkey::start` on `127.0.0.1:0` with test settings, plus an admin
 //!   [`AppState`] on the same database for fixtures (as the CLI would use it).
 //! - [`Fixture`]: the spec's §12 world (realms `zulip` and `lear` under `example.test`, Hamlet,
 //!   Cordelia, Othello).
@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use auth_core::{AuthMethods, Password, Realm, Role, User};
-use auth_server::{AppState, RunningServer, Settings};
 use auth_store::{Actor, NewRealm, NewUser};
+use latchkey::{AppState, RunningServer, Settings};
 use serde_json::Value;
 
 pub use auth_store::DbKind;
@@ -135,7 +135,7 @@ impl TestDb {
         s.server.bind = "127.0.0.1:0".into();
         s.server.external_host = EXTERNAL_HOST.into();
         s.server.workers = 2;
-        s.database.url = auth_server::config::DatabaseUrl(auth_core::SecretString::new(self.url()));
+        s.database.url = latchkey::config::DatabaseUrl(auth_core::SecretString::new(self.url()));
         s.database.max_connections = 4;
         s.secrets.server_secret_file = self.dir().join("secret.key");
         s.auth.bcrypt_cost = 4;
@@ -172,7 +172,7 @@ impl TestServer {
         let state = AppState::open(settings.clone())
             .await
             .expect("open server state");
-        let running = auth_server::start(state, None).await.expect("start server");
+        let running = latchkey::start(state, None).await.expect("start server");
         TestServer {
             addr: running.addr,
             admin,

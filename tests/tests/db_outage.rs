@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use auth_core::{Realm, Role, User};
-use auth_server::Settings;
+use latchkey::Settings;
 use latchkey_tests::postgres::PrivatePostgres;
 use latchkey_tests::proxy::TcpProxy;
 use latchkey_tests::{Client, DbKind, PW, Reply, TestDb, TestServer};
@@ -37,7 +37,7 @@ async fn private_postgres() -> Option<PrivatePostgres> {
 /// outage) and no rate limits (the recovery polls ask many times).
 fn settings(scratch: &TestDb, url: String, tweak: impl FnOnce(&mut Settings)) -> Settings {
     let mut s = scratch.settings();
-    s.database.url = auth_server::config::DatabaseUrl(auth_core::SecretString::new(url));
+    s.database.url = latchkey::config::DatabaseUrl(auth_core::SecretString::new(url));
     s.cache.ttl_secs = 300;
     s.rate_limits.authenticate_enabled = false;
     s.rate_limits.api_by_ip = vec![];

@@ -11,7 +11,7 @@ both_dbs!(
     dev_list_users_lists_active_people,
 );
 
-fn dev(s: &mut auth_server::Settings) {
+fn dev(s: &mut latchkey::Settings) {
     s.development.enabled = true;
     s.auth.backends = vec!["email".into(), "dev".into()];
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use auth_server::Settings;
+use latchkey::Settings;
 use latchkey_tests::process::{ServerProcess, free_port, run_with_timeout};
 use latchkey_tests::slapd::{self, Slapd};
 use latchkey_tests::{Client, DbKind, Reply, TestDb, TestServer, eventually, latchkey_bin};
@@ -358,9 +358,9 @@ async fn serve_logs_the_check_at_start_and_serves_anyway() {
         "{out_text}\n{log_text}"
     );
     for needle in [
-        format!("WARN auth_server::ldap_check: LDAP check at start: {down} is down: connect to {down} failed: connection refused"),
-        format!("INFO auth_server::ldap_check: LDAP check at start: connected to {}, bound as the service account", d.uri()),
-        "WARN auth_server::ldap_check: LDAP check at start: ldap.email_attr = \"mial\" is not an attribute type in the directory's schema (cn=Subschema)".to_owned(),
+        format!("WARN latchkey::ldap_check: LDAP check at start: {down} is down: connect to {down} failed: connection refused"),
+        format!("INFO latchkey::ldap_check: LDAP check at start: connected to {}, bound as the service account", d.uri()),
+        "WARN latchkey::ldap_check: LDAP check at start: ldap.email_attr = \"mial\" is not an attribute type in the directory's schema (cn=Subschema)".to_owned(),
         "the LDAP check at start found problems; run `latchkey config check --connect` for details problems=2".to_owned(),
     ] {
         assert!(log_text.contains(&needle), "{needle:?} missing from:\n{log_text}");

@@ -30,7 +30,7 @@ async fn server_behind(
     if service_account {
         l.bind_dn = slapd::SERVICE_DN.into();
         l.bind_password =
-            auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
+            latchkey::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
         l.user_search_base = slapd::PEOPLE_DN.into();
         l.user_search_filter = "(uid={user})".into();
     } else {

@@ -44,10 +44,10 @@ async fn wrong_secret_refuses_to_start(kind: DbKind) {
         return;
     };
     let mut settings = f.server.settings.clone();
-    settings.secrets.server_secret = auth_server::config::Secret(auth_core::SecretString::new(
+    settings.secrets.server_secret = latchkey::config::Secret(auth_core::SecretString::new(
         "another-secret-that-is-long-enough-0123456789",
     ));
-    let err = match auth_server::AppState::open(settings).await {
+    let err = match latchkey::AppState::open(settings).await {
         Ok(_) => panic!("a server with a different secret must refuse to start"),
         Err(e) => e.to_string(),
     };

@@ -43,7 +43,7 @@ async fn two_instances_share_keys_and_limits() {
         .unwrap()
         .expect("private redis");
     let mut settings = db.settings();
-    settings.redis.url = auth_server::config::Secret(auth_core::SecretString::new(redis.url()));
+    settings.redis.url = latchkey::config::Secret(auth_core::SecretString::new(redis.url()));
     settings.redis.key_prefix = format!("latchkey-test-{}:", std::process::id());
     settings.rate_limits.authenticate_by_username = vec![(60, 3)];
     let a = TestServer::start(settings.clone()).await;

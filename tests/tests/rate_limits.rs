@@ -116,7 +116,7 @@ async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
     assert!(!listed.contains("hamlet@zulip.com"), "{listed}");
 }
 
-fn two_per_two_seconds(s: &mut auth_server::Settings) {
+fn two_per_two_seconds(s: &mut latchkey::Settings) {
     s.rate_limits.authenticate_by_username = vec![(2, 2)];
 }
 

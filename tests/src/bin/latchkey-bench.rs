@@ -174,7 +174,7 @@ async fn server_for(kind: DbKind, cost: u32) -> Option<(TestDb, TestServer)> {
 async fn server_with(
     kind: DbKind,
     cost: u32,
-    tweak: impl FnOnce(&mut auth_server::Settings),
+    tweak: impl FnOnce(&mut latchkey::Settings),
 ) -> Option<(TestDb, TestServer)> {
     let db = TestDb::new(kind)?;
     let mut settings = db.settings();
@@ -369,12 +369,12 @@ async fn bench_ldap(out: &mut String, ratios: &mut Vec<String>) {
         let _ = writeln!(out, "\n(slapd unavailable: LDAP skipped)\n");
         return;
     };
-    let ldap_settings = |s: &mut auth_server::Settings, backends: &[&str]| {
+    let ldap_settings = |s: &mut latchkey::Settings, backends: &[&str]| {
         s.auth.backends = backends.iter().map(|b| b.to_string()).collect();
         s.ldap.uris = vec![d.uri()];
         s.ldap.bind_dn = slapd::SERVICE_DN.into();
         s.ldap.bind_password =
-            auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
+            latchkey::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
         s.ldap.user_search_base = slapd::PEOPLE_DN.into();
         s.ldap.append_domain = "zulip.com".into();
     };

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use auth_server::cli::{Cli, Command, ConfigCommand};
-use auth_server::{AppState, Settings, log_setup as logging};
 use clap::Parser;
+use latchkey::cli::{Cli, Command, ConfigCommand};
+use latchkey::{AppState, Settings, log_setup as logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let mut quiet = settings.logging.clone();
             quiet.filter = "warn".into();
             logging::init(&quiet);
-            auth_server::cli::run(settings, command).await?;
+            latchkey::cli::run(settings, command).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -59,10 +59,10 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
     let backends = state.settings.auth.backends.join(", ");
     let db = state.store.kind().name();
     let ldap = state.ldap.as_ref().map(|d| d.config().clone());
-    let server = auth_server::start(state, bind).await?;
+    let server = latchkey::start(state, bind).await?;
     if let Some(cfg) = ldap {
         // In the background: the directory may be slow or briefly down; start-up does not wait.
-        auth_server::ldap_check::spawn_startup_check(cfg);
+        latchkey::ldap_check::spawn_startup_check(cfg);
     }
     tracing::info!(
         address = %server.addr,
@@ -123,7 +123,7 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
         eprintln!("database: connected ({})", store.kind().name());
         if settings.ldap_enabled() {
             let cfg = settings.ldap_config()?;
-            let problems = auth_server::ldap_check::print_check(&cfg)
+            let problems = latchkey::ldap_check::print_check(&cfg)
                 .await
                 .map_err(|e| anyhow::anyhow!("LDAP: {e}"))?;
             if problems > 0 {
