@@ -1,5 +1,6 @@
 //! Redis going away and coming back, with a private redis-server per test (a free loopback port,
 //! no persistence), and a Redis that accepts connections but never answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
 mod common;
 

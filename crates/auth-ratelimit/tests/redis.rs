@@ -1,5 +1,6 @@
 //! What only Redis does: counts shared between limiters (instances), the stored layout, and
 //! atomicity under concurrent checks. Uses the shared test Redis with a fresh key prefix.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
 mod common;
 

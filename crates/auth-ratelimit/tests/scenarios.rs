@@ -1,6 +1,7 @@
 //! The algorithm's scenarios (Zulip's, spec §7), each run on the memory store and on Redis, on a
 //! hand-driven clock: nothing sleeps. Redis runs use the shared test Redis with a fresh key
 //! prefix (see `common`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
 mod common;
 
