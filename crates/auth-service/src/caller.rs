@@ -5,7 +5,7 @@
 use auth_core::{ApiKey, BotType, Realm, User};
 
 use crate::App;
-use crate::error::ServiceError;
+use crate::error::{KeyRefusal, ServiceError};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -24,21 +24,6 @@ pub enum Purpose {
     /// active account, and it does not spend the caller's API budget (a browser behind the
     /// proxy makes many requests).
     ForwardAuth,
-}
-
-/// Why a key was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRefusal {
-    /// Not the shape of a key.
-    Malformed,
-    /// No such key, or not this email's.
-    Invalid,
-    RealmDeactivated,
-    UserDeactivated,
-    /// The key's realm is not the one the request's host names.
-    WrongSubdomain,
-    /// An incoming-webhook bot on an ordinary endpoint.
-    WebhookBot,
 }
 
 impl App {

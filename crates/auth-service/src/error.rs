@@ -17,7 +17,7 @@ pub enum ServiceError {
     NoSuchRealm,
     /// An API key was not accepted.
     #[error("{0:?}")]
-    Key(crate::caller::KeyRefusal),
+    Key(KeyRefusal),
     /// Not allowed for this caller, with the message to show (Zulip answers these 400).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -51,4 +51,19 @@ impl From<crate::host::MalformedHost> for ServiceError {
     fn from(_: crate::host::MalformedHost) -> ServiceError {
         ServiceError::MalformedHost
     }
+}
+
+/// Why a key was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// Not the shape of a key.
+    Malformed,
+    /// No such key, or not this email's.
+    Invalid,
+    RealmDeactivated,
+    UserDeactivated,
+    /// The key's realm is not the one the request's host names.
+    WrongSubdomain,
+    /// An incoming-webhook bot on an ordinary endpoint.
+    WebhookBot,
 }

@@ -31,7 +31,7 @@ mod options;
 pub mod readiness;
 
 pub use app::{App, OpenError};
-pub use caller::{Caller, KeyRefusal, Purpose};
-pub use error::ServiceError;
+pub use caller::{Caller, Purpose};
+pub use error::{KeyRefusal, ServiceError};
 pub use login::{Client, LoggedIn, LoginResult};
 pub use options::{DatabaseOptions, LimitOptions, Options};
