@@ -64,6 +64,15 @@ fn parse_urlencoded(bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 impl Params {
+    /// Reads the parameters with the server's body limit ([`crate::HttpOptions`]).
+    pub async fn of(req: &HttpRequest, payload: web::Payload) -> Result<Params, ApiError> {
+        let limit = req
+            .app_data::<web::Data<crate::HttpOptions>>()
+            .map(|o| o.max_body_bytes)
+            .ok_or_else(ApiError::internal)?;
+        Params::read(req, payload, limit).await
+    }
+
     /// Reads the query string and, for form content types, the body (at most `limit` bytes).
     pub async fn read(
         req: &HttpRequest,

@@ -7,7 +7,6 @@ use auth_core::{BotType, User};
 use auth_service::{App, bots};
 use serde_json::{Map, Value, json};
 
-use crate::HttpOptions;
 use crate::basic::ApiCaller;
 use crate::envelope::{ApiError, success};
 use crate::params::Params;
@@ -36,9 +35,8 @@ pub async fn create_bot(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     let full_name = params.required("full_name")?.to_owned();
     let short_name = params.required("short_name")?.trim().to_owned();
     let bot_type = match params.optional("bot_type") {
@@ -67,9 +65,8 @@ pub async fn list_bots(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     let bots = bots::visible_with_keys(&app, &caller).await?;
     let out = bots
         .iter()
@@ -87,9 +84,8 @@ pub async fn get_bot_key(
     path: web::Path<String>,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     let key = bots::key_of(&app, &caller, &path).await?;
     Ok(key_answer(&key, &params.ignored()))
 }
@@ -101,9 +97,8 @@ pub async fn regenerate_bot_key(
     path: web::Path<String>,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     let key = bots::regenerate_key(&app, &caller, &path).await?;
     Ok(key_answer(&key, &params.ignored()))
 }
@@ -115,9 +110,8 @@ pub async fn deactivate_bot(
     path: web::Path<String>,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     bots::deactivate_for(&app, &caller, &path).await?;
     Ok(success(Map::new(), &params.ignored()))
 }
@@ -130,9 +124,8 @@ pub async fn reactivate_user(
     path: web::Path<String>,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     bots::reactivate_for(&app, &caller, &path).await?;
     Ok(success(Map::new(), &params.ignored()))
 }

@@ -5,7 +5,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::Password;
 use auth_service::{App, LoginResult};
 
-use crate::HttpOptions;
 use crate::envelope::{ApiError, success};
 use crate::limits::note;
 use crate::logging::{note_realm, note_user};
@@ -16,9 +15,8 @@ pub async fn fetch_api_key(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     // Parameters are checked first, username before password, as Zulip's REQ framework does.
     let username = params.required("username")?.to_owned();
     let password = Password::new(params.required("password")?);
@@ -33,9 +31,8 @@ pub async fn dev_fetch_api_key(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     let username = params.required("username")?.to_owned();
     let host = request::host(&req, &app);
     let result = app

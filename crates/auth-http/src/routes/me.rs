@@ -7,7 +7,6 @@ use auth_service::{App, Purpose};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::HttpOptions;
 use crate::basic::{self, ApiCaller};
 use crate::envelope::{ApiError, success};
 use crate::params::Params;
@@ -73,9 +72,8 @@ pub async fn get_me(
     caller: ApiCaller,
     req: HttpRequest,
     payload: web::Payload,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     Ok(success(profile(&caller.user), &params.ignored()))
 }
 
@@ -84,9 +82,8 @@ pub async fn regenerate_own_key(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
-    options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, options.max_body_bytes).await?;
+    let params = Params::of(&req, payload).await?;
     let key = app.regenerate_own_key(&caller).await?;
     Ok(key_answer(&key, &params.ignored()))
 }
