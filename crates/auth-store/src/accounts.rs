@@ -3,17 +3,15 @@
 //! who and why), refused claims on linked accounts.
 
 use auth_core::{
-    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, Realm, RealmId, User, UserId,
+    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, RealmId, User, UserId,
     email_lookup_key,
 };
 use diesel::prelude::*;
 
 use crate::models::UserRow;
-use crate::schema::{realms, users};
-use crate::{
-    Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, find_login, find_realm,
-    find_user, user_realm,
-};
+use crate::schema::users;
+use crate::users::{find_login, find_user, user_realm};
+use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as};
 
 impl Store {
     /// The account with this delivery email in the realm, with its password hash.
@@ -191,34 +189,6 @@ impl Store {
             }
             // Diesel's own "not found", as a plain `first` would report it.
             find_user(c, user)?.ok_or(StoreError::NotFound("row"))
-        })
-        .await
-    }
-
-    /// Whether a first directory login creates an account in the realm.
-    pub async fn set_realm_ldap_auto_create(
-        &self,
-        id: RealmId,
-        enabled: bool,
-        actor: Actor,
-    ) -> Result<Realm, StoreError> {
-        self.write(move |c| {
-            let n = diesel::update(realms::table.find(id.0))
-                .set(realms::ldap_auto_create.eq(enabled))
-                .execute(c)?;
-            if n == 0 {
-                return Err(StoreError::NotFound("realm"));
-            }
-            let detail = serde_json::json!({"ldap_auto_create": enabled});
-            audit(
-                c,
-                Some(id),
-                AuditEvent::RealmSettingsChanged,
-                &actor,
-                None,
-                detail,
-            )?;
-            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
         })
         .await
     }

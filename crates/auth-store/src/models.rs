@@ -42,20 +42,6 @@ impl From<RealmRow> for Realm {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = realms)]
-pub(crate) struct NewRealmRow<'a> {
-    pub subdomain: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub deactivated: bool,
-    pub email_auth_enabled: bool,
-    pub ldap_auth_enabled: bool,
-    pub dev_auth_enabled: bool,
-    pub created_at: i64,
-    pub ldap_auto_create: bool,
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub(crate) struct UserRow {
@@ -113,23 +99,6 @@ impl UserRow {
             password_hash: self.password_hash.map(PasswordHash),
         }
     }
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = users)]
-pub(crate) struct NewUserRow<'a> {
-    pub realm_id: i64,
-    pub delivery_email: &'a str,
-    pub email_key: &'a str,
-    pub full_name: &'a str,
-    pub password_hash: Option<&'a str>,
-    pub role: i32,
-    pub is_active: bool,
-    pub bot_type: Option<i32>,
-    pub bot_owner_id: Option<i64>,
-    pub password_reset_needed: bool,
-    pub created_at: i64,
-    pub external_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
