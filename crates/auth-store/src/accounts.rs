@@ -8,10 +8,11 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
+use crate::audit::audit;
 use crate::models::UserRow;
 use crate::schema::users;
 use crate::users::{find_login, find_user, user_realm};
-use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as};
+use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
 impl Store {
     /// The account with this delivery email in the realm, with its password hash.

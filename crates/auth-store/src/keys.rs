@@ -4,10 +4,11 @@
 use auth_core::{KeyDigest, Realm, SealedKey, User, UserId};
 use diesel::prelude::*;
 
+use crate::audit::audit;
 use crate::models::{RealmRow, UserRow};
 use crate::schema::{api_keys, realms, users};
 use crate::users::user_realm;
-use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, now_micros};
+use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 impl Store {
     /// The sealed copy of a user's key, to be opened by the vault.

@@ -6,7 +6,7 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
-use crate::schema::{audit_log, realms, users};
+use crate::schema::{realms, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = realms)]
@@ -99,29 +99,4 @@ impl UserRow {
             password_hash: self.password_hash.map(PasswordHash),
         }
     }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = audit_log)]
-pub(crate) struct AuditRow {
-    pub id: i64,
-    pub realm_id: Option<i64>,
-    pub event_type: String,
-    pub acting_user_id: Option<i64>,
-    pub modified_user_id: Option<i64>,
-    pub source: String,
-    pub detail: String,
-    pub event_time: i64,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-pub(crate) struct NewAuditRow<'a> {
-    pub realm_id: Option<i64>,
-    pub event_type: &'a str,
-    pub acting_user_id: Option<i64>,
-    pub modified_user_id: Option<i64>,
-    pub source: &'a str,
-    pub detail: &'a str,
-    pub event_time: i64,
 }

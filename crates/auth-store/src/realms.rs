@@ -4,9 +4,10 @@
 use auth_core::{AuthMethods, Realm, RealmId};
 use diesel::prelude::*;
 
+use crate::audit::audit;
 use crate::models::RealmRow;
 use crate::schema::realms;
-use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, now_micros};
+use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A realm to create.
 #[derive(Debug, Clone)]

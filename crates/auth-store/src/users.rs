@@ -9,10 +9,11 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
+use crate::audit::audit;
 use crate::keys::insert_key;
 use crate::models::UserRow;
 use crate::schema::users;
-use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, now_micros};
+use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
 #[derive(Debug, Clone)]
