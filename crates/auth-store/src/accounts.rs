@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use crate::audit::audit;
 use crate::models::UserRow;
 use crate::schema::users;
-use crate::users::{find_login, find_user, user_realm};
+use crate::users::{change_user, find_login, find_user};
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
 impl Store {
@@ -51,22 +51,17 @@ impl Store {
         user: UserId,
         hash: PasswordHash,
     ) -> Result<(), StoreError> {
+        let actor = Actor {
+            source: "login",
+            user: Some(user),
+        };
         self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::update(users::table.find(user.0))
-                .set(users::password_hash.eq(Some(hash.0.clone())))
-                .execute(c)?;
-            audit(
-                c,
-                Some(realm),
-                AuditEvent::UserPasswordHashUpgraded,
-                &Actor {
-                    source: "login",
-                    user: Some(user),
-                },
-                Some(user),
-                serde_json::json!({}),
-            )
+            let event = AuditEvent::UserPasswordHashUpgraded;
+            change_user(c, user, event, &actor, serde_json::json!({}), |c| {
+                diesel::update(users::table.find(user.0))
+                    .set(users::password_hash.eq(Some(hash.0.clone())))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -99,7 +94,11 @@ impl Store {
     ) -> Result<User, StoreError> {
         self.write(move |c| {
             let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
+            // Every audit row it writes: this realm, this actor, the user it changed.
             let realm = Some(current.realm_id);
+            let log = |c: &mut DbConnection, event, changed: UserId, detail| {
+                audit(c, realm, event, &actor, Some(changed), detail)
+            };
             if let Some(email) = &update.email {
                 let email = email.trim();
                 if email != current.delivery_email {
@@ -111,14 +110,7 @@ impl Store {
                         .execute(c)
                         .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
                     let detail = serde_json::json!({"old": current.delivery_email, "new": email});
-                    audit(
-                        c,
-                        realm,
-                        AuditEvent::UserEmailChanged,
-                        &actor,
-                        Some(user),
-                        detail,
-                    )?;
+                    log(c, AuditEvent::UserEmailChanged, user, detail)?;
                 }
             }
             if let Some(name) = &update.full_name {
@@ -127,14 +119,7 @@ impl Store {
                         .set(users::full_name.eq(name))
                         .execute(c)?;
                     let detail = serde_json::json!({"old": current.full_name, "new": name});
-                    audit(
-                        c,
-                        realm,
-                        AuditEvent::UserFullNameChanged,
-                        &actor,
-                        Some(user),
-                        detail,
-                    )?;
+                    log(c, AuditEvent::UserFullNameChanged, user, detail)?;
                 }
             }
             if let Some(id) = &update.external_id {
@@ -146,14 +131,7 @@ impl Store {
                             conflict_as(e, "a user with that directory id in this realm")
                         })?;
                     let detail = serde_json::json!({"external_id": id, "old": current.external_id});
-                    audit(
-                        c,
-                        realm,
-                        AuditEvent::UserExternalIdChanged,
-                        &actor,
-                        Some(user),
-                        detail,
-                    )?;
+                    log(c, AuditEvent::UserExternalIdChanged, user, detail)?;
                 }
             }
             if let Some(active) = update.active {
@@ -165,7 +143,7 @@ impl Store {
                         AuditEvent::UserDeactivated
                     };
                     let detail = serde_json::json!({"reason": update.reason});
-                    audit(c, realm, event, &actor, Some(user), detail)?;
+                    log(c, event, user, detail)?;
                     if !active && !current.is_bot() {
                         // As Zulip does: a deactivated person's bots go with them.
                         let bots: Vec<i64> = users::table
@@ -176,14 +154,7 @@ impl Store {
                         for bot in bots {
                             set_active(c, UserId(bot), false, &actor, Some("owner deactivated"))?;
                             let detail = serde_json::json!({"because_owner_deactivated": user.0});
-                            audit(
-                                c,
-                                realm,
-                                AuditEvent::UserDeactivated,
-                                &actor,
-                                Some(UserId(bot)),
-                                detail,
-                            )?;
+                            log(c, AuditEvent::UserDeactivated, UserId(bot), detail)?;
                         }
                     }
                 }

@@ -185,24 +185,13 @@ impl Store {
         .await
     }
 
-    /// Newest first.
+    /// The newest `limit` entries (of this realm when given), newest first: the first page.
     pub async fn audit_entries(
         &self,
         realm: Option<RealmId>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        self.with_conn(move |c| {
-            let mut q = audit_log::table
-                .select(AuditRow::as_select())
-                .order(audit_log::id.desc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(r) = realm {
-                q = q.filter(audit_log::realm_id.eq(r.0));
-            }
-            Ok(q.load(c)?.into_iter().map(AuditRow::into_entry).collect())
-        })
-        .await
+        self.audit_page(realm, None, None, None, limit).await
     }
 
     /// One page of the audit log, newest first: rows with an id below `before` (all when

@@ -4,10 +4,9 @@
 use auth_core::{KeyDigest, Realm, SealedKey, User, UserId};
 use diesel::prelude::*;
 
-use crate::audit::audit;
 use crate::models::{RealmRow, UserRow};
 use crate::schema::{api_keys, realms, users};
-use crate::users::user_realm;
+use crate::users::change_user;
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 impl Store {
@@ -49,17 +48,11 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StoreError> {
         self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::delete(api_keys::table.find(user.0)).execute(c)?;
-            insert_key(c, user, &sealed, now_micros())?;
-            audit(
-                c,
-                Some(realm),
-                AuditEvent::UserApiKeyChanged,
-                &actor,
-                Some(user),
-                serde_json::json!({}),
-            )
+            let event = AuditEvent::UserApiKeyChanged;
+            change_user(c, user, event, &actor, serde_json::json!({}), |c| {
+                diesel::delete(api_keys::table.find(user.0)).execute(c)?;
+                insert_key(c, user, &sealed, now_micros())
+            })
         })
         .await
     }

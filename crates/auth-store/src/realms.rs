@@ -107,20 +107,18 @@ impl Store {
         deactivated: bool,
         actor: Actor,
     ) -> Result<Realm, StoreError> {
+        let event = if deactivated {
+            AuditEvent::RealmDeactivated
+        } else {
+            AuditEvent::RealmReactivated
+        };
         self.write(move |c| {
-            let n = diesel::update(realms::table.find(id.0))
-                .set(realms::deactivated.eq(deactivated))
-                .execute(c)?;
-            if n == 0 {
-                return Err(StoreError::NotFound("realm"));
-            }
-            let event = if deactivated {
-                AuditEvent::RealmDeactivated
-            } else {
-                AuditEvent::RealmReactivated
-            };
-            audit(c, Some(id), event, &actor, None, serde_json::json!({}))?;
-            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+            let detail = serde_json::json!({});
+            change_realm(c, id, event, &actor, detail, |c| {
+                diesel::update(realms::table.find(id.0))
+                    .set(realms::deactivated.eq(deactivated))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -132,25 +130,18 @@ impl Store {
         actor: Actor,
     ) -> Result<Realm, StoreError> {
         self.write(move |c| {
-            let n = diesel::update(realms::table.find(id.0))
-                .set((
-                    realms::email_auth_enabled.eq(methods.email),
-                    realms::ldap_auth_enabled.eq(methods.ldap),
-                    realms::dev_auth_enabled.eq(methods.dev),
-                ))
-                .execute(c)?;
-            if n == 0 {
-                return Err(StoreError::NotFound("realm"));
-            }
-            audit(
-                c,
-                Some(id),
-                AuditEvent::RealmAuthMethodsChanged,
-                &actor,
-                None,
-                serde_json::json!({"email": methods.email, "ldap": methods.ldap, "dev": methods.dev}),
-            )?;
-            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+            let detail =
+                serde_json::json!({"email": methods.email, "ldap": methods.ldap, "dev": methods.dev});
+            let event = AuditEvent::RealmAuthMethodsChanged;
+            change_realm(c, id, event, &actor, detail, |c| {
+                diesel::update(realms::table.find(id.0))
+                    .set((
+                        realms::email_auth_enabled.eq(methods.email),
+                        realms::ldap_auth_enabled.eq(methods.ldap),
+                        realms::dev_auth_enabled.eq(methods.dev),
+                    ))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -163,25 +154,33 @@ impl Store {
         actor: Actor,
     ) -> Result<Realm, StoreError> {
         self.write(move |c| {
-            let n = diesel::update(realms::table.find(id.0))
-                .set(realms::ldap_auto_create.eq(enabled))
-                .execute(c)?;
-            if n == 0 {
-                return Err(StoreError::NotFound("realm"));
-            }
             let detail = serde_json::json!({"ldap_auto_create": enabled});
-            audit(
-                c,
-                Some(id),
-                AuditEvent::RealmSettingsChanged,
-                &actor,
-                None,
-                detail,
-            )?;
-            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
+            let event = AuditEvent::RealmSettingsChanged;
+            change_realm(c, id, event, &actor, detail, |c| {
+                diesel::update(realms::table.find(id.0))
+                    .set(realms::ldap_auto_create.eq(enabled))
+                    .execute(c)
+            })
         })
         .await
     }
+}
+
+/// Runs `update` on realm `id` (it returns how many rows it changed), audits the change as
+/// `event`, and returns the realm as it now is; `NotFound("realm")` when there is no such realm.
+fn change_realm(
+    c: &mut DbConnection,
+    id: RealmId,
+    event: AuditEvent,
+    actor: &Actor,
+    detail: serde_json::Value,
+    update: impl FnOnce(&mut DbConnection) -> QueryResult<usize>,
+) -> Result<Realm, StoreError> {
+    if update(c)? == 0 {
+        return Err(StoreError::NotFound("realm"));
+    }
+    audit(c, Some(id), event, actor, None, detail)?;
+    find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
 }
 
 pub(crate) fn find_realm(c: &mut DbConnection, id: RealmId) -> QueryResult<Option<Realm>> {

@@ -149,21 +149,16 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StoreError> {
         self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::update(users::table.find(user.0))
-                .set((
-                    users::password_hash.eq(hash.as_ref().map(|h| h.0.clone())),
-                    users::password_reset_needed.eq(false),
-                ))
-                .execute(c)?;
-            audit(
-                c,
-                Some(realm),
-                AuditEvent::UserPasswordChanged,
-                &actor,
-                Some(user),
-                serde_json::json!({"usable": hash.is_some()}),
-            )
+            let detail = serde_json::json!({"usable": hash.is_some()});
+            let event = AuditEvent::UserPasswordChanged;
+            change_user(c, user, event, &actor, detail, |c| {
+                diesel::update(users::table.find(user.0))
+                    .set((
+                        users::password_hash.eq(hash.as_ref().map(|h| h.0.clone())),
+                        users::password_reset_needed.eq(false),
+                    ))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -176,18 +171,13 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StoreError> {
         self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::update(users::table.find(user.0))
-                .set(users::password_reset_needed.eq(needed))
-                .execute(c)?;
-            audit(
-                c,
-                Some(realm),
-                AuditEvent::UserPasswordResetRequired,
-                &actor,
-                Some(user),
-                serde_json::json!({"reset_needed": needed}),
-            )
+            let detail = serde_json::json!({"reset_needed": needed});
+            let event = AuditEvent::UserPasswordResetRequired;
+            change_user(c, user, event, &actor, detail, |c| {
+                diesel::update(users::table.find(user.0))
+                    .set(users::password_reset_needed.eq(needed))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -195,19 +185,12 @@ impl Store {
     /// Changes a user's role (audited).
     pub async fn set_role(&self, user: UserId, role: Role, actor: Actor) -> Result<(), StoreError> {
         self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::update(users::table.find(user.0))
-                .set(users::role.eq(role.as_i32()))
-                .execute(c)?;
             let detail = serde_json::json!({"role": role.name()});
-            audit(
-                c,
-                Some(realm),
-                AuditEvent::UserRoleChanged,
-                &actor,
-                Some(user),
-                detail,
-            )
+            change_user(c, user, AuditEvent::UserRoleChanged, &actor, detail, |c| {
+                diesel::update(users::table.find(user.0))
+                    .set(users::role.eq(role.as_i32()))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -254,7 +237,7 @@ pub(crate) fn find_login(
         .map(UserRow::into_record))
 }
 
-pub(crate) fn user_realm(c: &mut DbConnection, user: UserId) -> Result<RealmId, StoreError> {
+fn user_realm(c: &mut DbConnection, user: UserId) -> Result<RealmId, StoreError> {
     users::table
         .find(user.0)
         .select(users::realm_id)
@@ -262,4 +245,22 @@ pub(crate) fn user_realm(c: &mut DbConnection, user: UserId) -> Result<RealmId, 
         .optional()?
         .map(RealmId)
         .ok_or(StoreError::NotFound("user"))
+}
+
+/// Runs `update` on user `user` and audits it as `event` in the user's realm, which is looked up
+/// first (`NotFound("user")` when there is no such user).
+pub(crate) fn change_user<T, E>(
+    c: &mut DbConnection,
+    user: UserId,
+    event: AuditEvent,
+    actor: &Actor,
+    detail: serde_json::Value,
+    update: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<(), StoreError>
+where
+    StoreError: From<E>,
+{
+    let realm = user_realm(c, user)?;
+    update(c)?;
+    audit(c, Some(realm), event, actor, Some(user), detail)
 }
