@@ -3,17 +3,16 @@
 //! who and why), refused claims on linked accounts.
 
 use auth_core::{
-    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, Realm, RealmId, User, UserId,
+    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, RealmId, User, UserId,
     email_lookup_key,
 };
 use diesel::prelude::*;
 
+use crate::audit::audit;
 use crate::models::UserRow;
-use crate::schema::{realms, users};
-use crate::{
-    Actor, AuditEvent, DbConnection, Store, StoreError, audit, conflict_as, find_login, find_realm,
-    find_user, user_realm,
-};
+use crate::schema::users;
+use crate::users::{change_user, find_login, find_user};
+use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
 impl Store {
     /// The account with this delivery email in the realm, with its password hash.
@@ -52,22 +51,17 @@ impl Store {
         user: UserId,
         hash: PasswordHash,
     ) -> Result<(), StoreError> {
+        let actor = Actor {
+            source: "login",
+            user: Some(user),
+        };
         self.write(move |c| {
-            let realm = user_realm(c, user)?;
-            diesel::update(users::table.find(user.0))
-                .set(users::password_hash.eq(Some(hash.0.clone())))
-                .execute(c)?;
-            audit(
-                c,
-                Some(realm),
-                AuditEvent::UserPasswordHashUpgraded,
-                &Actor {
-                    source: "login",
-                    user: Some(user),
-                },
-                Some(user),
-                serde_json::json!({}),
-            )
+            let event = AuditEvent::UserPasswordHashUpgraded;
+            change_user(c, user, event, &actor, serde_json::json!({}), |c| {
+                diesel::update(users::table.find(user.0))
+                    .set(users::password_hash.eq(Some(hash.0.clone())))
+                    .execute(c)
+            })
         })
         .await
     }
@@ -100,7 +94,11 @@ impl Store {
     ) -> Result<User, StoreError> {
         self.write(move |c| {
             let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
+            // Every audit row it writes: this realm, this actor, the user it changed.
             let realm = Some(current.realm_id);
+            let log = |c: &mut DbConnection, event, changed: UserId, detail| {
+                audit(c, realm, event, &actor, Some(changed), detail)
+            };
             if let Some(email) = &update.email {
                 let email = email.trim();
                 if email != current.delivery_email {
@@ -112,14 +110,7 @@ impl Store {
                         .execute(c)
                         .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
                     let detail = serde_json::json!({"old": current.delivery_email, "new": email});
-                    audit(
-                        c,
-                        realm,
-                        AuditEvent::UserEmailChanged,
-                        &actor,
-                        Some(user),
-                        detail,
-                    )?;
+                    log(c, AuditEvent::UserEmailChanged, user, detail)?;
                 }
             }
             if let Some(name) = &update.full_name {
@@ -128,14 +119,7 @@ impl Store {
                         .set(users::full_name.eq(name))
                         .execute(c)?;
                     let detail = serde_json::json!({"old": current.full_name, "new": name});
-                    audit(
-                        c,
-                        realm,
-                        AuditEvent::UserFullNameChanged,
-                        &actor,
-                        Some(user),
-                        detail,
-                    )?;
+                    log(c, AuditEvent::UserFullNameChanged, user, detail)?;
                 }
             }
             if let Some(id) = &update.external_id {
@@ -147,14 +131,7 @@ impl Store {
                             conflict_as(e, "a user with that directory id in this realm")
                         })?;
                     let detail = serde_json::json!({"external_id": id, "old": current.external_id});
-                    audit(
-                        c,
-                        realm,
-                        AuditEvent::UserExternalIdChanged,
-                        &actor,
-                        Some(user),
-                        detail,
-                    )?;
+                    log(c, AuditEvent::UserExternalIdChanged, user, detail)?;
                 }
             }
             if let Some(active) = update.active {
@@ -166,7 +143,7 @@ impl Store {
                         AuditEvent::UserDeactivated
                     };
                     let detail = serde_json::json!({"reason": update.reason});
-                    audit(c, realm, event, &actor, Some(user), detail)?;
+                    log(c, event, user, detail)?;
                     if !active && !current.is_bot() {
                         // As Zulip does: a deactivated person's bots go with them.
                         let bots: Vec<i64> = users::table
@@ -177,48 +154,13 @@ impl Store {
                         for bot in bots {
                             set_active(c, UserId(bot), false, &actor, Some("owner deactivated"))?;
                             let detail = serde_json::json!({"because_owner_deactivated": user.0});
-                            audit(
-                                c,
-                                realm,
-                                AuditEvent::UserDeactivated,
-                                &actor,
-                                Some(UserId(bot)),
-                                detail,
-                            )?;
+                            log(c, AuditEvent::UserDeactivated, UserId(bot), detail)?;
                         }
                     }
                 }
             }
             // Diesel's own "not found", as a plain `first` would report it.
             find_user(c, user)?.ok_or(StoreError::NotFound("row"))
-        })
-        .await
-    }
-
-    /// Whether a first directory login creates an account in the realm.
-    pub async fn set_realm_ldap_auto_create(
-        &self,
-        id: RealmId,
-        enabled: bool,
-        actor: Actor,
-    ) -> Result<Realm, StoreError> {
-        self.write(move |c| {
-            let n = diesel::update(realms::table.find(id.0))
-                .set(realms::ldap_auto_create.eq(enabled))
-                .execute(c)?;
-            if n == 0 {
-                return Err(StoreError::NotFound("realm"));
-            }
-            let detail = serde_json::json!({"ldap_auto_create": enabled});
-            audit(
-                c,
-                Some(id),
-                AuditEvent::RealmSettingsChanged,
-                &actor,
-                None,
-                detail,
-            )?;
-            find_realm(c, id)?.ok_or(StoreError::NotFound("realm"))
         })
         .await
     }

@@ -1,6 +1,15 @@
-//! Audit-log vocabulary: what happened, who did it, and from where.
+//! The `audit_log` table: its vocabulary (what happened, who did it, and from where), the writer
+//! every change calls inside its own transaction, recording events that change nothing else,
+//! reading the log back and pruning it.
+
+use std::time::Duration;
 
 use auth_core::{RealmId, Timestamp, UserId};
+use diesel::prelude::*;
+
+use crate::invalidations::invalidate_for;
+use crate::schema::audit_log;
+use crate::{DbConnection, Store, StoreError, now_micros};
 
 /// Kinds of audited events. Stored as their `as_str()` name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,40 +132,162 @@ pub struct AuditEntry {
     pub event_time: Timestamp,
 }
 
-/// What a change made stale, for the caches of every instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Invalidation {
-    /// One user's cached identity (key, email, state) is stale.
-    User(UserId),
-    /// The user's password changed: stale like `User`, and their login history restarts.
-    Password(UserId),
-    /// Every cached identity of the realm's users is stale.
-    Realm(RealmId),
-    /// An administrator cleared login limits: every instance forgets the keys named by the
-    /// recent `login_limit_cleared` audit rows it has not applied yet (memory limiters have no
-    /// other way to hear of it).
-    LoginLimits,
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+struct AuditRow {
+    pub id: i64,
+    pub realm_id: Option<i64>,
+    pub event_type: String,
+    pub acting_user_id: Option<i64>,
+    pub modified_user_id: Option<i64>,
+    pub source: String,
+    pub detail: String,
+    pub event_time: i64,
 }
 
-impl Invalidation {
-    /// How it is stored: the `kind` and `target` columns of an `invalidations` row.
-    pub(crate) fn to_row(self) -> (&'static str, i64) {
-        match self {
-            Invalidation::User(u) => ("user", u.0),
-            Invalidation::Password(u) => ("user_password", u.0),
-            Invalidation::Realm(r) => ("realm", r.0),
-            Invalidation::LoginLimits => ("login_limits", 0),
-        }
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewAuditRow<'a> {
+    pub realm_id: Option<i64>,
+    pub event_type: &'a str,
+    pub acting_user_id: Option<i64>,
+    pub modified_user_id: Option<i64>,
+    pub source: &'a str,
+    pub detail: &'a str,
+    pub event_time: i64,
+}
+
+impl Store {
+    /// Records an event that changes nothing else (a login, a failed login).
+    pub async fn record_event(
+        &self,
+        realm: Option<RealmId>,
+        event: AuditEvent,
+        actor: Actor,
+        modified_user: Option<UserId>,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| audit(c, realm, event, &actor, modified_user, detail))
+            .await
     }
 
-    /// Reads a stored row back; `None` for a kind this version does not know.
-    pub(crate) fn from_row(kind: &str, target: i64) -> Option<Invalidation> {
-        Some(match kind {
-            "user" => Invalidation::User(UserId(target)),
-            "user_password" => Invalidation::Password(UserId(target)),
-            "realm" => Invalidation::Realm(RealmId(target)),
-            "login_limits" => Invalidation::LoginLimits,
-            _ => return None,
+    /// Deletes audit entries older than `age`, and records that it did (with the count).
+    pub async fn prune_audit(&self, age: Duration, actor: Actor) -> Result<usize, StoreError> {
+        let cutoff = now_micros() - age.as_micros().min(i64::MAX as u128) as i64;
+        self.write(move |c| {
+            let removed = diesel::delete(audit_log::table.filter(audit_log::event_time.lt(cutoff)))
+                .execute(c)?;
+            let detail =
+                serde_json::json!({"removed": removed, "older_than_us": age.as_micros() as u64});
+            audit(c, None, AuditEvent::AuditPruned, &actor, None, detail)?;
+            Ok(removed)
         })
+        .await
     }
+
+    /// The newest `limit` entries (of this realm when given), newest first: the first page.
+    pub async fn audit_entries(
+        &self,
+        realm: Option<RealmId>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_page(realm, None, None, None, limit).await
+    }
+
+    /// One page of the audit log, newest first: rows with an id below `before` (all when
+    /// `None`), of this realm and event type when given, written at or after `since`.
+    pub async fn audit_page(
+        &self,
+        realm: Option<RealmId>,
+        event: Option<String>,
+        since: Option<auth_core::Timestamp>,
+        before: Option<i64>,
+        page: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with_conn(move |c| {
+            let mut q = audit_log::table
+                .select(AuditRow::as_select())
+                .order(audit_log::id.desc())
+                .limit(page)
+                .into_boxed();
+            if let Some(r) = realm {
+                q = q.filter(audit_log::realm_id.eq(r.0));
+            }
+            if let Some(e) = event {
+                q = q.filter(audit_log::event_type.eq(e));
+            }
+            if let Some(t) = since {
+                q = q.filter(audit_log::event_time.ge(t.0));
+            }
+            if let Some(id) = before {
+                q = q.filter(audit_log::id.lt(id));
+            }
+            Ok(q.load(c)?.into_iter().map(AuditRow::into_entry).collect())
+        })
+        .await
+    }
+
+    /// The audit rows of these events written at or after `since`, oldest first (at most
+    /// `limit`).
+    pub async fn audit_events_since(
+        &self,
+        events: &[AuditEvent],
+        since: auth_core::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let names: Vec<&'static str> = events.iter().map(|e| e.as_str()).collect();
+        self.with_conn(move |c| {
+            Ok(audit_log::table
+                .select(AuditRow::as_select())
+                .filter(audit_log::event_type.eq_any(names))
+                .filter(audit_log::event_time.ge(since.0))
+                .order(audit_log::id.asc())
+                .limit(limit)
+                .load(c)?
+                .into_iter()
+                .map(AuditRow::into_entry)
+                .collect())
+        })
+        .await
+    }
+}
+
+impl AuditRow {
+    fn into_entry(self) -> AuditEntry {
+        AuditEntry {
+            id: self.id,
+            realm_id: self.realm_id.map(RealmId),
+            event_type: self.event_type,
+            acting_user_id: self.acting_user_id.map(UserId),
+            modified_user_id: self.modified_user_id.map(UserId),
+            source: self.source,
+            detail: serde_json::from_str(&self.detail).unwrap_or(serde_json::Value::Null),
+            event_time: auth_core::Timestamp(self.event_time),
+        }
+    }
+}
+
+/// Writes an audit row, and the invalidation the event calls for, on `c` (inside the change's
+/// own transaction).
+pub(crate) fn audit(
+    c: &mut DbConnection,
+    realm: Option<RealmId>,
+    event: AuditEvent,
+    actor: &Actor,
+    modified_user: Option<UserId>,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    let detail = detail.to_string();
+    diesel::insert_into(audit_log::table)
+        .values(&NewAuditRow {
+            realm_id: realm.map(|r| r.0),
+            event_type: event.as_str(),
+            acting_user_id: actor.user.map(|u| u.0),
+            modified_user_id: modified_user.map(|u| u.0),
+            source: actor.source,
+            detail: &detail,
+            event_time: now_micros(),
+        })
+        .execute(c)?;
+    invalidate_for(c, event, realm, modified_user)
 }

@@ -6,7 +6,7 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
-use crate::schema::{audit_log, realms, users};
+use crate::schema::{realms, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = realms)]
@@ -40,20 +40,6 @@ impl From<RealmRow> for Realm {
             created_at: Timestamp(r.created_at),
         }
     }
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = realms)]
-pub(crate) struct NewRealmRow<'a> {
-    pub subdomain: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub deactivated: bool,
-    pub email_auth_enabled: bool,
-    pub ldap_auth_enabled: bool,
-    pub dev_auth_enabled: bool,
-    pub created_at: i64,
-    pub ldap_auto_create: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -113,46 +99,4 @@ impl UserRow {
             password_hash: self.password_hash.map(PasswordHash),
         }
     }
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = users)]
-pub(crate) struct NewUserRow<'a> {
-    pub realm_id: i64,
-    pub delivery_email: &'a str,
-    pub email_key: &'a str,
-    pub full_name: &'a str,
-    pub password_hash: Option<&'a str>,
-    pub role: i32,
-    pub is_active: bool,
-    pub bot_type: Option<i32>,
-    pub bot_owner_id: Option<i64>,
-    pub password_reset_needed: bool,
-    pub created_at: i64,
-    pub external_id: Option<&'a str>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = audit_log)]
-pub(crate) struct AuditRow {
-    pub id: i64,
-    pub realm_id: Option<i64>,
-    pub event_type: String,
-    pub acting_user_id: Option<i64>,
-    pub modified_user_id: Option<i64>,
-    pub source: String,
-    pub detail: String,
-    pub event_time: i64,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-pub(crate) struct NewAuditRow<'a> {
-    pub realm_id: Option<i64>,
-    pub event_type: &'a str,
-    pub acting_user_id: Option<i64>,
-    pub modified_user_id: Option<i64>,
-    pub source: &'a str,
-    pub detail: &'a str,
-    pub event_time: i64,
 }
