@@ -40,8 +40,8 @@ fn settings(scratch: &TestDb, url: String, tweak: impl FnOnce(&mut Settings)) ->
     s.database.url = auth_server::config::DatabaseUrl(auth_core::SecretString::new(url));
     s.cache.ttl_secs = 300;
     s.rate_limits.authenticate_enabled = false;
-    s.rate_limits.api_by_ip = vec![];
-    s.rate_limits.api_by_user = vec![];
+    s.rate_limits.api_by_ip = Default::default(); // unlimited
+    s.rate_limits.api_by_user = Default::default(); // unlimited
     tweak(&mut s);
     s
 }

@@ -755,7 +755,7 @@ async fn openldap_password_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_does_not_lift_the_login_limit() {
     let Some(mut w) = world(DbKind::Sqlite, |s, _| {
-        s.rate_limits.authenticate_by_username = vec![(60, 2)];
+        s.rate_limits.authenticate_by_username = "60:2".parse().unwrap();
     })
     .await
     else {
@@ -812,7 +812,7 @@ async fn an_outage_does_not_lift_the_login_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn look_alike_spellings_share_one_login_limit() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.rate_limits.authenticate_by_username = vec![(1800, 5)];
+        s.rate_limits.authenticate_by_username = "1800:5".parse().unwrap();
     })
     .await
     else {

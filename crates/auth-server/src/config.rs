@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use auth_core::{BackendKind, PasswordPolicy, SecretString};
+use auth_ratelimit::{Rule, Rules};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A secret setting: deserialised from a string, serialised masked.
@@ -164,7 +165,8 @@ impl Default for RedisSettings {
     }
 }
 
-/// `[rate_limits]`: Zulip's rules, each a list of `[window_seconds, max_requests]`.
+/// `[rate_limits]`: Zulip's rules, each a list of `[window_seconds, max_requests]`, or texts
+/// such as `"60:5,3600:50"` (see `auth_ratelimit::Rules`; checked when read).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
@@ -173,14 +175,11 @@ pub struct RateLimitSettings {
     /// Zulip's `RATE_LIMITING_AUTHENTICATE`: the login limit by username.
     pub authenticate_enabled: bool,
     /// Failed logins per username (only real credential failures count; success clears).
-    #[serde(deserialize_with = "rules")]
-    pub authenticate_by_username: Vec<(u64, u32)>,
+    pub authenticate_by_username: Rules,
     /// Requests per authenticated user.
-    #[serde(deserialize_with = "rules")]
-    pub api_by_user: Vec<(u64, u32)>,
+    pub api_by_user: Rules,
     /// Unauthenticated requests (logins, failed Basic authentications) per client IP.
-    #[serde(deserialize_with = "rules")]
-    pub api_by_ip: Vec<(u64, u32)>,
+    pub api_by_ip: Rules,
 }
 
 impl Default for RateLimitSettings {
@@ -188,11 +187,19 @@ impl Default for RateLimitSettings {
         RateLimitSettings {
             enabled: true,
             authenticate_enabled: true,
-            authenticate_by_username: vec![(1800, 5)],
-            api_by_user: vec![(60, 200)],
-            api_by_ip: vec![(60, 100)],
+            authenticate_by_username: default_rules(1800, 5),
+            api_by_user: default_rules(60, 200),
+            api_by_ip: default_rules(60, 100),
         }
     }
+}
+
+/// One built-in rule (Zulip's defaults); `problems()` checks them like configured ones.
+fn default_rules(secs: u64, max: u32) -> Rules {
+    Rules(vec![Rule {
+        window: std::time::Duration::from_secs(secs),
+        max,
+    }])
 }
 
 /// `[ldap]`: the LDAP backend (used when `auth.backends` lists `ldap`). Names follow Zulip's
@@ -334,56 +341,6 @@ impl Default for LdapSyncSettings {
         LdapSyncSettings {
             deactivate_non_matching: d.deactivate_non_matching,
             max_deactivate_fraction: d.max_deactivate_fraction,
-        }
-    }
-}
-
-/// Rate-limit rules as TOML arrays (`[[1800, 5]]`) or as Zulip-style text, convenient in an
-/// environment variable: `"1800:5"`, `"10:2,60:5"` (also as a list of such strings).
-fn rules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u64, u32)>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Item {
-        Pair((u64, u32)),
-        Text(String),
-    }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Rules {
-        List(Vec<Item>),
-        Text(String),
-    }
-    fn parse<E: serde::de::Error>(text: &str) -> Result<Vec<(u64, u32)>, E> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                let (w, n) = t.split_once(':').ok_or_else(|| {
-                    E::custom(format!("rate-limit rule {t:?} is not SECONDS:COUNT"))
-                })?;
-                let w = w
-                    .trim()
-                    .parse()
-                    .map_err(|_| E::custom(format!("bad seconds in {t:?}")))?;
-                let n = n
-                    .trim()
-                    .parse()
-                    .map_err(|_| E::custom(format!("bad count in {t:?}")))?;
-                Ok((w, n))
-            })
-            .collect()
-    }
-    match Rules::deserialize(d)? {
-        Rules::Text(t) => parse(&t),
-        Rules::List(items) => {
-            let mut out = Vec::new();
-            for item in items {
-                match item {
-                    Item::Pair(p) => out.push(p),
-                    Item::Text(t) => out.extend(parse::<D::Error>(&t)?),
-                }
-            }
-            Ok(out)
         }
     }
 }
@@ -760,10 +717,9 @@ impl Settings {
             ("api_by_user", &self.rate_limits.api_by_user),
             ("api_by_ip", &self.rate_limits.api_by_ip),
         ] {
-            if rules.iter().any(|(w, n)| *w == 0 || *n == 0) {
-                p.push(format!(
-                    "rate_limits.{name}: windows and counts must be positive"
-                ));
+            // Loaded rules are checked already; this catches rules built in code.
+            if let Err(e) = Rules::new(rules.as_slice().iter().copied()) {
+                p.push(format!("rate_limits.{name}: {e}"));
             }
         }
         if self.cache.poll_interval_ms == 0 || self.cache.ttl_secs == 0 {
@@ -965,13 +921,23 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.rate_limits.authenticate_by_username, vec![(10, 2)]);
-        assert_eq!(s.rate_limits.api_by_user, vec![(60, 5), (3600, 100)]);
-        assert_eq!(s.rate_limits.api_by_ip, vec![(60, 100)]);
-        assert!(
+        let rules = |pairs: &[(u64, u32)]| Rules::from_pairs(pairs).unwrap();
+        assert_eq!(s.rate_limits.authenticate_by_username, rules(&[(10, 2)]));
+        assert_eq!(s.rate_limits.api_by_user, rules(&[(60, 5), (3600, 100)]));
+        assert_eq!(s.rate_limits.api_by_ip, rules(&[(60, 100)]));
+        let err =
             Settings::load_with_env(None, env(&[("LATCHKEY__RATE_LIMITS__API_BY_IP", "sixty")]))
-                .is_err()
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("\"sixty\" (item 1) is not SECONDS:COUNT"),
+            "{err}"
         );
+        let err =
+            Settings::load_with_env(None, env(&[("LATCHKEY__RATE_LIMITS__API_BY_IP", "60:0")]))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("maximum must be at least 1"), "{err}");
     }
 
     #[test]

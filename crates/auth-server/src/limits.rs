@@ -13,7 +13,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
 use auth_core::{AttemptGuard, AuthFailure, BackendKind, User, fold_login_name};
-use auth_ratelimit::{Decision, RateLimiter, Rule, Rules, Ticket};
+use auth_ratelimit::{Decision, RateLimiter, Rules, Ticket};
 
 use crate::config::Settings;
 use crate::envelope::ApiError;
@@ -38,18 +38,6 @@ pub struct Limits {
     /// Names whose refusal (429) was audited lately: one row per name and minute, not one per
     /// request of a flood.
     audited_refusals: moka::sync::Cache<String, ()>,
-}
-
-fn rules(pairs: &[(u64, u32)]) -> Rules {
-    Rules(
-        pairs
-            .iter()
-            .map(|(w, n)| Rule {
-                window: Duration::from_secs(*w),
-                max: *n,
-            })
-            .collect(),
-    )
 }
 
 /// The decision whose headers the response carries (the most restrictive one seen).
@@ -150,9 +138,9 @@ impl Limits {
             requests: limiter(),
             enabled: r.enabled,
             authenticate_enabled: r.authenticate_enabled,
-            by_username: rules(&r.authenticate_by_username),
-            by_user: rules(&r.api_by_user),
-            by_ip: rules(&r.api_by_ip),
+            by_username: r.authenticate_by_username.clone(),
+            by_user: r.api_by_user.clone(),
+            by_ip: r.api_by_ip.clone(),
             trusted_proxies: settings
                 .server
                 .trusted_proxies
@@ -542,8 +530,8 @@ mod tests {
     #[actix_web::test]
     async fn an_ip_flood_does_not_erase_login_failures() {
         let mut settings = Settings::default();
-        settings.rate_limits.authenticate_by_username = vec![(3600, 2)];
-        settings.rate_limits.api_by_ip = vec![(3600, 1_000)];
+        settings.rate_limits.authenticate_by_username = "3600:2".parse().unwrap();
+        settings.rate_limits.api_by_ip = "3600:1000".parse().unwrap();
         let limits = Limits::new(&settings);
         let req = actix_web::test::TestRequest::default()
             .peer_addr("127.0.0.1:1".parse().unwrap())
