@@ -45,7 +45,7 @@ fn cli(f: &Fixture, args: &[&str]) -> String {
 async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
     let Some(f) = Fixture::with(kind, |s| {
         s.rate_limits.authenticate_by_username = "1800:2".parse().unwrap();
-        s.cache.poll_interval_ms = 100;
+        s.cache.poll_interval_ms = Duration::from_millis(100);
     })
     .await
     else {

@@ -258,9 +258,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
                 &settings.database_url()?,
                 &auth_store::StoreOptions {
                     max_connections: 1,
-                    connect_timeout: std::time::Duration::from_secs(
-                        settings.database.connect_timeout_secs,
-                    ),
+                    connect_timeout: settings.database.connect_timeout_secs,
                 },
             )?;
             let applied = store.migrate(Actor::cli()).await?;
@@ -294,7 +292,7 @@ async fn open(settings: Settings) -> Result<AppState> {
 
 async fn init(settings: Settings, realm_name: &str) -> Result<()> {
     let external = settings.server.external_host.clone();
-    let scheme = settings.server.external_scheme.clone();
+    let scheme = settings.server.external_scheme;
     let state = open(settings).await?;
     let realms = state.store.list_realms().await?;
     if realms.is_empty() {

@@ -128,7 +128,7 @@ impl Limits {
             RateLimiter::new(auth_ratelimit::LimiterConfig {
                 redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
                 key_prefix: settings.redis.key_prefix.clone(),
-                timeout: Duration::from_millis(settings.redis.timeout_ms.max(1)),
+                timeout: settings.redis.timeout_ms.max(Duration::from_millis(1)),
                 ..auth_ratelimit::LimiterConfig::default()
             })
         };
@@ -145,7 +145,6 @@ impl Limits {
                 .server
                 .trusted_proxies
                 .iter()
-                .filter_map(|p| p.parse::<IpAddr>().ok())
                 .map(|ip| ip.to_canonical())
                 .collect(),
             applied_clears: std::sync::Mutex::default(),
@@ -480,7 +479,7 @@ mod tests {
 
     fn limits_behind(proxy: &str) -> Limits {
         let mut settings = Settings::default();
-        settings.server.trusted_proxies = vec![proxy.to_owned()];
+        settings.server.trusted_proxies = vec![proxy.parse().unwrap()];
         Limits::new(&settings)
     }
 

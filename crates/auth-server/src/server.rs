@@ -48,7 +48,7 @@ impl RunningServer {
 pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer, StartupError> {
     let addr = bind
         .map(str::to_owned)
-        .unwrap_or_else(|| state.settings.server.bind.clone());
+        .unwrap_or_else(|| state.settings.server.bind.to_string());
     let workers = match state.settings.server.workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -58,7 +58,11 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
     let data = web::Data::new(state);
     let watcher = {
         let data = data.clone();
-        let poll = Duration::from_millis(data.settings.cache.poll_interval_ms.max(10));
+        let poll = data
+            .settings
+            .cache
+            .poll_interval_ms
+            .max(Duration::from_millis(10));
         let hook_data = data.clone();
         let hook: crate::invalidation::PasswordHook = Arc::new(move |user| {
             let data = hook_data.clone();

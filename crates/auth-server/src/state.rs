@@ -79,7 +79,7 @@ impl AppState {
             &settings.database_url()?,
             &StoreOptions {
                 max_connections: settings.database.max_connections,
-                connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+                connect_timeout: settings.database.connect_timeout_secs,
             },
         )?;
         if settings.database.auto_migrate {
@@ -100,13 +100,13 @@ impl AppState {
             store.clone(),
             &crate::keys::CacheSettings {
                 capacity: settings.cache.capacity,
-                ttl: Duration::from_secs(settings.cache.ttl_secs),
-                negative_ttl: Duration::from_secs(settings.cache.negative_ttl_secs),
+                ttl: settings.cache.ttl_secs,
+                negative_ttl: settings.cache.negative_ttl_secs,
             },
         );
         let limits = crate::limits::Limits::new(&settings);
-        let settings_ttl = settings.cache.ttl_secs.max(1);
-        let negative_ttl = settings.cache.negative_ttl_secs.max(1);
+        let settings_ttl = settings.cache.ttl_secs.max(Duration::from_secs(1));
+        let negative_ttl = settings.cache.negative_ttl_secs.max(Duration::from_secs(1));
         let accounts = Arc::new(StoreAccounts {
             store: store.clone(),
             keys: keys.clone(),
@@ -165,11 +165,11 @@ impl AppState {
             realms: LookupCache::new(
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)
-                    .time_to_live(Duration::from_secs(settings_ttl))
+                    .time_to_live(settings_ttl)
                     .build(),
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)
-                    .time_to_live(Duration::from_secs(negative_ttl))
+                    .time_to_live(negative_ttl)
                     .build(),
             ),
         })
