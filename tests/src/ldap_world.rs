@@ -29,17 +29,17 @@ pub struct LdapWorld {
 /// Search-then-bind with the service account, `append_domain = zulip.com`, backends
 /// `ldap, email`.
 pub fn base_ldap(s: &mut Settings, d: &Slapd) {
-    s.auth.backends = vec!["ldap".into(), "email".into()];
+    s.auth.backends = vec![auth_core::BackendKind::Ldap, auth_core::BackendKind::Email];
     let l = &mut s.ldap;
-    l.uris = vec![d.uri()];
-    l.bind_dn = slapd::SERVICE_DN.into();
+    l.uris = vec![d.uri().parse().unwrap()];
+    l.bind_dn = Some(slapd::SERVICE_DN.into());
     l.bind_password =
         latchkey::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
-    l.user_search_base = slapd::PEOPLE_DN.into();
+    l.user_search_base = Some(slapd::PEOPLE_DN.into());
     l.user_search_filter = "(uid={user})".into();
-    l.append_domain = "zulip.com".into();
-    l.connect_timeout_secs = 2.0;
-    l.operation_timeout_secs = 3.0;
+    l.append_domain = Some("zulip.com".into());
+    l.connect_timeout_secs = std::time::Duration::from_secs(2);
+    l.operation_timeout_secs = std::time::Duration::from_secs(3);
 }
 
 /// Starts slapd and a server with [`base_ldap`] settings changed by `tweak`; `None` when the

@@ -132,7 +132,7 @@ impl TestDb {
     /// in the scratch directory.
     pub fn settings(&self) -> Settings {
         let mut s = Settings::default();
-        s.server.bind = "127.0.0.1:0".into();
+        s.server.bind = "127.0.0.1:0".parse().unwrap();
         s.server.external_host = EXTERNAL_HOST.into();
         s.server.workers = 2;
         s.database.url = latchkey::config::DatabaseUrl(auth_core::SecretString::new(self.url()));

@@ -20,7 +20,7 @@ async fn server_with_real_port() -> (TestDb, TestServer, u16) {
         .unwrap()
         .port();
     let mut s = db.settings();
-    s.server.bind = format!("127.0.0.1:{port}");
+    s.server.bind = format!("127.0.0.1:{port}").parse().unwrap();
     s.server.external_host = format!("example.test:{port}");
     let server = TestServer::start(s).await;
     let zulip = server.create_realm("zulip", "Zulip").await;

@@ -38,10 +38,10 @@ async fn private_postgres() -> Option<PrivatePostgres> {
 fn settings(scratch: &TestDb, url: String, tweak: impl FnOnce(&mut Settings)) -> Settings {
     let mut s = scratch.settings();
     s.database.url = latchkey::config::DatabaseUrl(auth_core::SecretString::new(url));
-    s.cache.ttl_secs = 300;
+    s.cache.ttl_secs = Duration::from_secs(300);
     s.rate_limits.authenticate_enabled = false;
-    s.rate_limits.api_by_ip = vec![];
-    s.rate_limits.api_by_user = vec![];
+    s.rate_limits.api_by_ip = Default::default(); // unlimited
+    s.rate_limits.api_by_user = Default::default(); // unlimited
     tweak(&mut s);
     s
 }
@@ -121,7 +121,7 @@ async fn refused_connections_answer_503_at_once_and_logins_recover() {
     let scratch = TestDb::new(DbKind::Sqlite).expect("scratch dir");
     // Invalidations must arrive through LISTEN/NOTIFY, not a poll, to show the listener is back.
     let w = world(settings(&scratch, pg.url(), |s| {
-        s.cache.poll_interval_ms = 60_000;
+        s.cache.poll_interval_ms = Duration::from_secs(60);
     }))
     .await;
     let c = w.server.client();
@@ -210,7 +210,7 @@ async fn a_silent_database_host_answers_503_within_the_connect_timeout() {
     let scratch = TestDb::new(DbKind::Sqlite).expect("scratch dir");
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port());
     let w = world(settings(&scratch, url, |s| {
-        s.database.connect_timeout_secs = 2;
+        s.database.connect_timeout_secs = Duration::from_secs(2);
     }))
     .await;
     let c = w.server.client();

@@ -13,7 +13,7 @@ both_dbs!(
 
 fn dev(s: &mut latchkey::Settings) {
     s.development.enabled = true;
-    s.auth.backends = vec!["email".into(), "dev".into()];
+    s.auth.backends = vec![auth_core::BackendKind::Email, auth_core::BackendKind::Dev];
 }
 
 async fn dev_server_issues_keys_without_password(kind: DbKind) {

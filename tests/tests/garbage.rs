@@ -107,8 +107,8 @@ async fn random_requests_never_break_the_envelope() {
     let Some(f) = Fixture::with(DbKind::Sqlite, |s| {
         // Hundreds of requests from one address: count them, but don't let the limit hide the
         // endpoints' own answers.
-        s.rate_limits.api_by_ip = vec![(60, 100_000)];
-        s.rate_limits.api_by_user = vec![(60, 100_000)];
+        s.rate_limits.api_by_ip = "60:100000".parse().unwrap();
+        s.rate_limits.api_by_user = "60:100000".parse().unwrap();
     })
     .await
     else {

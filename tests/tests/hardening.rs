@@ -127,9 +127,9 @@ async fn malformed_hosts_are_refused_not_served_as_the_root_realm(kind: DbKind) 
 
 async fn every_forwarding_header_line_counts(kind: DbKind) {
     let Some(f) = Fixture::with(kind, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
         s.server.trust_forwarded_host = true;
-        s.rate_limits.api_by_ip = vec![(60, 3)];
+        s.rate_limits.api_by_ip = "60:3".parse().unwrap();
     })
     .await
     else {
@@ -176,7 +176,7 @@ async fn every_forwarding_header_line_counts(kind: DbKind) {
 
 async fn bad_keys_from_one_address_do_not_lock_out_a_valid_key(kind: DbKind) {
     let Some(f) = Fixture::with(kind, |s| {
-        s.rate_limits.api_by_ip = vec![(60, 3)];
+        s.rate_limits.api_by_ip = "60:3".parse().unwrap();
     })
     .await
     else {

@@ -172,8 +172,8 @@ async fn filter_injection_and_metacharacters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dn_template_direct_bind() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.user_dn_template = "uid={user},ou=people,dc=example,dc=org".into();
-        s.ldap.user_search_base = String::new();
+        s.ldap.user_dn_template = Some("uid={user},ou=people,dc=example,dc=org".into());
+        s.ldap.user_search_base = None;
     })
     .await
     else {
@@ -200,9 +200,9 @@ async fn dn_template_direct_bind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_attribute_mapping_and_reverse_search() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.append_domain = String::new();
-        s.ldap.email_attr = "mail".into();
-        s.ldap.reverse_email_search_filter = "(mail={email})".into();
+        s.ldap.append_domain = None;
+        s.ldap.email_attr = Some("mail".into());
+        s.ldap.reverse_email_search_filter = Some("(mail={email})".into());
     })
     .await
     else {
@@ -243,7 +243,7 @@ async fn email_attribute_mapping_and_reverse_search() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_format_required_without_a_mapping() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.append_domain = String::new();
+        s.ldap.append_domain = None;
         s.ldap.user_search_filter = "(mail={user})".into();
     })
     .await
@@ -295,7 +295,7 @@ async fn provisioning_can_be_switched_off_per_realm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivated_account_and_disabled_directory_entry() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.attributes.deactivated = slapd::DISABLED_ATTR.0.into();
+        s.ldap.attributes.deactivated = Some(slapd::DISABLED_ATTR.0.into());
         s.ldap.attributes.deactivated_values = vec![slapd::DISABLED_ATTR.1.into()];
     })
     .await
@@ -349,8 +349,8 @@ async fn deactivated_account_and_disabled_directory_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_and_deny_groups() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.require_group = slapd::STAFF_GROUP_DN.into();
-        s.ldap.deny_group = slapd::BANNED_GROUP_DN.into();
+        s.ldap.require_group = Some(slapd::STAFF_GROUP_DN.into());
+        s.ldap.deny_group = Some(slapd::BANNED_GROUP_DN.into());
     })
     .await
     else {
@@ -401,8 +401,8 @@ async fn require_and_deny_groups() {
 async fn other_group_kinds() {
     // posixGroup memberUid.
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.require_group = slapd::POSIX_GROUP_DN.into();
-        s.ldap.group_membership = "memberUid".into();
+        s.ldap.require_group = Some(slapd::POSIX_GROUP_DN.into());
+        s.ldap.group_membership = auth_ldap::GroupMembership::MemberUid;
     })
     .await
     else {
@@ -422,8 +422,8 @@ async fn other_group_kinds() {
     drop(w);
     // groupOfUniqueNames uniqueMember.
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.require_group = slapd::UNIQ_GROUP_DN.into();
-        s.ldap.group_membership = "uniqueMember".into();
+        s.ldap.require_group = Some(slapd::UNIQ_GROUP_DN.into());
+        s.ldap.group_membership = auth_ldap::GroupMembership::UniqueMember;
     })
     .await
     else {
@@ -444,8 +444,8 @@ async fn other_group_kinds() {
     // memberOf on the person (OpenLDAP's memberof overlay, as Active Directory has it).
     if has_memberof {
         let Some(w) = world(DbKind::Sqlite, |s, _| {
-            s.ldap.deny_group = slapd::BANNED_GROUP_DN.into();
-            s.ldap.group_membership = "memberOf".into();
+            s.ldap.deny_group = Some(slapd::BANNED_GROUP_DN.into());
+            s.ldap.group_membership = auth_ldap::GroupMembership::MemberOf;
         })
         .await
         else {
@@ -467,7 +467,7 @@ async fn other_group_kinds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_membership_and_realm_access_rules() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.attributes.org_membership = slapd::DEPARTMENT_ATTR.into();
+        s.ldap.attributes.org_membership = Some(slapd::DEPARTMENT_ATTR.into());
         let mut rule = std::collections::BTreeMap::new();
         rule.insert("sn".to_string(), "Lear".to_string());
         s.ldap.realm_access.insert("lear".into(), vec![rule]);
@@ -562,8 +562,8 @@ async fn directory_outage_is_unavailable_then_recovers() {
 async fn black_holed_server_honours_the_connect_timeout() {
     let hole = BlackHole::new();
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.uris = vec![format!("ldap://{}", hole.addr)];
-        s.ldap.connect_timeout_secs = 1.0;
+        s.ldap.uris = vec![format!("ldap://{}", hole.addr).parse().unwrap()];
+        s.ldap.connect_timeout_secs = Duration::from_secs(1);
     })
     .await
     else {
@@ -588,7 +588,11 @@ async fn black_holed_server_honours_the_connect_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_server_honours_the_operation_timeout() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| s.ldap.operation_timeout_secs = 1.0).await else {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.operation_timeout_secs = Duration::from_secs(1)
+    })
+    .await
+    else {
         return;
     };
     let c = w.server.client();
@@ -615,7 +619,10 @@ async fn silent_server_honours_the_operation_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_to_the_second_server() {
     let Some(w) = world(DbKind::Sqlite, |s, d| {
-        s.ldap.uris = vec!["ldap://127.0.0.1:1".into(), d.uri()];
+        s.ldap.uris = vec![
+            "ldap://127.0.0.1:1".parse().unwrap(),
+            d.uri().parse().unwrap(),
+        ];
     })
     .await
     else {
@@ -635,7 +642,7 @@ async fn starttls_and_ldaps_verify_the_certificate() {
     for (starttls, ldaps) in [(true, false), (false, true)] {
         for right_ca in [true, false] {
             let Some(w) = world(DbKind::Sqlite, |s, d| {
-                s.ldap.uris = vec![if ldaps { d.ldaps_uri() } else { d.uri() }];
+                s.ldap.uris = vec![if ldaps { d.ldaps_uri() } else { d.uri() }.parse().unwrap()];
                 s.ldap.starttls = starttls;
                 s.ldap.ca_file = Some(if right_ca {
                     d.ca_file()
@@ -668,7 +675,7 @@ async fn starttls_and_ldaps_verify_the_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_user_is_padded_towards_a_successful_login() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.auth.backends = vec!["ldap".into()];
+        s.auth.backends = vec![auth_core::BackendKind::Ldap];
         // Repeated failures on one username: measure the padding, not the login limit.
         s.rate_limits.authenticate_enabled = false;
     })
@@ -755,7 +762,7 @@ async fn openldap_password_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_does_not_lift_the_login_limit() {
     let Some(mut w) = world(DbKind::Sqlite, |s, _| {
-        s.rate_limits.authenticate_by_username = vec![(60, 2)];
+        s.rate_limits.authenticate_by_username = "60:2".parse().unwrap();
     })
     .await
     else {
@@ -812,7 +819,7 @@ async fn an_outage_does_not_lift_the_login_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn look_alike_spellings_share_one_login_limit() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.rate_limits.authenticate_by_username = vec![(1800, 5)];
+        s.rate_limits.authenticate_by_username = "1800:5".parse().unwrap();
     })
     .await
     else {
@@ -869,7 +876,7 @@ async fn look_alike_spellings_share_one_login_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_people_pay_no_bcrypt_and_failures_still_look_alike() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.auth.backends = vec!["email".into(), "ldap".into()];
+        s.auth.backends = vec![auth_core::BackendKind::Email, auth_core::BackendKind::Ldap];
         s.auth.bcrypt_cost = 10;
         s.rate_limits.enabled = false;
         s.rate_limits.authenticate_enabled = false;

@@ -24,21 +24,21 @@ async fn server_behind(
         .expect("join")
         .expect("start slapd");
     let mut s = db.settings();
-    s.auth.backends = vec!["ldap".into(), "email".into()];
+    s.auth.backends = vec![auth_core::BackendKind::Ldap, auth_core::BackendKind::Email];
     let l = &mut s.ldap;
-    l.uris = vec![first, slapd.uri()];
+    l.uris = vec![first.parse().unwrap(), slapd.uri().parse().unwrap()];
     if service_account {
-        l.bind_dn = slapd::SERVICE_DN.into();
+        l.bind_dn = Some(slapd::SERVICE_DN.into());
         l.bind_password =
             latchkey::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
-        l.user_search_base = slapd::PEOPLE_DN.into();
+        l.user_search_base = Some(slapd::PEOPLE_DN.into());
         l.user_search_filter = "(uid={user})".into();
     } else {
-        l.user_dn_template = "uid={user},ou=people,dc=example,dc=org".into();
+        l.user_dn_template = Some("uid={user},ou=people,dc=example,dc=org".into());
     }
-    l.append_domain = "zulip.com".into();
-    l.connect_timeout_secs = 2.0;
-    l.operation_timeout_secs = OPERATION_TIMEOUT;
+    l.append_domain = Some("zulip.com".into());
+    l.connect_timeout_secs = Duration::from_secs(2);
+    l.operation_timeout_secs = Duration::from_secs_f64(OPERATION_TIMEOUT);
     let server = TestServer::start(s).await;
     let zulip = server.create_realm("zulip", "Zulip").await;
     server

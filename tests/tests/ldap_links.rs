@@ -307,7 +307,7 @@ async fn an_entry_without_an_id_takes_a_linked_account_only_through_relink() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_search_base_overrides_the_naming_context() {
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.link_search_base = PEOPLE_DN.into();
+        s.ldap.link_search_base = Some(PEOPLE_DN.into());
     })
     .await
     else {
@@ -343,7 +343,7 @@ async fn link_search_base_overrides_the_naming_context() {
     // And the base must exist: a wrong one is an error (503), never "gone".
     drop(w);
     let Some(w) = world(DbKind::Sqlite, |s, _| {
-        s.ldap.link_search_base = format!("ou=nowhere,{BASE_DN}");
+        s.ldap.link_search_base = Some(format!("ou=nowhere,{BASE_DN}"));
     })
     .await
     else {

@@ -179,7 +179,7 @@ async fn unknown_user_costs_a_password_check(kind: DbKind) {
         s.auth.bcrypt_cost = 10;
         // Many failed attempts on one username: measure the backend, not the login limit.
         s.rate_limits.authenticate_enabled = false;
-        s.rate_limits.api_by_ip = vec![];
+        s.rate_limits.api_by_ip = Default::default(); // unlimited
     })
     .await
     else {

@@ -45,7 +45,7 @@ async fn two_instances_share_keys_and_limits() {
     let mut settings = db.settings();
     settings.redis.url = latchkey::config::Secret(auth_core::SecretString::new(redis.url()));
     settings.redis.key_prefix = format!("latchkey-test-{}:", std::process::id());
-    settings.rate_limits.authenticate_by_username = vec![(60, 3)];
+    settings.rate_limits.authenticate_by_username = "60:3".parse().unwrap();
     let a = TestServer::start(settings.clone()).await;
     let b = TestServer::start(settings.clone()).await;
     let zulip = a.create_realm("zulip", "Zulip").await;

@@ -44,8 +44,8 @@ fn cli(f: &Fixture, args: &[&str]) -> String {
 /// listed.
 async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
     let Some(f) = Fixture::with(kind, |s| {
-        s.rate_limits.authenticate_by_username = vec![(1800, 2)];
-        s.cache.poll_interval_ms = 100;
+        s.rate_limits.authenticate_by_username = "1800:2".parse().unwrap();
+        s.cache.poll_interval_ms = Duration::from_millis(100);
     })
     .await
     else {
@@ -117,7 +117,7 @@ async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
 }
 
 fn two_per_two_seconds(s: &mut latchkey::Settings) {
-    s.rate_limits.authenticate_by_username = vec![(2, 2)];
+    s.rate_limits.authenticate_by_username = "2:2".parse().unwrap();
 }
 
 #[track_caller]
@@ -179,7 +179,7 @@ async fn login_limit_by_username(kind: DbKind) {
 
 async fn password_change_clears_the_login_limit(kind: DbKind) {
     let Some(f) = Fixture::with(kind, |s| {
-        s.rate_limits.authenticate_by_username = vec![(60, 2)]
+        s.rate_limits.authenticate_by_username = "60:2".parse().unwrap()
     })
     .await
     else {
@@ -226,7 +226,11 @@ fn limited_or_status(r: &Reply, status: u16) {
 }
 
 async fn api_limit_by_user(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, |s| s.rate_limits.api_by_user = vec![(60, 3)]).await else {
+    let Some(f) = Fixture::with(kind, |s| {
+        s.rate_limits.api_by_user = "60:3".parse().unwrap()
+    })
+    .await
+    else {
         return;
     };
     let c = f.client();
@@ -265,7 +269,8 @@ async fn api_limit_by_user(kind: DbKind) {
 }
 
 async fn failed_basic_auth_is_limited_by_ip(kind: DbKind) {
-    let Some(f) = Fixture::with(kind, |s| s.rate_limits.api_by_ip = vec![(60, 3)]).await else {
+    let Some(f) = Fixture::with(kind, |s| s.rate_limits.api_by_ip = "60:3".parse().unwrap()).await
+    else {
         return;
     };
     let c = f.client();

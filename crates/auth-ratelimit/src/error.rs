@@ -14,10 +14,20 @@ pub enum RateLimitError {
     #[error("rate-limit rule maximum must be at least 1")]
     ZeroMax,
     /// A rules string that is not `secs:count[,secs:count…]`.
-    #[error("rate-limit rules must look like \"secs:count,secs:count\" (item {item} is not)")]
+    #[error(
+        "rate-limit rule {text:?} (item {item}) is not SECONDS:COUNT; rules look like \"60:5\" or \"60:5,3600:50\""
+    )]
     BadRulesString {
         /// 1-based position of the offending item.
         item: usize,
+        /// The offending item, trimmed.
+        text: String,
+    },
+    /// A rule given as a list that is not a `[window_seconds, max_requests]` pair.
+    #[error("a rate-limit rule pair is [window_seconds, max_requests]: {reason}")]
+    BadRulePair {
+        /// What is wrong with it.
+        reason: String,
     },
     /// A Redis URL the client cannot use. The URL itself is not repeated: it may hold a password.
     #[error("the Redis URL is not valid (expected redis://, rediss:// or unix://): {reason}")]

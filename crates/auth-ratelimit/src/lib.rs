@@ -46,13 +46,15 @@
 //! Rules(pub Vec<Rule>); Rules::from_pairs(&[(u64, u32)]) -> Result<Rules, _>;
 //!     Rules::new(iter of Rule) -> Result<Rules, _> (checked, sorted);
 //!     Rules::unlimited(); "secs:count,…".parse::<Rules>(); as_slice, is_empty, limit,
-//!     longest_window
+//!     longest_window; serde: Deserialize from [[secs, count], …], "secs:count,…" or a list
+//!     of such texts (checked), Serialize as [[secs, count], …]
 //! Decision { allowed, retry_after: Option<Duration>, limit: u32, remaining: u32,
 //!            reset: SystemTime, ticket: Option<Ticket> };
 //!     retry_after_secs() -> Option<f64>, reset_epoch_secs() -> u64, is_unlimited() -> bool
 //! Ticket (opaque, Copy): is_shared() -> bool
 //! Clock (trait: now() -> SystemTime), SystemClock, ManualClock { new, starting_now, advance, set }
-//! RateLimitError (thiserror): InvalidWindow, ZeroMax, BadRulesString, InvalidRedisUrl
+//! RateLimitError (thiserror): InvalidWindow, ZeroMax, BadRulesString, BadRulePair,
+//!     InvalidRedisUrl
 //! ```
 //!
 //! # Caveats
@@ -77,6 +79,7 @@ mod error;
 mod memory;
 mod redis_store;
 mod rules;
+mod rules_serde;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -99,25 +99,49 @@ impl Rules {
     }
 }
 
-/// Zulip's per-user `rate_limits` string: `"secs:count,secs:count"` (empty: unlimited).
+/// Zulip's text form, `"secs:count,secs:count"`, as in Zulip's per-user `rate_limits` string
+/// and in environment variables: `"1800:5"`, `"10:2, 60:5"`. Blank items are skipped, so an
+/// empty string means unlimited; seconds may be decimal (`"0.5:3"`). The rules are checked.
 impl FromStr for Rules {
     type Err = RateLimitError;
 
     fn from_str(s: &str) -> Result<Rules, RateLimitError> {
-        if s.trim().is_empty() {
-            return Rules::from_pairs(&[]);
-        }
-        let mut pairs = Vec::new();
-        for (i, item) in s.split(',').enumerate() {
-            let item = item.trim();
-            let bad = || RateLimitError::BadRulesString { item: i + 1 };
-            let (secs, max) = item.split_once(':').ok_or_else(bad)?;
-            let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
-            let max: u32 = max.trim().parse().map_err(|_| bad())?;
-            pairs.push((secs, max));
-        }
-        Rules::from_pairs(&pairs)
+        Rules::new(parse_text(s)?)
     }
+}
+
+/// The rules of a text such as `"60:5,3600:50"`, not yet checked (see [`Rules::new`]).
+pub(crate) fn parse_text(s: &str) -> Result<Vec<Rule>, RateLimitError> {
+    let mut rules = Vec::new();
+    for (i, item) in s.split(',').enumerate() {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let bad = || RateLimitError::BadRulesString {
+            item: i + 1,
+            text: item.to_owned(),
+        };
+        let (secs, max) = item.split_once(':').ok_or_else(bad)?;
+        let window = parse_seconds(secs.trim()).ok_or_else(bad)?;
+        let max: u32 = max.trim().parse().map_err(|_| bad())?;
+        rules.push(Rule { window, max });
+    }
+    Ok(rules)
+}
+
+/// Whole or decimal seconds (`"60"`, `"0.5"`); `None` for anything else, negative or too long
+/// for a [`Duration`].
+pub(crate) fn parse_seconds(s: &str) -> Option<Duration> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // Only plain decimals: no "inf", "NaN" or exponents.
+    if !s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let secs: f64 = s.parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 #[cfg(test)]
@@ -162,11 +186,45 @@ mod tests {
             Rules::from_pairs(&[(60, 200), (3600, 1000)]).expect("valid")
         );
         assert!("".parse::<Rules>().expect("empty").is_empty());
+        assert!(" , ".parse::<Rules>().expect("blank items").is_empty());
+        assert_eq!(
+            "60:5,".parse::<Rules>(),
+            Rules::from_pairs(&[(60, 5)]),
+            "a trailing comma is fine"
+        );
+        assert_eq!(
+            "0.5:3"
+                .parse::<Rules>()
+                .expect("decimal seconds")
+                .as_slice(),
+            &[Rule {
+                window: Duration::from_millis(500),
+                max: 3
+            }]
+        );
         assert_eq!(
             "60:200,x".parse::<Rules>(),
-            Err(RateLimitError::BadRulesString { item: 2 })
+            Err(RateLimitError::BadRulesString {
+                item: 2,
+                text: "x".into()
+            })
         );
+        let err = "60:200, sixty:5"
+            .parse::<Rules>()
+            .expect_err("not a number");
+        assert!(err.to_string().contains("\"sixty:5\" (item 2)"), "{err}");
         assert!("60".parse::<Rules>().is_err());
-        assert!("60:0".parse::<Rules>().is_err());
+        assert!("60:".parse::<Rules>().is_err());
+        assert!("-60:5".parse::<Rules>().is_err());
+        assert!("inf:5".parse::<Rules>().is_err());
+        assert!("1e3:5".parse::<Rules>().is_err());
+        assert!("60:5:7".parse::<Rules>().is_err());
+        assert!("60:-1".parse::<Rules>().is_err());
+        assert_eq!("60:0".parse::<Rules>(), Err(RateLimitError::ZeroMax));
+        assert_eq!(
+            "0:5".parse::<Rules>(),
+            Err(RateLimitError::InvalidWindow { window_ms: 0 })
+        );
+        assert!("31708800:5".parse::<Rules>().is_err(), "over 366 days");
     }
 }

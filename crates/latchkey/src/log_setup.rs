@@ -10,7 +10,7 @@ pub fn init(settings: &LoggingSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = settings.format == "json";
+    let json = settings.format == crate::config::LogFormat::Json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colours are terminal escapes too; the writer lets none through.

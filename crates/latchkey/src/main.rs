@@ -56,7 +56,14 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
         "{}://{}",
         state.settings.server.external_scheme, state.settings.server.external_host
     );
-    let backends = state.settings.auth.backends.join(", ");
+    let backends: Vec<_> = state
+        .settings
+        .auth
+        .backends
+        .iter()
+        .map(|b| b.name())
+        .collect();
+    let backends = backends.join(", ");
     let db = state.store.kind().name();
     let ldap = state.ldap.as_ref().map(|d| d.config().clone());
     let server = latchkey::start(state, bind).await?;

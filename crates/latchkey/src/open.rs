@@ -3,14 +3,11 @@
 //! the HTTP server started. The CLI and `serve` both start here.
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use auth_core::SecretBytes;
 use auth_http::{HttpOptions, RunningServer, ZulipInfo};
-use auth_ratelimit::{Rule, Rules};
 use auth_service::host::Hosts;
 use auth_service::keys::CacheSettings;
 use auth_service::{App, DatabaseOptions, LimitOptions, OpenError, Options};
@@ -71,7 +68,7 @@ pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
     let server = &settings.server;
     let zulip = &settings.zulip;
     HttpOptions {
-        bind: bind.map_or_else(|| server.bind.clone(), str::to_owned),
+        bind: bind.map_or_else(|| server.bind.to_string(), str::to_owned),
         workers: server.workers,
         max_body_bytes: server.max_body_bytes,
         root_domain_landing_page: server.root_domain_landing_page,
@@ -89,22 +86,10 @@ pub fn hosts(settings: &Settings) -> Hosts {
     let server = &settings.server;
     Hosts {
         external_host: server.external_host.clone(),
-        external_scheme: server.external_scheme.clone(),
+        external_scheme: server.external_scheme.to_string(),
         root_subdomain_aliases: server.root_subdomain_aliases.clone(),
         realm_hosts: server.realm_hosts.clone(),
     }
-}
-
-fn rules(pairs: &[(u64, u32)]) -> Rules {
-    Rules(
-        pairs
-            .iter()
-            .map(|(w, n)| Rule {
-                window: Duration::from_secs(*w),
-                max: *n,
-            })
-            .collect(),
-    )
 }
 
 /// The service's options from valid settings (the server secret read or generated).
@@ -115,33 +100,28 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
         database: DatabaseOptions {
             url: settings.database_url()?,
             max_connections: settings.database.max_connections,
-            connect_timeout: Duration::from_secs(settings.database.connect_timeout_secs),
+            connect_timeout: settings.database.connect_timeout_secs,
             auto_migrate: settings.database.auto_migrate,
         },
         server_secret: load_or_create_secret(settings)?,
         hosts: hosts(settings),
-        trusted_proxies: settings
-            .server
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| p.parse::<IpAddr>().ok())
-            .collect(),
+        trusted_proxies: settings.server.trusted_proxies.clone(),
         trust_forwarded_host: settings.server.trust_forwarded_host,
         cache: CacheSettings {
             capacity: settings.cache.capacity,
-            ttl: Duration::from_secs(settings.cache.ttl_secs),
-            negative_ttl: Duration::from_secs(settings.cache.negative_ttl_secs),
+            ttl: settings.cache.ttl_secs,
+            negative_ttl: settings.cache.negative_ttl_secs,
         },
-        poll_interval: Duration::from_millis(settings.cache.poll_interval_ms),
+        poll_interval: settings.cache.poll_interval_ms,
         limits: LimitOptions {
             enabled: r.enabled,
             authenticate_enabled: r.authenticate_enabled,
-            by_username: rules(&r.authenticate_by_username),
-            by_user: rules(&r.api_by_user),
-            by_ip: rules(&r.api_by_ip),
+            by_username: r.authenticate_by_username.clone(),
+            by_user: r.api_by_user.clone(),
+            by_ip: r.api_by_ip.clone(),
             redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
             redis_key_prefix: settings.redis.key_prefix.clone(),
-            redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
+            redis_timeout: settings.redis.timeout_ms,
         },
         backends: settings.backend_kinds(),
         development: settings.development.enabled,

@@ -370,13 +370,16 @@ async fn bench_ldap(out: &mut String, ratios: &mut Vec<String>) {
         return;
     };
     let ldap_settings = |s: &mut latchkey::Settings, backends: &[&str]| {
-        s.auth.backends = backends.iter().map(|b| b.to_string()).collect();
-        s.ldap.uris = vec![d.uri()];
-        s.ldap.bind_dn = slapd::SERVICE_DN.into();
+        s.auth.backends = backends
+            .iter()
+            .filter_map(|b| auth_core::BackendKind::from_name(b))
+            .collect();
+        s.ldap.uris = vec![d.uri().parse().unwrap()];
+        s.ldap.bind_dn = Some(slapd::SERVICE_DN.into());
         s.ldap.bind_password =
             latchkey::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
-        s.ldap.user_search_base = slapd::PEOPLE_DN.into();
-        s.ldap.append_domain = "zulip.com".into();
+        s.ldap.user_search_base = Some(slapd::PEOPLE_DN.into());
+        s.ldap.append_domain = Some("zulip.com".into());
     };
     let Some((_db, server)) =
         server_with(DbKind::Sqlite, 12, |s| ldap_settings(s, &["ldap"])).await

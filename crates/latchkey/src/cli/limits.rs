@@ -88,10 +88,8 @@ pub async fn list(state: &AppState, as_json: bool) -> Result<()> {
         .settings
         .rate_limits
         .authenticate_by_username
-        .iter()
-        .map(|(secs, _)| *secs)
-        .max()
-        .unwrap_or(0);
+        .longest_window()
+        .as_secs();
     let since = clock::ago(std::time::Duration::from_secs(window));
     let rows = state
         .store

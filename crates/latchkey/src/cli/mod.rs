@@ -372,9 +372,7 @@ pub async fn run(settings: Settings, command: Command) -> Result<()> {
                 &settings.database_url()?,
                 &auth_store::StoreOptions {
                     max_connections: 1,
-                    connect_timeout: std::time::Duration::from_secs(
-                        settings.database.connect_timeout_secs,
-                    ),
+                    connect_timeout: settings.database.connect_timeout_secs,
                 },
             )?;
             let applied = store.migrate(Actor::cli()).await?;

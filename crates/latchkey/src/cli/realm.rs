@@ -14,7 +14,7 @@ use crate::open::AppState;
 
 pub(crate) async fn init(settings: Settings, realm_name: &str) -> Result<()> {
     let external = settings.server.external_host.clone();
-    let scheme = settings.server.external_scheme.clone();
+    let scheme = settings.server.external_scheme;
     let state = open(settings).await?;
     let realms = state.store.list_realms().await?;
     if realms.is_empty() {
