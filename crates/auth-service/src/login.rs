@@ -441,3 +441,41 @@ impl App {
         Ok(out)
     }
 }
+
+/// What a login page or client needs to know before a login (`server_settings`): the realm the
+/// host names and which methods work there.
+#[derive(Debug, Clone)]
+pub struct LoginOptions {
+    /// The subdomain the host names (`""` for the root domain or an unrecognised host).
+    pub subdomain: String,
+    pub realm: Option<Realm>,
+    pub realm_url: String,
+    pub password: bool,
+    pub email: bool,
+    pub ldap: bool,
+    pub dev: bool,
+    /// Zulip's `require_email_format_usernames`: the login field asks for an email.
+    pub require_email_format_usernames: bool,
+}
+
+impl App {
+    /// The login options for a host. A host naming no realm is `NoSuchRealm` unless it is the
+    /// root domain, which still answers (with the server's methods).
+    pub async fn login_options(&self, host: &str) -> Result<LoginOptions, ServiceError> {
+        let (subdomain, realm) = self.realm_of_host(host).await?;
+        if realm.is_none() && !subdomain.is_empty() {
+            return Err(ServiceError::NoSuchRealm);
+        }
+        let r = realm.as_ref();
+        Ok(LoginOptions {
+            realm_url: crate::host::realm_url(&subdomain, &self.hosts),
+            password: self.chain.password_auth_enabled(r),
+            email: self.method_enabled(BackendKind::Email, r),
+            ldap: self.method_enabled(BackendKind::Ldap, r),
+            dev: self.method_enabled(BackendKind::Dev, r),
+            require_email_format_usernames: self.require_email_format_usernames(r),
+            subdomain,
+            realm,
+        })
+    }
+}

@@ -2,15 +2,15 @@
 //! any Authorization header is ignored.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_core::{BackendKind, Realm};
+use auth_core::Realm;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use auth_service::App;
-use auth_service::host::realm_url;
+use auth_service::{App, ServiceError};
 
 use crate::HttpOptions;
 use crate::envelope::{ApiError, success};
+use crate::logging::note_realm;
 use crate::request;
 
 /// Zulip's method names in `authentication_methods`, in its order; Latchkey implements the
@@ -32,33 +32,27 @@ pub async fn server_settings(
     state: web::Data<App>,
     options: web::Data<HttpOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let subdomain = request::subdomain(&req, &state)?;
-    let realm = request::realm_for_subdomain(&req, &state, &subdomain).await?;
-    if realm.is_none() {
-        if !subdomain.is_empty() {
-            return Err(ApiError::invalid_subdomain_400());
-        }
-        if options.root_domain_landing_page {
-            return Err(ApiError::bad_request("Subdomain required"));
-        }
+    let host = request::host(&req, &state);
+    let login = match state.login_options(&host).await {
+        Ok(login) => login,
+        // server_settings says "invalid subdomain" with a 400, not the login endpoints' 404.
+        Err(ServiceError::NoSuchRealm) => return Err(ApiError::invalid_subdomain_400()),
+        Err(e) => return Err(e.into()),
+    };
+    note_realm(&req, &login.subdomain);
+    if login.realm.is_none() && options.root_domain_landing_page {
+        return Err(ApiError::bad_request("Subdomain required"));
     }
-    let realm = realm.as_ref();
-    let enabled = |kind| state.method_enabled(kind, realm);
-
     let mut methods = Map::new();
-    methods.insert(
-        "password".into(),
-        json!(state.chain.password_auth_enabled(realm)),
-    );
-    methods.insert("dev".into(), json!(enabled(BackendKind::Dev)));
-    methods.insert("email".into(), json!(enabled(BackendKind::Email)));
-    methods.insert("ldap".into(), json!(enabled(BackendKind::Ldap)));
+    methods.insert("password".into(), json!(login.password));
+    methods.insert("dev".into(), json!(login.dev));
+    methods.insert("email".into(), json!(login.email));
+    methods.insert("ldap".into(), json!(login.ldap));
     for name in OTHER_METHODS {
         methods.insert((*name).into(), json!(false));
     }
 
     let zulip = &options.zulip;
-    let url = realm_url(&subdomain, &state.hosts);
     let mut f = Map::new();
     f.insert("authentication_methods".into(), Value::Object(methods));
     f.insert("external_authentication_methods".into(), json!([]));
@@ -70,18 +64,15 @@ pub async fn server_settings(
         json!(zulip.push_notifications_enabled),
     );
     f.insert("is_incompatible".into(), json!(is_incompatible(&req)));
-    f.insert(
-        "email_auth_enabled".into(),
-        json!(enabled(BackendKind::Email)),
-    );
+    f.insert("email_auth_enabled".into(), json!(login.email));
     f.insert(
         "require_email_format_usernames".into(),
-        json!(state.require_email_format_usernames(realm)),
+        json!(login.require_email_format_usernames),
     );
-    f.insert("realm_uri".into(), json!(url));
-    f.insert("realm_url".into(), json!(url));
+    f.insert("realm_uri".into(), json!(login.realm_url));
+    f.insert("realm_url".into(), json!(login.realm_url));
     f.insert("realm_web_public_access_enabled".into(), json!(false));
-    if let Some(r) = realm {
+    if let Some(r) = &login.realm {
         f.insert("realm_name".into(), json!(r.name));
         f.insert("realm_icon".into(), json!(realm_icon(r)));
         f.insert(
