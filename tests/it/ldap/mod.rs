@@ -10,6 +10,11 @@ use latchkey_tests::ldap_world::{base_ldap, world};
 use latchkey_tests::slapd::{self, Slapd};
 use latchkey_tests::{BlackHole, DbKind, PW, TestDb, TestServer};
 
+mod check;
+mod cli;
+mod failover;
+mod links;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_bind_creates_then_reuses_the_account() {
     for kind in [DbKind::Sqlite, DbKind::Postgres] {
