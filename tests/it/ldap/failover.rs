@@ -1,11 +1,12 @@
-//! LDAP failover against a real slapd behind a first server that misbehaves after accepting the
-//! connection: one that closes it at once, one that never answers. A server counts as up only
+//! LDAP failover against a real slapd behind a first server that refuses the connection, or
+//! misbehaves after accepting it: one that closes it at once, one that never answers. A server counts as up only
 //! once it answered the first step (the service bind, or a person's bind); otherwise the attempt
 //! moves to the next server, and the failed one is passed over for a while.
 
 use std::time::{Duration, Instant};
 
 use auth_core::Role;
+use latchkey_tests::ldap_world::world;
 use latchkey_tests::proxy::TcpProxy;
 use latchkey_tests::slapd::{self, Slapd};
 use latchkey_tests::{DbKind, PW, TestDb, TestServer};
@@ -72,6 +73,24 @@ async fn logins_fail_over(server: &TestServer, first_within: Duration) {
         next < Duration::from_secs(1),
         "later logins should skip the failed server: {next:?} for two"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_second_server() {
+    let Some(w) = world(DbKind::Sqlite, |s, d| {
+        s.ldap.uris = vec!["ldap://127.0.0.1:1".into(), d.uri()];
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_success();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,246 @@
+//! Who may log in: provisioning switched off per realm, deactivated accounts and disabled
+//! directory entries, required and denied groups of every kind (member, memberUid, uniqueMember,
+//! memberOf), organization membership and per-realm access rules; every refusal after the
+//! password only.
+
+use std::time::Duration;
+
+use auth_core::Role;
+use auth_store::Actor;
+use latchkey_tests::DbKind;
+use latchkey_tests::ldap_world::world;
+use latchkey_tests::slapd::{self};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_can_be_switched_off_per_realm() {
+    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
+        return;
+    };
+    let c = w.server.client();
+    w.server
+        .admin
+        .store
+        .set_realm_ldap_auto_create(w.zulip.id, false, Actor::cli())
+        .await
+        .unwrap();
+    let r = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
+    r.assert_error(
+        401,
+        "AUTHENTICATION_FAILED",
+        "You have no account in this organization; ask an administrator to create one",
+    );
+    // An administrator creates the account; the directory password then works.
+    w.server
+        .create_user(&w.zulip, "hamlet@zulip.com", None, Role::Member)
+        .await;
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivated_account_and_disabled_directory_entry() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.attributes.deactivated = slapd::DISABLED_ATTR.0.into();
+        s.ldap.attributes.deactivated_values = vec![slapd::DISABLED_ATTR.1.into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    c.fetch_api_key("zulip", "disabled", slapd::DISABLED.password)
+        .await
+        .assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
+    // Never before the password is proven.
+    c.fetch_api_key("zulip", "disabled", "wrong")
+        .await
+        .assert_bad_credentials();
+    let r = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
+    r.assert_success();
+    let id = auth_core::UserId(r.body["user_id"].as_i64().unwrap());
+    w.server
+        .admin
+        .store
+        .set_user_active(id, false, Actor::cli())
+        .await
+        .unwrap();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
+    c.fetch_api_key("zulip", "hamlet", "wrong")
+        .await
+        .assert_bad_credentials();
+    w.server
+        .admin
+        .store
+        .set_realm_deactivated(w.zulip.id, true, Actor::cli())
+        .await
+        .unwrap();
+    latchkey_tests::eventually(
+        Duration::from_secs(3),
+        || c.fetch_api_key("zulip", "aaron", slapd::AARON.password),
+        |r: &latchkey_tests::Reply| r.body["code"] == "REALM_DEACTIVATED",
+    )
+    .await
+    .assert_error(
+        401,
+        "REALM_DEACTIVATED",
+        "This organization has been deactivated",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_and_deny_groups() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.require_group = slapd::STAFF_GROUP_DN.into();
+        s.ldap.deny_group = slapd::BANNED_GROUP_DN.into();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    let refused = "Your account is not allowed to log in to this organization";
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", refused);
+    c.fetch_api_key("zulip", "nomail", slapd::NOMAIL.password)
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", refused);
+    // Group refusals come only after the password.
+    c.fetch_api_key("zulip", "cordelia", "wrong")
+        .await
+        .assert_bad_credentials();
+    c.fetch_api_key("zulip", "nobody-here", "wrong")
+        .await
+        .assert_bad_credentials();
+    // The audit log (only an administrator reads it) says which rule refused, and tells an
+    // unknown name from a wrong password; answers never do.
+    let audit = w.server.admin.store.audit_entries(None, 20).await.unwrap();
+    let failed: Vec<&serde_json::Value> = audit
+        .iter()
+        .filter(|e| e.event_type == "user_login_failed")
+        .map(|e| &e.detail)
+        .collect();
+    let of = |name: &str, reason: &str| {
+        failed
+            .iter()
+            .find(|d| d["username"] == name && d["reason"] == reason)
+            .copied()
+            .unwrap_or_else(|| panic!("no {reason} row for {name}: {failed:?}"))
+    };
+    let why = of("cordelia", "not_allowed_in_realm")["why"]
+        .as_str()
+        .unwrap_or("");
+    assert!(why.contains("required group"), "{why}");
+    assert_eq!(of("cordelia", "bad_credentials")["realm"], "zulip");
+    of("nobody-here", "no_such_person");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_group_kinds() {
+    // posixGroup memberUid.
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.require_group = slapd::POSIX_GROUP_DN.into();
+        s.ldap.group_membership = "memberUid".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_error(
+            401,
+            "AUTHENTICATION_FAILED",
+            "Your account is not allowed to log in to this organization",
+        );
+    drop(w);
+    // groupOfUniqueNames uniqueMember.
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.require_group = slapd::UNIQ_GROUP_DN.into();
+        s.ldap.group_membership = "uniqueMember".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    assert_eq!(
+        c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+            .await
+            .status,
+        401
+    );
+    let has_memberof = w.slapd.has_memberof();
+    drop(w);
+    // memberOf on the person (OpenLDAP's memberof overlay, as Active Directory has it).
+    if has_memberof {
+        let Some(w) = world(DbKind::Sqlite, |s, _| {
+            s.ldap.deny_group = slapd::BANNED_GROUP_DN.into();
+            s.ldap.group_membership = "memberOf".into();
+        })
+        .await
+        else {
+            return;
+        };
+        let c = w.server.client();
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await
+            .assert_success();
+        assert_eq!(
+            c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
+                .await
+                .status,
+            401
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_membership_and_realm_access_rules() {
+    let Some(w) = world(DbKind::Sqlite, |s, _| {
+        s.ldap.attributes.org_membership = slapd::DEPARTMENT_ATTR.into();
+        let mut rule = std::collections::BTreeMap::new();
+        rule.insert("sn".to_string(), "Lear".to_string());
+        s.ldap.realm_access.insert("lear".into(), vec![rule]);
+    })
+    .await
+    else {
+        return;
+    };
+    let c = w.server.client();
+    let refused = "Your account is not allowed to log in to this organization";
+    // departmentNumber: zulip.
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "cordelia", slapd::CORDELIA.password)
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", refused);
+    c.fetch_api_key("zulip", "nomail", slapd::NOMAIL.password)
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", refused);
+    // lear's rule: sn = Lear admits Cordelia, not Hamlet.
+    c.fetch_api_key("lear", "cordelia", slapd::CORDELIA.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_error(401, "AUTHENTICATION_FAILED", refused);
+}
