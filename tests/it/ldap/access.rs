@@ -7,16 +7,13 @@ use std::time::Duration;
 
 use auth_core::Role;
 use auth_store::Actor;
-use latchkey_tests::DbKind;
-use latchkey_tests::ldap_world::world;
-use latchkey_tests::slapd::{self};
+use latchkey_tests::ldap_world::sqlite_world;
+use latchkey_tests::slapd;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioning_can_be_switched_off_per_realm() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
-        return;
-    };
-    let c = w.server.client();
+    let w = sqlite_world(|_, _| {}).await;
+    let c = w.client();
     w.server
         .admin
         .store
@@ -42,15 +39,12 @@ async fn provisioning_can_be_switched_off_per_realm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivated_account_and_disabled_directory_entry() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.attributes.deactivated = slapd::DISABLED_ATTR.0.into();
         s.ldap.attributes.deactivated_values = vec![slapd::DISABLED_ATTR.1.into()];
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     c.fetch_api_key("zulip", "disabled", slapd::DISABLED.password)
         .await
         .assert_error(401, "USER_DEACTIVATED", "Account is deactivated");
@@ -96,15 +90,12 @@ async fn deactivated_account_and_disabled_directory_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_and_deny_groups() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.require_group = slapd::STAFF_GROUP_DN.into();
         s.ldap.deny_group = slapd::BANNED_GROUP_DN.into();
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     let refused = "Your account is not allowed to log in to this organization";
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
         .await
@@ -148,15 +139,12 @@ async fn require_and_deny_groups() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_group_kinds() {
     // posixGroup memberUid.
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.require_group = slapd::POSIX_GROUP_DN.into();
         s.ldap.group_membership = "memberUid".into();
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
         .await
         .assert_success();
@@ -169,15 +157,12 @@ async fn other_group_kinds() {
         );
     drop(w);
     // groupOfUniqueNames uniqueMember.
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.require_group = slapd::UNIQ_GROUP_DN.into();
         s.ldap.group_membership = "uniqueMember".into();
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
         .await
         .assert_success();
@@ -191,15 +176,12 @@ async fn other_group_kinds() {
     drop(w);
     // memberOf on the person (OpenLDAP's memberof overlay, as Active Directory has it).
     if has_memberof {
-        let Some(w) = world(DbKind::Sqlite, |s, _| {
+        let w = sqlite_world(|s, _| {
             s.ldap.deny_group = slapd::BANNED_GROUP_DN.into();
             s.ldap.group_membership = "memberOf".into();
         })
-        .await
-        else {
-            return;
-        };
-        let c = w.server.client();
+        .await;
+        let c = w.client();
         c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
             .await
             .assert_success();
@@ -214,17 +196,14 @@ async fn other_group_kinds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_membership_and_realm_access_rules() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.attributes.org_membership = slapd::DEPARTMENT_ATTR.into();
         let mut rule = std::collections::BTreeMap::new();
         rule.insert("sn".to_string(), "Lear".to_string());
         s.ldap.realm_access.insert("lear".into(), vec![rule]);
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     let refused = "Your account is not allowed to log in to this organization";
     // departmentNumber: zulip.
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)

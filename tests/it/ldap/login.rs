@@ -3,8 +3,8 @@
 //! username and email mappings, and a renamed entry keeping its account.
 
 use auth_core::Role;
-use latchkey_tests::ldap_world::world;
-use latchkey_tests::slapd::{self};
+use latchkey_tests::ldap_world::{sqlite_world, world};
+use latchkey_tests::slapd;
 use latchkey_tests::{DbKind, PW};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,7 +13,7 @@ async fn search_then_bind_creates_then_reuses_the_account() {
         let Some(w) = world(kind, |_, _| {}).await else {
             continue;
         };
-        let c = w.server.client();
+        let c = w.client();
         // Append domain: usernames need not be emails, and the form says so.
         let settings = c.get("zulip", "/api/v1/server_settings").await;
         assert_eq!(settings.body["require_email_format_usernames"], false);
@@ -94,10 +94,8 @@ async fn search_then_bind_creates_then_reuses_the_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_empty_password_and_domain_mismatch() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
-        return;
-    };
-    let c = w.server.client();
+    let w = sqlite_world(|_, _| {}).await;
+    let c = w.client();
     c.fetch_api_key("zulip", "hamlet", "wrong")
         .await
         .assert_bad_credentials();
@@ -132,10 +130,8 @@ async fn wrong_password_empty_password_and_domain_mismatch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filter_injection_and_metacharacters() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
-        return;
-    };
-    let c = w.server.client();
+    let w = sqlite_world(|_, _| {}).await;
+    let c = w.client();
     for evil in ["*", "h*", ")(uid=*", "*)(|(uid=*", "hamlet)(uid=*"] {
         for pw in [slapd::HAMLET.password, slapd::AARON.password] {
             c.fetch_api_key("zulip", evil, pw)
@@ -168,15 +164,12 @@ async fn filter_injection_and_metacharacters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dn_template_direct_bind() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.user_dn_template = "uid={user},ou=people,dc=example,dc=org".into();
         s.ldap.user_search_base = String::new();
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     let r = c
         .fetch_api_key("zulip", "aaron", slapd::AARON.password)
         .await;
@@ -196,16 +189,13 @@ async fn dn_template_direct_bind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_attribute_mapping_and_reverse_search() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.append_domain = String::new();
         s.ldap.email_attr = "mail".into();
         s.ldap.reverse_email_search_filter = "(mail={email})".into();
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     let settings = c.get("zulip", "/api/v1/server_settings").await;
     assert_eq!(settings.body["require_email_format_usernames"], false);
     assert_eq!(settings.body["authentication_methods"]["ldap"], true);
@@ -239,15 +229,12 @@ async fn email_attribute_mapping_and_reverse_search() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_format_required_without_a_mapping() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.append_domain = String::new();
         s.ldap.user_search_filter = "(mail={user})".into();
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     let settings = c.get("zulip", "/api/v1/server_settings").await;
     assert_eq!(settings.body["require_email_format_usernames"], true);
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
@@ -262,10 +249,8 @@ async fn email_format_required_without_a_mapping() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renamed_person_keeps_the_account() {
-    let Some(w) = world(DbKind::Sqlite, |_, _| {}).await else {
-        return;
-    };
-    let c = w.server.client();
+    let w = sqlite_world(|_, _| {}).await;
+    let c = w.client();
     let first = c
         .fetch_api_key("zulip", "aaron", slapd::AARON.password)
         .await;
