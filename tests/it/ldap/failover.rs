@@ -6,114 +6,115 @@
 
 use std::time::{Duration, Instant};
 
-use auth_core::Role;
-use latchkey_tests::ldap_world::{sqlite_world, start_slapd};
+use latchkey_tests::Client;
+use latchkey_tests::ldap_world::{LdapWorld, sqlite_world, start_slapd};
 use latchkey_tests::proxy::TcpProxy;
-use latchkey_tests::slapd::{self, Slapd};
-use latchkey_tests::{DbKind, PW, TestDb, TestServer};
+use latchkey_tests::slapd;
+
+use super::Outcome::Success;
+use super::check_logins;
 
 const OPERATION_TIMEOUT: f64 = 2.0;
 
-/// A server in front of slapd with `uris = [first, slapd]`, search-then-bind as the service
-/// account (or anonymously), realm `zulip`.
-async fn server_behind(
-    first: String,
-    service_account: bool,
-) -> Option<(Slapd, TestServer, TestDb)> {
-    let db = TestDb::new(DbKind::Sqlite)?;
-    let slapd = start_slapd().await;
-    let mut s = db.settings();
-    s.auth.backends = vec!["ldap".into(), "email".into()];
-    let l = &mut s.ldap;
-    l.uris = vec![first, slapd.uri()];
-    if service_account {
-        l.bind_dn = slapd::SERVICE_DN.into();
-        l.bind_password =
-            auth_server::config::Secret(auth_core::SecretString::new(slapd::SERVICE_PASSWORD));
-        l.user_search_base = slapd::PEOPLE_DN.into();
-        l.user_search_filter = "(uid={user})".into();
-    } else {
-        l.user_dn_template = "uid={user},ou=people,dc=example,dc=org".into();
-    }
-    l.append_domain = "zulip.com".into();
-    l.connect_timeout_secs = 2.0;
-    l.operation_timeout_secs = OPERATION_TIMEOUT;
-    let server = TestServer::start(s).await;
-    let zulip = server.create_realm("zulip", "Zulip").await;
-    server
-        .create_user(&zulip, "polonius@zulip.com", Some(PW), Role::Member)
-        .await;
-    Some((slapd, server, db))
+/// How the first of the two configured servers fails.
+#[derive(Debug, Clone, Copy)]
+enum FirstServer {
+    /// Nothing listens there: the connection is refused.
+    Refuses,
+    /// A proxy to a closed port: it accepts, fails to reach its upstream, and closes.
+    AcceptsAndCloses,
+    /// A proxy that accepts and never answers: one operation timeout, then the good server.
+    NeverAnswers,
 }
 
-/// Two logins: the first may pay one timeout on the bad server, the second goes straight to
-/// the good one.
-async fn logins_fail_over(server: &TestServer, first_within: Duration) {
-    let c = server.client();
+impl FirstServer {
+    /// The URI of such a server, and the proxy that plays it (to keep while it is used).
+    fn start(self) -> (String, Option<TcpProxy>) {
+        if let FirstServer::Refuses = self {
+            return ("ldap://127.0.0.1:1".into(), None);
+        }
+        let proxy = TcpProxy::start("127.0.0.1:1".parse().unwrap()).unwrap();
+        if let FirstServer::NeverAnswers = self {
+            proxy.blackhole();
+        }
+        (format!("ldap://127.0.0.1:{}", proxy.port()), Some(proxy))
+    }
+
+    /// How long the first login may take.
+    fn first_login_within(self) -> Duration {
+        match self {
+            FirstServer::NeverAnswers => Duration::from_secs_f64(OPERATION_TIMEOUT + 1.5),
+            FirstServer::Refuses | FirstServer::AcceptsAndCloses => Duration::from_secs(2),
+        }
+    }
+}
+
+/// A world with `uris = [first, slapd]`: search-then-bind as the service account, or (without
+/// one) a DN template and the person's own bind.
+async fn world_behind(first: String, service_account: bool) -> LdapWorld {
+    sqlite_world(|s, d| {
+        let l = &mut s.ldap;
+        l.uris = vec![first, d.uri()];
+        l.operation_timeout_secs = OPERATION_TIMEOUT;
+        if !service_account {
+            l.bind_dn = String::new();
+            l.bind_password = Default::default();
+            l.user_search_base = String::new();
+            l.user_dn_template = "uid={user},ou=people,dc=example,dc=org".into();
+        }
+    })
+    .await
+}
+
+/// Three logins: the first may pay one timeout on the bad server (within `first_within`), the
+/// next two go straight to the good one. `case` leads every failure message.
+async fn logins_fail_over(c: &Client, case: &str, first_within: Duration) {
     let start = Instant::now();
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-        .await
-        .assert_success();
+    check_logins(c, case, &[("zulip", &slapd::HAMLET, Success)]).await;
     let first = start.elapsed();
     assert!(
         first < first_within,
-        "the first login took {first:?} (bound {first_within:?})"
+        "{case}: the first login took {first:?} (bound {first_within:?})"
     );
     let start = Instant::now();
-    for (who, pw) in [
-        ("aaron", slapd::AARON.password),
-        ("hamlet", slapd::HAMLET.password),
-    ] {
-        c.fetch_api_key("zulip", who, pw).await.assert_success();
-    }
+    check_logins(
+        c,
+        case,
+        &[
+            ("zulip", &slapd::AARON, Success),
+            ("zulip", &slapd::HAMLET, Success),
+        ],
+    )
+    .await;
     let next = start.elapsed();
     assert!(
         next < Duration::from_secs(1),
-        "later logins should skip the failed server: {next:?} for two"
+        "{case}: later logins should skip the failed server: {next:?} for two"
     );
 }
 
+/// Every way the first server can fail, with and without a service account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_to_the_second_server() {
-    let w = sqlite_world(|s, d| {
-        s.ldap.uris = vec!["ldap://127.0.0.1:1".into(), d.uri()];
-    })
-    .await;
-    let c = w.client();
-    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-        .await
-        .assert_success();
-    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
-        .await
-        .assert_success();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_accepts_and_closes_is_passed_over() {
-    // A proxy to a closed port: it accepts, fails to reach its upstream, and closes.
-    let closing = TcpProxy::start("127.0.0.1:1".parse().unwrap()).unwrap();
-    for service_account in [true, false] {
-        let uri = format!("ldap://127.0.0.1:{}", closing.port());
-        let Some((_slapd, server, _db)) = server_behind(uri, service_account).await else {
-            return;
-        };
-        logins_fail_over(&server, Duration::from_secs(2)).await;
-        server.stop().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_never_answers_is_passed_over_after_one_timeout() {
-    for service_account in [true, false] {
-        let silent = TcpProxy::start("127.0.0.1:1".parse().unwrap()).unwrap();
-        silent.blackhole();
-        let uri = format!("ldap://127.0.0.1:{}", silent.port());
-        let Some((_slapd, server, _db)) = server_behind(uri, service_account).await else {
-            return;
-        };
-        // One operation timeout on the silent server, then the good one.
-        logins_fail_over(&server, Duration::from_secs_f64(OPERATION_TIMEOUT + 1.5)).await;
-        server.stop().await;
+async fn a_failing_first_server_is_passed_over() {
+    for first in [
+        FirstServer::Refuses,
+        FirstServer::AcceptsAndCloses,
+        FirstServer::NeverAnswers,
+    ] {
+        for service_account in [true, false] {
+            let case = format!(
+                "{first:?}, {}",
+                if service_account {
+                    "search as the service account"
+                } else {
+                    "DN template"
+                }
+            );
+            let (uri, _proxy) = first.start();
+            let w = world_behind(uri, service_account).await;
+            logins_fail_over(&w.client(), &case, first.first_login_within()).await;
+            w.server.stop().await;
+        }
     }
 }
 
