@@ -5,91 +5,84 @@
 use auth_core::Role;
 use latchkey_tests::ldap_world::{sqlite_world, world};
 use latchkey_tests::slapd;
-use latchkey_tests::{DbKind, PW};
+use latchkey_tests::{DbKind, PW, both_dbs};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_then_bind_creates_then_reuses_the_account() {
-    for kind in [DbKind::Sqlite, DbKind::Postgres] {
-        let Some(w) = world(kind, |_, _| {}).await else {
-            continue;
-        };
-        let c = w.client();
-        // Append domain: usernames need not be emails, and the form says so.
-        let settings = c.get("zulip", "/api/v1/server_settings").await;
-        assert_eq!(settings.body["require_email_format_usernames"], false);
-        assert_eq!(settings.body["authentication_methods"]["ldap"], true);
-        assert_eq!(settings.body["email_auth_enabled"], true);
-        let r = c
-            .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
-            .await;
-        r.assert_success();
-        assert_eq!(r.body["email"], "hamlet@zulip.com");
-        let id = r.body["user_id"].as_i64().unwrap();
-        let user = w
-            .server
-            .admin
-            .store
-            .user_by_email(w.zulip.id, "hamlet@zulip.com")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(user.full_name, "King Hamlet");
-        assert_eq!(user.role, Role::Member);
-        assert!(user.external_id.is_some(), "entryUUID remembered");
-        // The email form of the username works too, and it is the same account and key.
-        let again = c
-            .fetch_api_key("zulip", "hamlet@zulip.com", slapd::HAMLET.password)
-            .await;
-        again.assert_success();
-        assert_eq!(again.body["user_id"], id);
-        assert_eq!(again.body["api_key"], r.body["api_key"]);
-        // No local password was given to the account.
-        let rec = w
-            .server
-            .admin
-            .store
-            .login_record(w.zulip.id, "hamlet@zulip.com")
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(rec.password_hash.is_none());
-        // Non-ASCII names and passwords.
-        let j = c.fetch_api_key("zulip", "jose", slapd::JOSE.password).await;
-        j.assert_success();
-        let jose = w
-            .server
-            .admin
-            .store
-            .user_by_email(w.zulip.id, "jose@zulip.com")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(jose.full_name, slapd::JOSE.cn);
-        // The same person gets a separate account in a second realm.
-        let l = c
-            .fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
-            .await;
-        l.assert_success();
-        assert_ne!(l.body["user_id"], id);
-        // Audit rows name the LDAP backend.
-        let audit = w
-            .server
-            .admin
-            .store
-            .audit_entries(Some(w.zulip.id), 50)
-            .await
-            .unwrap();
-        assert!(
-            audit
-                .iter()
-                .any(|e| e.event_type == "user_created" && e.source == "ldap")
-        );
-        assert!(
-            audit
-                .iter()
-                .any(|e| e.event_type == "user_logged_in" && e.detail["backend"] == "ldap")
-        );
-    }
+both_dbs!(search_then_bind_creates_then_reuses_the_account);
+
+async fn search_then_bind_creates_then_reuses_the_account(kind: DbKind) {
+    let Some(w) = world(kind, |_, _| {}).await else {
+        return;
+    };
+    let c = w.client();
+    // Append domain: usernames need not be emails, and the form says so.
+    let settings = c.get("zulip", "/api/v1/server_settings").await;
+    assert_eq!(settings.body["require_email_format_usernames"], false);
+    assert_eq!(settings.body["authentication_methods"]["ldap"], true);
+    assert_eq!(settings.body["email_auth_enabled"], true);
+    let r = c
+        .fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await;
+    r.assert_success();
+    assert_eq!(r.body["email"], "hamlet@zulip.com");
+    let id = r.body["user_id"].as_i64().unwrap();
+    let user = w
+        .server
+        .admin
+        .store
+        .user_by_email(w.zulip.id, "hamlet@zulip.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.full_name, "King Hamlet");
+    assert_eq!(user.role, Role::Member);
+    assert!(user.external_id.is_some(), "entryUUID remembered");
+    // The email form of the username works too, and it is the same account and key.
+    let again = c
+        .fetch_api_key("zulip", "hamlet@zulip.com", slapd::HAMLET.password)
+        .await;
+    again.assert_success();
+    assert_eq!(again.body["user_id"], id);
+    assert_eq!(again.body["api_key"], r.body["api_key"]);
+    // No local password was given to the account.
+    let rec = w
+        .server
+        .admin
+        .store
+        .login_record(w.zulip.id, "hamlet@zulip.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rec.password_hash.is_none());
+    // Non-ASCII names and passwords.
+    let j = c.fetch_api_key("zulip", "jose", slapd::JOSE.password).await;
+    j.assert_success();
+    let jose = w
+        .server
+        .admin
+        .store
+        .user_by_email(w.zulip.id, "jose@zulip.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(jose.full_name, slapd::JOSE.cn);
+    // The same person gets a separate account in a second realm.
+    let l = c
+        .fetch_api_key("lear", "hamlet", slapd::HAMLET.password)
+        .await;
+    l.assert_success();
+    assert_ne!(l.body["user_id"], id);
+    // Audit rows name the LDAP backend.
+    let audit = w.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.event_type == "user_created" && e.source == "ldap")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.event_type == "user_logged_in" && e.detail["backend"] == "ldap")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
