@@ -1,8 +1,8 @@
-//! The LDAP test worlds shared by `tests/ldap.rs`, `tests/ldap_cli.rs` and
-//! `tests/ldap_links.rs`: a private slapd ([`crate::slapd`]) and a Latchkey server pointed at it.
+//! The LDAP test worlds shared by the suites under `tests/it/ldap/`: a private slapd
+//! ([`crate::slapd`]) and a Latchkey server pointed at it.
 //!
-//! - [`world`]: settings built in code (tweaked per test), realms `zulip` and `lear`, a local
-//!   Email user `othello@lear.com`.
+//! - [`world`] (and [`sqlite_world`], [`world_on`]): settings built in code (tweaked per test),
+//!   realms `zulip` and `lear`, a local Email user `othello@lear.com`.
 //! - [`CliWorld`]: settings written to a TOML file that the test server and the real `latchkey`
 //!   binary both read (for `ldap sync`, `ldap relink`, `user deactivate`...), realm `zulip`, and
 //!   accounts made by real first logins.
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use auth_core::{Realm, Role, User};
+use auth_store::AuditEntry;
 use latchkey::Settings;
 
 use crate::slapd::{self, SeedUser, Slapd};
@@ -42,14 +43,40 @@ pub fn base_ldap(s: &mut Settings, d: &Slapd) {
     l.operation_timeout_secs = std::time::Duration::from_secs(3);
 }
 
+/// Starts a slapd with the seed directory ([`Slapd::start`]) off the async runtime.
+pub async fn start_slapd() -> Slapd {
+    start_slapd_with(Slapd::start).await
+}
+
+/// Starts a slapd with `start` (e.g. [`Slapd::start_with_ppolicy`]) off the async runtime:
+/// starting one shells out and waits.
+pub async fn start_slapd_with(start: fn() -> anyhow::Result<Slapd>) -> Slapd {
+    tokio::task::spawn_blocking(start)
+        .await
+        .expect("join")
+        .expect("start slapd")
+}
+
 /// Starts slapd and a server with [`base_ldap`] settings changed by `tweak`; `None` when the
 /// database kind is unavailable here (PostgreSQL outside CI).
 pub async fn world(kind: DbKind, tweak: impl FnOnce(&mut Settings, &Slapd)) -> Option<LdapWorld> {
     let db = TestDb::new(kind)?;
-    let slapd = tokio::task::spawn_blocking(Slapd::start)
+    Some(world_on(db, start_slapd().await, tweak).await)
+}
+
+/// [`world`] on SQLite, which is always available.
+pub async fn sqlite_world(tweak: impl FnOnce(&mut Settings, &Slapd)) -> LdapWorld {
+    world(DbKind::Sqlite, tweak)
         .await
-        .expect("join")
-        .expect("start slapd");
+        .expect("SQLite is always available")
+}
+
+/// [`world`] with a database and a slapd of the caller's.
+pub async fn world_on(
+    db: TestDb,
+    slapd: Slapd,
+    tweak: impl FnOnce(&mut Settings, &Slapd),
+) -> LdapWorld {
     let mut settings = db.settings();
     base_ldap(&mut settings, &slapd);
     tweak(&mut settings, &slapd);
@@ -59,13 +86,34 @@ pub async fn world(kind: DbKind, tweak: impl FnOnce(&mut Settings, &Slapd)) -> O
     server
         .create_user(&lear, "othello@lear.com", Some(PW), Role::Member)
         .await;
-    Some(LdapWorld {
+    LdapWorld {
         slapd,
         server,
         zulip,
         lear,
         db,
-    })
+    }
+}
+
+impl LdapWorld {
+    pub fn client(&self) -> Client {
+        self.server.client()
+    }
+
+    /// Realm `zulip`'s audit rows, newest first.
+    pub async fn audit(&self) -> Vec<AuditEntry> {
+        audit_of(&self.server, &self.zulip).await
+    }
+}
+
+/// A realm's audit rows, newest first (up to 200: more than any test writes).
+async fn audit_of(server: &TestServer, realm: &Realm) -> Vec<AuditEntry> {
+    server
+        .admin
+        .store
+        .audit_entries(Some(realm.id), 200)
+        .await
+        .expect("store")
 }
 
 /// The `[ldap]` and `[ldap.sync]` parts of a [`CliWorld`]'s configuration file, beyond the
@@ -93,8 +141,9 @@ impl Default for CliConfig<'_> {
     }
 }
 
-/// The whole configuration file for `db` and `d`.
-pub fn toml_config(db: &TestDb, d: &Slapd, c: &CliConfig) -> String {
+/// The sections of a configuration file before `[ldap]`: a server on `127.0.0.1:0` for
+/// `example.test` on `db`, backends `ldap, email`, bcrypt cost 4, and this log filter.
+pub fn toml_head(db: &TestDb, log_filter: &str) -> String {
     format!(
         r#"
 [server]
@@ -112,8 +161,18 @@ backends = ["ldap", "email"]
 bcrypt_cost = 4
 
 [logging]
-filter = "warn"
+filter = "{log_filter}"
+"#,
+        url = db.url(),
+        secret = db.dir().join("secret.key").display(),
+    )
+}
 
+/// The whole configuration file for `db` and `d`.
+pub fn toml_config(db: &TestDb, d: &Slapd, c: &CliConfig) -> String {
+    let head = toml_head(db, "warn");
+    format!(
+        r#"{head}
 [ldap]
 uris = ["{uri}"]
 bind_dn = "{svc}"
@@ -128,8 +187,6 @@ operation_timeout_secs = 3
 [ldap.sync]
 {extra_sync}
 "#,
-        url = db.url(),
-        secret = db.dir().join("secret.key").display(),
         uri = d.uri(),
         svc = slapd::SERVICE_DN,
         svc_pw = slapd::SERVICE_PASSWORD,
@@ -173,10 +230,7 @@ pub struct CliWorld {
 impl CliWorld {
     pub async fn start(c: CliConfig<'_>, people: &[&SeedUser]) -> CliWorld {
         let db = TestDb::new(DbKind::Sqlite).expect("SQLite is always available");
-        let slapd = tokio::task::spawn_blocking(Slapd::start)
-            .await
-            .expect("join")
-            .expect("start slapd");
+        let slapd = start_slapd().await;
         let config = db.dir().join("latchkey.toml");
         std::fs::write(&config, toml_config(&db, &slapd, &c)).expect("write the configuration");
         let settings =
@@ -227,6 +281,11 @@ impl CliWorld {
 
     pub async fn active(&self, email: &str) -> bool {
         self.user(email).await.is_active
+    }
+
+    /// Realm `zulip`'s audit rows, newest first.
+    pub async fn audit(&self) -> Vec<AuditEntry> {
+        audit_of(&self.server, &self.zulip).await
     }
 }
 

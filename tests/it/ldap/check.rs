@@ -9,32 +9,17 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use latchkey::Settings;
+use latchkey_tests::ldap_world::{start_slapd, text, toml_head};
 use latchkey_tests::process::{ServerProcess, free_port, run_with_timeout};
-use latchkey_tests::slapd::{self, Slapd};
+use latchkey_tests::slapd;
 use latchkey_tests::{Client, DbKind, Reply, TestDb, TestServer, eventually, latchkey_bin};
 
 /// A configuration that follows docs/ldap.md's OpenLDAP example, and is right.
 fn good_config(db: &TestDb, uris: &[String], ca_file: &Path) -> String {
     let uris: Vec<String> = uris.iter().map(|u| format!("{u:?}")).collect();
+    let head = toml_head(db, "info");
     format!(
-        r#"
-[server]
-external_host = "example.test"
-bind = "127.0.0.1:0"
-
-[database]
-url = "{url}"
-
-[secrets]
-server_secret_file = "{secret}"
-
-[auth]
-backends = ["ldap", "email"]
-bcrypt_cost = 4
-
-[logging]
-filter = "info"
-
+        r#"{head}
 [ldap]
 uris = [{uris}]
 ca_file = "{ca}"
@@ -57,8 +42,6 @@ deactivated = "employeeType"
 deactivated_values = ["disabled"]
 unique_id = "entryUUID"
 "#,
-        url = db.url(),
-        secret = db.dir().join("secret.key").display(),
         uris = uris.join(", "),
         ca = ca_file.display(),
         svc = slapd::SERVICE_DN,
@@ -81,13 +64,6 @@ fn refused_uri() -> String {
     format!("ldap://127.0.0.1:{}", free_port().unwrap())
 }
 
-async fn start_slapd() -> Slapd {
-    tokio::task::spawn_blocking(Slapd::start)
-        .await
-        .unwrap()
-        .unwrap()
-}
-
 fn write_config(db: &TestDb, name: &str, text: &str) -> PathBuf {
     let path = db.dir().join(name);
     std::fs::write(&path, text).unwrap();
@@ -103,14 +79,6 @@ fn latchkey(config: &Path, args: &[&str]) -> Output {
         .env_remove("RUST_LOG");
     // `serve` with a broken configuration must refuse at once, not run until killed.
     run_with_timeout(&mut cmd, None, Duration::from_secs(60)).unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn problem_lines(t: &str) -> Vec<&str> {

@@ -4,21 +4,27 @@
 //! `ldap sync` move it only once the old entry is gone from the directory; sync reactivates only
 //! what it deactivated; group and access-rule changes reach existing keys through sync.
 
+use std::process::Output;
 use std::time::Duration;
 
-use latchkey_tests::ldap_world::{CliConfig, CliWorld, get_with_key, text, world};
-use latchkey_tests::slapd::{self, BASE_DN, PEOPLE_DN};
-use latchkey_tests::{DbKind, Reply, eventually};
+use latchkey_tests::ldap_world::{CliConfig, CliWorld, get_with_key, sqlite_world, text};
+use latchkey_tests::slapd::{self, BASE_DN, PEOPLE_DN, Slapd};
+use latchkey_tests::{Client, Reply, eventually};
 
 /// The answer to an entry refused an account linked to another entry.
 const LINKED_ELSEWHERE: &str = "Your directory entry's name or email cannot be used for an account here; contact your administrator";
 const DISABLED_OU: &str = "ou=disabled,dc=example,dc=org";
 
-fn add_disabled_ou(d: &slapd::Slapd) {
+/// Moves Hamlet's entry to [`DISABLED_OU`] (created first), out of the people base; returns its
+/// new DN.
+fn move_hamlet_to_disabled(d: &Slapd) -> String {
     d.add_ldif(&format!(
         "dn: {DISABLED_OU}\nobjectClass: organizationalUnit\nou: disabled\n"
     ))
     .unwrap();
+    d.move_entry(slapd::HAMLET.dn, "uid=hamlet", DISABLED_OU)
+        .unwrap();
+    format!("uid=hamlet,{DISABLED_OU}")
 }
 
 /// A person entry under the people base.
@@ -29,14 +35,35 @@ fn person_ldif(uid: &str, mail: &str, password: &str) -> String {
     )
 }
 
+/// Adds the imposter: an entry with another username and Hamlet's address (a reused or
+/// duplicated mail).
+fn add_imposter(d: &Slapd) {
+    d.add_ldif(&person_ldif("imposter", "hamlet@zulip.com", "lpw-imposter"))
+        .unwrap();
+}
+
+/// The imposter's login with the right password.
+async fn imposter_login(c: &Client) -> Reply {
+    c.fetch_api_key("zulip", "imposter", "lpw-imposter").await
+}
+
+/// Asserts the refusal of an entry whose account is linked to another entry.
+#[track_caller]
+fn assert_linked_elsewhere(r: &Reply) {
+    r.assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
+}
+
+/// `latchkey ldap relink hamlet@zulip.com --realm zulip`, and `more` arguments.
+fn relink_hamlet(w: &CliWorld, more: &[&str]) -> Output {
+    let mut args = vec!["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"];
+    args.extend_from_slice(more);
+    w.latchkey(&args)
+}
+
 /// The audit rows of realm `zulip` with this event type, newest first.
 async fn audit_rows(w: &CliWorld, event: &str) -> Vec<auth_store::AuditEntry> {
-    w.server
-        .admin
-        .store
-        .audit_entries(Some(w.zulip.id), 200)
+    w.audit()
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.event_type == event)
         .collect()
@@ -72,20 +99,14 @@ async fn an_entry_moved_out_of_the_people_base_keeps_its_account() {
     let old_uuid = w.slapd.entry_uuid(slapd::HAMLET.dn).unwrap();
     assert_eq!(hamlet.external_id.as_deref(), Some(old_uuid.as_str()));
 
-    add_disabled_ou(&w.slapd);
-    w.slapd
-        .move_entry(slapd::HAMLET.dn, "uid=hamlet", DISABLED_OU)
-        .unwrap();
-    let moved_dn = format!("uid=hamlet,{DISABLED_OU}");
+    let moved_dn = move_hamlet_to_disabled(&w.slapd);
     assert_eq!(w.slapd.entry_uuid(&moved_dn).unwrap(), old_uuid);
     w.slapd
         .add_ldif(&person_ldif("hamlet", "hamlet@zulip.com", "lpw-new-hamlet"))
         .unwrap();
 
     // The new entry is refused, as an entry linked elsewhere is.
-    c.fetch_api_key("zulip", "hamlet", "lpw-new-hamlet")
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
+    assert_linked_elsewhere(&c.fetch_api_key("zulip", "hamlet", "lpw-new-hamlet").await);
     // The refusal is audited, naming both entries.
     let refusals = audit_rows(&w, "user_directory_link_refused").await;
     assert_eq!(refusals.len(), 1, "{refusals:?}");
@@ -108,7 +129,7 @@ async fn an_entry_moved_out_of_the_people_base_keeps_its_account() {
     assert!(after.is_active);
 
     // The administrator's relink refuses while the old entry exists in the naming context.
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    let out = relink_hamlet(&w, &[]);
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("still exists"), "{t}");
@@ -124,19 +145,12 @@ async fn an_entry_moved_out_of_the_people_base_keeps_its_account() {
     // Once the old entry is gone, the administrator relinks (a dry run first).
     w.slapd.delete_dn(&moved_dn).unwrap();
     let new_uuid = w.slapd.entry_uuid(slapd::HAMLET.dn).unwrap();
-    let out = w.latchkey(&[
-        "ldap",
-        "relink",
-        "hamlet@zulip.com",
-        "--realm",
-        "zulip",
-        "--dry-run",
-    ]);
+    let out = relink_hamlet(&w, &["--dry-run"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains(&old_uuid) && t.contains(&new_uuid), "{t}");
     assert!(t.contains("nothing changed"), "{t}");
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    let out = relink_hamlet(&w, &[]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("relinked"), "{t}");
@@ -155,7 +169,7 @@ async fn an_entry_moved_out_of_the_people_base_keeps_its_account() {
     assert_eq!(r.body["user_id"], hamlet.id.0);
     assert_eq!(r.body["api_key"], key.as_str());
     // Nothing left to do.
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    let out = relink_hamlet(&w, &[]);
     assert!(text(&out).contains("already linked"), "{}", text(&out));
 }
 
@@ -174,15 +188,13 @@ async fn a_gone_entry_is_relinked_by_sync_never_by_a_login() {
     .await;
     let c = w.client();
     let hamlet = w.user("hamlet@zulip.com").await;
-    w.slapd
-        .add_ldif(&person_ldif("imposter", "hamlet@zulip.com", "lpw-imposter"))
-        .unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
+    add_imposter(&w.slapd);
+    let r = imposter_login(&c).await;
+    assert_linked_elsewhere(&r);
     assert!(r.body["api_key"].is_null());
     w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
-    r.assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
+    let r = imposter_login(&c).await;
+    assert_linked_elsewhere(&r);
     let refusals = audit_rows(&w, "user_directory_link_refused").await;
     assert_eq!(refusals.len(), 2, "{refusals:?}");
     assert_eq!(refusals[0].detail["linked_entry_exists"], false);
@@ -205,7 +217,7 @@ async fn a_gone_entry_is_relinked_by_sync_never_by_a_login() {
             .any(|e| e.source == "ldap-sync" && e.detail["external_id"] == new_uuid.as_str()),
         "the relink is audited under ldap-sync"
     );
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    let r = imposter_login(&c).await;
     r.assert_success();
     assert_eq!(r.body["user_id"], hamlet.id.0);
 }
@@ -226,28 +238,17 @@ async fn links_hold_with_a_dn_template() {
     .await;
     let c = w.client();
     let hamlet = w.user("hamlet@zulip.com").await;
-    add_disabled_ou(&w.slapd);
-    w.slapd
-        .move_entry(slapd::HAMLET.dn, "uid=hamlet", DISABLED_OU)
-        .unwrap();
-    w.slapd
-        .add_ldif(&person_ldif("imposter", "hamlet@zulip.com", "lpw-imposter"))
-        .unwrap();
-    c.fetch_api_key("zulip", "imposter", "lpw-imposter")
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    let moved_dn = move_hamlet_to_disabled(&w.slapd);
+    add_imposter(&w.slapd);
+    assert_linked_elsewhere(&imposter_login(&c).await);
+    let out = relink_hamlet(&w, &[]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("still exists"), "{}", text(&out));
-    w.slapd
-        .delete_dn(&format!("uid=hamlet,{DISABLED_OU}"))
-        .unwrap();
-    c.fetch_api_key("zulip", "imposter", "lpw-imposter")
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    w.slapd.delete_dn(&moved_dn).unwrap();
+    assert_linked_elsewhere(&imposter_login(&c).await);
+    let out = relink_hamlet(&w, &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    let r = imposter_login(&c).await;
     r.assert_success();
     assert_eq!(r.body["user_id"], hamlet.id.0);
 }
@@ -279,24 +280,18 @@ async fn an_entry_without_an_id_takes_a_linked_account_only_through_relink() {
     first.assert_success();
     let hamlet = w.user("hamlet@zulip.com").await;
     assert_eq!(hamlet.external_id.as_deref(), Some("1001"));
-    w.slapd
-        .add_ldif(&person_ldif("imposter", "hamlet@zulip.com", "lpw-imposter"))
-        .unwrap();
-    c.fetch_api_key("zulip", "imposter", "lpw-imposter")
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    add_imposter(&w.slapd);
+    assert_linked_elsewhere(&imposter_login(&c).await);
+    let out = relink_hamlet(&w, &[]);
     assert!(!out.status.success(), "{}", text(&out));
     w.slapd.delete_dn(slapd::HAMLET.dn).unwrap();
-    c.fetch_api_key("zulip", "imposter", "lpw-imposter")
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
-    let out = w.latchkey(&["ldap", "relink", "hamlet@zulip.com", "--realm", "zulip"]);
+    assert_linked_elsewhere(&imposter_login(&c).await);
+    let out = relink_hamlet(&w, &[]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("no directory id"), "{t}");
     assert_eq!(w.user("hamlet@zulip.com").await.external_id, None);
-    let r = c.fetch_api_key("zulip", "imposter", "lpw-imposter").await;
+    let r = imposter_login(&c).await;
     r.assert_success();
     assert_eq!(r.body["user_id"], first.body["user_id"]);
     assert_eq!(r.body["api_key"], first.body["api_key"]);
@@ -306,35 +301,21 @@ async fn an_entry_without_an_id_takes_a_linked_account_only_through_relink() {
 /// look: a base that does not hold the moved entry makes it gone (the administrator's choice).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_search_base_overrides_the_naming_context() {
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.link_search_base = Some(PEOPLE_DN.into());
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
         .await
         .assert_success();
-    add_disabled_ou(&w.slapd);
-    w.slapd
-        .move_entry(slapd::HAMLET.dn, "uid=hamlet", DISABLED_OU)
-        .unwrap();
+    move_hamlet_to_disabled(&w.slapd);
     w.slapd
         .add_ldif(&person_ldif("hamlet", "hamlet@zulip.com", "lpw-new-hamlet"))
         .unwrap();
     // Refused either way at login; the audit says the linked entry was not found there.
-    c.fetch_api_key("zulip", "hamlet", "lpw-new-hamlet")
-        .await
-        .assert_error(401, "AUTHENTICATION_FAILED", LINKED_ELSEWHERE);
-    let rows = w
-        .server
-        .admin
-        .store
-        .audit_entries(Some(w.zulip.id), 50)
-        .await
-        .unwrap();
+    assert_linked_elsewhere(&c.fetch_api_key("zulip", "hamlet", "lpw-new-hamlet").await);
+    let rows = w.audit().await;
     let refusal = rows
         .iter()
         .find(|e| e.event_type == "user_directory_link_refused")
@@ -342,14 +323,11 @@ async fn link_search_base_overrides_the_naming_context() {
     assert_eq!(refusal.detail["linked_entry_exists"], false);
     // And the base must exist: a wrong one is an error (503), never "gone".
     drop(w);
-    let Some(w) = world(DbKind::Sqlite, |s, _| {
+    let w = sqlite_world(|s, _| {
         s.ldap.link_search_base = Some(format!("ou=nowhere,{BASE_DN}"));
     })
-    .await
-    else {
-        return;
-    };
-    let c = w.server.client();
+    .await;
+    let c = w.client();
     c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
         .await
         .assert_success();

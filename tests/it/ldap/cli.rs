@@ -4,6 +4,21 @@
 use latchkey_tests::ldap_world::{CliConfig, CliWorld, latchkey, text};
 use latchkey_tests::slapd;
 
+/// The accounts of [`sync_updates_deactivates_reactivates_and_refuses_to_guess`].
+const EVERYONE: [&str; 4] = [
+    "hamlet@zulip.com",
+    "aaron@zulip.com",
+    "jose@zulip.com",
+    "cordelia@zulip.com",
+];
+
+/// Asserts that each of these accounts is active (a failure names the first one that is not).
+async fn assert_all_active(w: &CliWorld, emails: &[&str]) {
+    for email in emails {
+        assert!(w.active(email).await, "{email} is deactivated");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
     let mut s = CliWorld::start(
@@ -32,25 +47,11 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
         "{}",
         text(&out)
     );
-    let aaron = s
-        .server
-        .admin
-        .store
-        .user_by_email(s.zulip.id, "aaron@zulip.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let aaron = s.user("aaron@zulip.com").await;
     assert_eq!(aaron.full_name, "Aaron Smith", "a dry run changes nothing");
     let out = latchkey(&cfg, &["ldap", "sync"]);
     assert!(out.status.success(), "{}", text(&out));
-    let aaron = s
-        .server
-        .admin
-        .store
-        .user_by_email(s.zulip.id, "aaron@zulip.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let aaron = s.user("aaron@zulip.com").await;
     assert_eq!(aaron.full_name, "Aaron the Elder");
 
     // Hamlet leaves the directory. Without deactivate_non_matching he is kept, and said so.
@@ -105,14 +106,7 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("nothing was changed"), "{}", text(&out));
-    for email in [
-        "hamlet@zulip.com",
-        "aaron@zulip.com",
-        "jose@zulip.com",
-        "cordelia@zulip.com",
-    ] {
-        assert!(s.active(email).await, "{email}");
-    }
+    assert_all_active(&s, &EVERYONE).await;
     s.slapd.restart().unwrap();
 
     // A search base that lists nobody is an outage or a mistake, never "everyone left".
@@ -124,23 +118,10 @@ async fn sync_updates_deactivates_reactivates_and_refuses_to_guess() {
     let out = latchkey(&cfg, &["ldap", "sync", "--realm", "zulip", "--force"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("listed nobody"), "{}", text(&out));
-    for email in [
-        "hamlet@zulip.com",
-        "aaron@zulip.com",
-        "jose@zulip.com",
-        "cordelia@zulip.com",
-    ] {
-        assert!(s.active(email).await, "{email}");
-    }
+    assert_all_active(&s, &EVERYONE).await;
 
     // Every change the sync made is in the audit log, under ldap-sync.
-    let audit = s
-        .server
-        .admin
-        .store
-        .audit_entries(Some(s.zulip.id), 100)
-        .await
-        .unwrap();
+    let audit = s.audit().await;
     for event in [
         "user_full_name_changed",
         "user_deactivated",
