@@ -106,11 +106,44 @@ pub(crate) struct Verdict {
 /// Whether the rules allow an attempt at `now`, given the key's recorded attempts newest first
 /// (at least the `largest_max` newest; older ones do not matter). Zulip's rule: refused when, for
 /// some rule `(w, n)`, the n-th most recent attempt is within the last `w` seconds.
-pub(crate) fn allows(now: f64, recent_desc: &[f64], rules: &Rules) -> bool {
+/// What a decision needs to know of a key's recent attempts. The stores answer it without
+/// copying the history, so a check costs the same whatever a rule's `max` (a generous limit of
+/// a million a minute must not mean copying a million timestamps per request).
+pub(crate) trait Recent {
+    /// The time of the `i`-th most recent attempt (0 = the newest), if there are that many.
+    fn nth_newest(&self, i: usize) -> Option<f64>;
+    /// How many attempts are newer than `cutoff`.
+    fn count_after(&self, cutoff: f64) -> usize;
+}
+
+/// A history listed newest first.
+impl Recent for [f64] {
+    fn nth_newest(&self, i: usize) -> Option<f64> {
+        self.get(i).copied()
+    }
+
+    fn count_after(&self, cutoff: f64) -> usize {
+        self.iter().take_while(|&&ts| ts > cutoff).count()
+    }
+}
+
+/// Arrays as slices (the unit tests write histories as array literals).
+#[cfg(test)]
+impl<const N: usize> Recent for [f64; N] {
+    fn nth_newest(&self, i: usize) -> Option<f64> {
+        self.as_slice().nth_newest(i)
+    }
+
+    fn count_after(&self, cutoff: f64) -> usize {
+        self.as_slice().count_after(cutoff)
+    }
+}
+
+pub(crate) fn allows<R: Recent + ?Sized>(now: f64, recent: &R, rules: &Rules) -> bool {
     rules.as_slice().iter().all(|rule| {
         let n = rule.max as usize;
-        match n.checked_sub(1).and_then(|i| recent_desc.get(i)) {
-            Some(&ts) => ts <= now - rule.window_secs(),
+        match n.checked_sub(1).and_then(|i| recent.nth_newest(i)) {
+            Some(ts) => ts <= now - rule.window_secs(),
             None => n > 0,
         }
     })
@@ -118,9 +151,9 @@ pub(crate) fn allows(now: f64, recent_desc: &[f64], rules: &Rules) -> bool {
 
 /// The full verdict. `decided` is the store's own answer when it already made the decision
 /// atomically (Redis); `recorded` says whether the attempt was added at `now`.
-pub(crate) fn evaluate(
+pub(crate) fn evaluate<R: Recent + ?Sized>(
     now: f64,
-    recent_desc: &[f64],
+    recent_desc: &R,
     rules: &Rules,
     decided: Option<bool>,
     record: bool,
@@ -140,7 +173,7 @@ pub(crate) fn evaluate(
                 // A rule that allows nothing (only when built unchecked).
                 None => retry = retry.max(w),
                 Some(i) => {
-                    if let Some(&ts) = recent_desc.get(i) {
+                    if let Some(ts) = recent_desc.nth_newest(i) {
                         if ts > cutoff {
                             retry = retry.max((ts + w - now).min(w));
                         }
@@ -148,13 +181,12 @@ pub(crate) fn evaluate(
                 }
             }
         }
-        let in_window =
-            recent_desc.iter().take_while(|&&ts| ts > cutoff).count() + usize::from(added);
+        let in_window = recent_desc.count_after(cutoff) + usize::from(added);
         let remaining = u32::try_from(n.saturating_sub(in_window)).unwrap_or(u32::MAX);
         let newest = if added {
             Some(now)
         } else {
-            recent_desc.first().copied().filter(|&ts| ts > cutoff)
+            recent_desc.nth_newest(0).filter(|&ts| ts > cutoff)
         };
         let reset = newest.map_or(now, |ts| ts + w);
         let tighter = match tightest {

@@ -1,9 +1,9 @@
 //! The per-instance store: a bounded map of recent attempts behind a mutex.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::decision::{Verdict, evaluate};
+use crate::decision::{Recent, Verdict, evaluate};
 use crate::rules::Rules;
 
 /// How often (seconds) a full sweep of expired histories may run when the map is not full.
@@ -24,8 +24,9 @@ struct Inner {
 
 #[derive(Debug)]
 struct History {
-    /// (timestamp, ticket id), oldest first.
-    attempts: Vec<(f64, u128)>,
+    /// (timestamp, ticket id), oldest first. A deque: expired attempts leave from the front and
+    /// new ones join at the back, each in constant time, however long the history.
+    attempts: VecDeque<(f64, u128)>,
     /// When the whole history stops mattering (newest attempt + longest window).
     expires_at: f64,
 }
@@ -35,21 +36,37 @@ impl History {
     /// `keep` newest.
     fn prune(&mut self, now: f64, longest_window: f64, keep: usize) {
         let cutoff = now - longest_window;
-        let old = self.attempts.partition_point(|&(ts, _)| ts <= cutoff);
-        let excess = self.attempts.len().saturating_sub(keep);
-        let drop = old.max(excess);
-        if drop > 0 {
-            self.attempts.drain(..drop);
+        while self
+            .attempts
+            .front()
+            .is_some_and(|&(ts, _)| ts <= cutoff || self.attempts.len() > keep)
+        {
+            self.attempts.pop_front();
         }
     }
 
-    fn recent_desc(&self, keep: usize) -> Vec<f64> {
-        self.attempts
-            .iter()
-            .rev()
-            .take(keep)
+    /// Records an attempt at `now`, keeping the order (almost always at the back).
+    fn record(&mut self, now: f64, id: u128) {
+        if self.attempts.back().is_none_or(|&(ts, _)| ts <= now) {
+            self.attempts.push_back((now, id));
+        } else {
+            let at = self.attempts.partition_point(|&(ts, _)| ts <= now);
+            self.attempts.insert(at, (now, id));
+        }
+    }
+}
+
+impl Recent for History {
+    fn nth_newest(&self, i: usize) -> Option<f64> {
+        let len = self.attempts.len();
+        i.checked_add(1)
+            .and_then(|n| len.checked_sub(n))
+            .and_then(|at| self.attempts.get(at))
             .map(|&(ts, _)| ts)
-            .collect()
+    }
+
+    fn count_after(&self, cutoff: f64) -> usize {
+        self.attempts.len() - self.attempts.partition_point(|&(ts, _)| ts <= cutoff)
     }
 }
 
@@ -82,14 +99,13 @@ impl MemoryStore {
             inner.sweep(now);
         }
 
-        let recent = match inner.map.get_mut(key) {
+        let verdict = match inner.map.get_mut(key) {
             Some(history) => {
                 history.prune(now, longest, keep);
-                history.recent_desc(keep)
+                evaluate(now, &*history, rules, None, record.is_some())
             }
-            None => Vec::new(),
+            None => evaluate(now, &[] as &[f64], rules, None, record.is_some()),
         };
-        let verdict = evaluate(now, &recent, rules, None, record.is_some());
 
         match (verdict.allowed, record) {
             (true, Some(id)) => {
@@ -97,11 +113,10 @@ impl MemoryStore {
                     inner.make_room(now, self.capacity);
                 }
                 let history = inner.map.entry(key.to_owned()).or_insert(History {
-                    attempts: Vec::new(),
+                    attempts: VecDeque::new(),
                     expires_at: now,
                 });
-                let at = history.attempts.partition_point(|&(ts, _)| ts <= now);
-                history.attempts.insert(at, (now, id));
+                history.record(now, id);
                 history.expires_at = history.expires_at.max(now + longest);
             }
             _ => {
@@ -117,7 +132,10 @@ impl MemoryStore {
     pub(crate) fn withdraw(&self, key: &str, id: u128) {
         let mut inner = self.lock();
         if let Some(history) = inner.map.get_mut(key) {
-            history.attempts.retain(|&(_, i)| i != id);
+            // Withdrawn tickets are recent: look from the back.
+            if let Some(at) = history.attempts.iter().rposition(|&(_, i)| i == id) {
+                history.attempts.remove(at);
+            }
             if history.attempts.is_empty() {
                 inner.map.remove(key);
             }
@@ -222,5 +240,27 @@ mod tests {
         assert_eq!(store.len(), 1);
         store.withdraw("a", 1);
         assert_eq!(store.len(), 0);
+    }
+
+    /// A generous rule is answered from the history without copying it: the counts and the
+    /// refusal still come out right with thousands of attempts recorded.
+    #[test]
+    fn long_histories_count_right() {
+        let store = MemoryStore::new(10);
+        let generous = rules(&[(60, 1_000_000)]);
+        for i in 0..5000u128 {
+            let v = store.check("k", &generous, 1000.0 + i as f64 * 0.001, Some(i));
+            assert!(v.allowed);
+            assert_eq!(v.remaining, 1_000_000 - 1 - i as u32);
+        }
+        let tight = rules(&[(60, 5000)]);
+        let v = store.check("k", &tight, 1006.0, Some(9999));
+        assert!(
+            !v.allowed,
+            "the 5001st attempt within the window is refused"
+        );
+        // Past the window of the oldest attempt, one slot frees up.
+        let v = store.check("k", &tight, 1060.0005, Some(10_000));
+        assert!(v.allowed, "{v:?}");
     }
 }

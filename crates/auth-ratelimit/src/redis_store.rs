@@ -7,15 +7,17 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Script};
 
-use crate::decision::{Verdict, evaluate};
+use crate::decision::{Recent, Verdict, evaluate};
 use crate::error::{RateLimitError, StoreError};
 use crate::rules::Rules;
 
 /// KEYS[1]: the sorted set. ARGV[1]: now (epoch seconds, as a string); ARGV[2]: the member to
 /// record if allowed ("" to only look); ARGV[3]: time to live in ms; then `window_secs, max`
 /// pairs. Replies with strings (Lua numbers would be truncated to integers): "1"/"0" for
-/// allowed, then the scores of the `largest max` newest attempts, newest first, as they were
-/// before this attempt.
+/// allowed, the newest attempt's score ("" when none), then for each rule the score of its
+/// `max`-th newest attempt ("" when fewer) and how many attempts are inside its window — all as
+/// they were before this attempt. Each lookup is logarithmic in the set's size: a rule with a
+/// large `max` costs no more than a small one.
 const CHECK_SCRIPT: &str = r#"
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -29,27 +31,30 @@ for i = 4, #ARGV - 1, 2 do
   if n > maxn then maxn = n end
 end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - maxw))
-local recent = {}
-if maxn > 0 then
-  recent = redis.call('ZREVRANGE', key, 0, maxn - 1, 'WITHSCORES')
+local function nth_newest(i)
+  local r = redis.call('ZREVRANGE', key, i, i, 'WITHSCORES')
+  return r[2]
 end
+local reply = {'', nth_newest(0) or ''}
 local allowed = 1
 for _, rule in ipairs(rules) do
   local w, n = rule[1], rule[2]
+  local score = nil
   if n < 1 then
     allowed = 0
   else
-    local score = recent[2 * n]
+    score = nth_newest(n - 1)
     if score and tonumber(score) > now - w then allowed = 0 end
   end
+  reply[#reply + 1] = score or ''
+  reply[#reply + 1] = tostring(redis.call('ZCOUNT', key, '(' .. string.format('%.17g', now - w), '+inf'))
 end
+reply[1] = tostring(allowed)
 if allowed == 1 and member ~= '' then
   redis.call('ZADD', key, ARGV[1], member)
   redis.call('ZREMRANGEBYRANK', key, 0, -(maxn + 1))
   redis.call('PEXPIRE', key, ARGV[3])
 end
-local reply = {tostring(allowed)}
-for i = 2, #recent, 2 do reply[#reply + 1] = recent[i] end
 return reply
 "#;
 
@@ -162,19 +167,10 @@ impl RedisStore {
             .run(|mut conn| async move { Ok(invocation.invoke_async(&mut conn).await?) })
             .await?;
 
-        let (allowed, scores) = reply.split_first().ok_or(StoreError::BadReply)?;
-        let allowed = match allowed.as_str() {
-            "1" => true,
-            "0" => false,
-            _ => return Err(StoreError::BadReply),
-        };
-        let recent = scores
-            .iter()
-            .map(|s| s.parse::<f64>().map_err(|_| StoreError::BadReply))
-            .collect::<Result<Vec<f64>, _>>()?;
+        let (allowed, facts) = parse_reply(&reply, now, rules)?;
         Ok(evaluate(
             now,
-            &recent,
+            &facts,
             rules,
             Some(allowed),
             record.is_some(),
@@ -211,4 +207,65 @@ impl RedisStore {
 /// The sorted-set member of a ticket.
 fn member(id: u128) -> String {
     format!("{id:032x}")
+}
+
+/// What the script told of a key: the newest attempt, and per rule its `max`-th newest attempt
+/// and the attempts inside its window (keyed by the cutoff `evaluate` computes for it).
+#[derive(Debug)]
+struct Facts {
+    newest: Option<f64>,
+    nth: Vec<(usize, Option<f64>)>,
+    counts: Vec<(f64, usize)>,
+}
+
+impl Recent for Facts {
+    fn nth_newest(&self, i: usize) -> Option<f64> {
+        if i == 0 {
+            return self.newest;
+        }
+        self.nth
+            .iter()
+            .find(|(at, _)| *at == i)
+            .and_then(|(_, ts)| *ts)
+    }
+
+    fn count_after(&self, cutoff: f64) -> usize {
+        self.counts
+            .iter()
+            .find(|(c, _)| *c == cutoff)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+fn parse_reply(reply: &[String], now: f64, rules: &Rules) -> Result<(bool, Facts), StoreError> {
+    let score = |s: &String| -> Result<Option<f64>, StoreError> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse::<f64>().map(Some).map_err(|_| StoreError::BadReply)
+    };
+    let (allowed, rest) = reply.split_first().ok_or(StoreError::BadReply)?;
+    let allowed = match allowed.as_str() {
+        "1" => true,
+        "0" => false,
+        _ => return Err(StoreError::BadReply),
+    };
+    let (newest, per_rule) = rest.split_first().ok_or(StoreError::BadReply)?;
+    if per_rule.len() != 2 * rules.as_slice().len() {
+        return Err(StoreError::BadReply);
+    }
+    let mut facts = Facts {
+        newest: score(newest)?,
+        nth: Vec::new(),
+        counts: Vec::new(),
+    };
+    for (rule, pair) in rules.as_slice().iter().zip(per_rule.chunks(2)) {
+        let n = rule.max as usize;
+        if let Some(i) = n.checked_sub(1) {
+            facts.nth.push((i, score(&pair[0])?));
+        }
+        let count = pair[1].parse::<usize>().map_err(|_| StoreError::BadReply)?;
+        facts.counts.push((now - rule.window_secs(), count));
+    }
+    Ok((allowed, facts))
 }
