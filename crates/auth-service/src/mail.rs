@@ -44,7 +44,7 @@ pub struct SmtpOptions {
 #[derive(Debug, Clone)]
 pub enum MailTransport {
     Smtp(SmtpOptions),
-    /// One `.eml` file per message in this directory (created, mode 0700, if missing).
+    /// One `.eml` file per message in this directory (created, mode 0700, when first needed).
     File(PathBuf),
 }
 
@@ -83,7 +83,9 @@ pub struct Mail {
 
 enum Inner {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    File(AsyncFileTransport<Tokio1Executor>),
+    /// The transport and its directory (created, mode 0700, before each write if missing,
+    /// so that commands which never send mail create nothing).
+    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
 }
 
 /// Sends mail as configured.
@@ -107,9 +109,8 @@ impl Mailer {
     pub fn new(options: MailOptions) -> Result<Mailer, MailError> {
         let (inner, describe) = match options.transport {
             MailTransport::File(dir) => {
-                create_private_dir(&dir)?;
                 let describe = format!("files in {}", dir.display());
-                (Inner::File(AsyncFileTransport::new(dir)), describe)
+                (Inner::File(AsyncFileTransport::new(&dir), dir), describe)
             }
             MailTransport::Smtp(smtp) => {
                 let describe = format!("smtp://{}:{} ({:?})", smtp.host, smtp.port, smtp.security);
@@ -130,7 +131,7 @@ impl Mailer {
 
     /// Whether messages are written to files (development) rather than sent.
     pub fn is_file_transport(&self) -> bool {
-        matches!(self.inner, Inner::File(_))
+        matches!(self.inner, Inner::File(..))
     }
 
     /// Builds and sends one message.
@@ -145,11 +146,13 @@ impl Mailer {
             .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.inner {
             Inner::Smtp(t) => t.send(message).await.map(|_| ()).map_err(smtp_error),
-            Inner::File(t) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string())),
+            Inner::File(t, dir) => {
+                create_private_dir(dir)?;
+                t.send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| MailError::Send(e.to_string()))
+            }
         }
     }
 }
