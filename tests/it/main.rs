@@ -17,4 +17,5 @@ mod ldap;
 mod lifecycle;
 mod multi_instance;
 mod rate_limits;
+mod reset;
 mod server_settings;

@@ -15,6 +15,9 @@ have redis-server || need_apt+=(redis-server)
 # Database-outage tests start (and stop) their own private PostgreSQL: initdb and postgres from
 # /usr/lib/postgresql/<version>/bin (the `postgresql` package; no cluster is started here).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || need_apt+=(postgresql)
+# Password-reset tests run a private SMTP server on loopback: Debian's aiosmtpd, run by
+# /usr/bin/python3 (whatever python3 comes first on PATH).
+/usr/bin/python3 -c "import aiosmtpd" >/dev/null 2>&1 || need_apt+=(python3-aiosmtpd)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sh tests/setup/apt-install.sh "${need_apt[@]}"

@@ -8,6 +8,7 @@
 //! - [`Fixture`]: the spec's §12 world (realms `zulip` and `lear` under `example.test`, Hamlet,
 //!   Cordelia, Othello).
 //! - [`Client`]: a reqwest client that sets the Host header per realm.
+//! - [`smtp::SmtpSink`]: a private SMTP server that keeps what it receives.
 
 pub mod ldap_world;
 pub mod nginx;
@@ -17,6 +18,7 @@ pub mod proxy;
 pub mod python;
 pub mod redis;
 pub mod slapd;
+pub mod smtp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -140,6 +142,8 @@ impl TestDb {
         s.secrets.server_secret_file = self.dir().join("secret.key");
         s.auth.bcrypt_cost = 4;
         s.logging.filter = "warn".into();
+        // Mail (the file transport by default) stays in the scratch directory.
+        s.mail.file_dir = self.dir().join("mail");
         s
     }
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod chain;
 pub mod domain;
 pub mod policy;
+pub mod reset_token;
 pub mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -32,4 +33,5 @@ pub use domain::{
     User, UserId, email_lookup_key, fold_login_name,
 };
 pub use policy::{InvalidEmail, InvalidSubdomain, InvalidUsername, PasswordPolicy, WeakPassword};
+pub use reset_token::{MalformedResetToken, ResetToken};
 pub use secret::{Password, SecretBytes, SecretString};

@@ -1,6 +1,6 @@
 //! The application: everything a route, a page or a CLI command needs, built once from
 //! [`Options`] — the store, the backend chain, the key service and its cache, rate limits, the
-//! directory and its readiness, and realms by subdomain.
+//! directory and its readiness, realms by subdomain, and the mailer with the reset worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,8 @@ pub enum OpenError {
     SecretMismatch { expected: String, found: String },
     #[error("LDAP: {0}")]
     Ldap(String),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 const SECRET_FINGERPRINT: &str = "server_secret_fingerprint";
@@ -66,6 +68,10 @@ pub struct App {
     pub trust_forwarded_host: bool,
     /// How often the invalidation log is read besides notifications.
     pub poll_interval: Duration,
+    /// Sends mail (reset links), over SMTP or into files.
+    pub mailer: Arc<crate::mail::Mailer>,
+    /// Password-reset requests waiting for the worker.
+    pub(crate) resets: crate::reset::ResetQueue,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
     realms: LookupCache<String, Realm>,
@@ -138,6 +144,18 @@ impl App {
             }
         }
         let dev_backend = options.development && options.backends.contains(&BackendKind::Dev);
+        let mailer = Arc::new(crate::mail::Mailer::new(options.mail)?);
+        let resets = crate::reset::ResetQueue::start(
+            &crate::reset::AppParts {
+                store: store.clone(),
+                hosts: options.hosts.clone(),
+                ldap: ldap.clone(),
+                backends: options.backends.clone(),
+            },
+            mailer.clone(),
+            crate::reset::ResetLimits::new(&options.limits),
+            options.reset,
+        );
         let realm_ttl = options.cache.ttl.max(Duration::from_secs(1));
         let missing_ttl = options.cache.negative_ttl.max(Duration::from_secs(1));
         Ok(App {
@@ -157,6 +175,8 @@ impl App {
             hosts: options.hosts,
             trust_forwarded_host: options.trust_forwarded_host,
             poll_interval: options.poll_interval,
+            mailer,
+            resets,
             realms: LookupCache::new(
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)

@@ -10,6 +10,7 @@
 //! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
 //!   true to the database's invalidation log.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
+//! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
 //! Invariants: no HTTP (no actix), no command-line parsing, no configuration files; failures
 //! are typed ([`ServiceError`]) and mapped to Zulip codes by the HTTP crate alone.
@@ -27,8 +28,10 @@ pub mod keys;
 pub mod limits;
 pub mod login;
 pub mod lookup_cache;
+pub mod mail;
 mod options;
 pub mod readiness;
+pub mod reset;
 
 pub use app::{App, OpenError};
 pub use caller::{Caller, Purpose};

@@ -53,13 +53,18 @@ pub type Checked = Result<Option<Decision>, Limited>;
 /// The per-IP key: IPv4 addresses as they are, IPv6 by their /64 (one host usually holds a
 /// whole /64, so single addresses would be free to rotate).
 fn ip_key(ip: IpAddr) -> String {
+    format!("api_by_ip:{}", ip_part(ip))
+}
+
+/// An address as limits count it (see [`ip_key`]).
+pub(crate) fn ip_part(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => format!("api_by_ip:{v4}"),
+        IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("api_by_ip:{v4}"),
+            Some(v4) => v4.to_string(),
             None => {
                 let s = v6.segments();
-                format!("api_by_ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
     }

@@ -33,6 +33,9 @@ pub struct Options {
     pub password_policy: PasswordPolicy,
     /// The directory, when LDAP is configured.
     pub ldap: Option<auth_ldap::LdapConfig>,
+    /// How mail leaves (SMTP or files) and who it is from.
+    pub mail: crate::mail::MailOptions,
+    pub reset: crate::reset::ResetOptions,
 }
 
 /// The database connection.
@@ -54,6 +57,9 @@ pub struct LimitOptions {
     pub by_username: Rules,
     pub by_user: Rules,
     pub by_ip: Rules,
+    /// Password-reset requests per address and per client IP (counted by the reset worker).
+    pub reset_by_email: Rules,
+    pub reset_by_ip: Rules,
     /// Redis, shared by every instance; `None` keeps counters in memory.
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,

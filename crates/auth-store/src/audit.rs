@@ -37,6 +37,10 @@ pub enum AuditEvent {
     UserLoginFailed,
     LoginLimitCleared,
     AuditPruned,
+    /// A reset link was mailed to an account (only real accounts get a row).
+    PasswordResetRequested,
+    /// A password was set through a reset link (next to its `UserPasswordChanged` row).
+    PasswordResetDone,
 }
 
 impl AuditEvent {
@@ -53,6 +57,8 @@ impl AuditEvent {
                 | AuditEvent::UserLoginFailed
                 | AuditEvent::UserDirectoryLinkRefused
                 | AuditEvent::AuditPruned
+                | AuditEvent::PasswordResetRequested
+                | AuditEvent::PasswordResetDone
         )
     }
 
@@ -80,6 +86,8 @@ impl AuditEvent {
             AuditEvent::UserLoginFailed => "user_login_failed",
             AuditEvent::LoginLimitCleared => "login_limit_cleared",
             AuditEvent::AuditPruned => "audit_pruned",
+            AuditEvent::PasswordResetRequested => "password_reset_requested",
+            AuditEvent::PasswordResetDone => "password_reset_done",
         }
     }
 }

@@ -84,3 +84,16 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    password_reset_tokens (digest) {
+        digest -> Text,
+        user_id -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(password_reset_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(password_reset_tokens, users);

@@ -141,26 +141,16 @@ impl Store {
         .await
     }
 
-    /// Sets (or, with `None`, removes) a user's password and clears any reset request.
+    /// Sets (or, with `None`, removes) a user's password and clears any reset request; the
+    /// user's reset links die with the old password.
     pub async fn set_password(
         &self,
         user: UserId,
         hash: Option<PasswordHash>,
         actor: Actor,
     ) -> Result<(), StoreError> {
-        self.write(move |c| {
-            let detail = serde_json::json!({"usable": hash.is_some()});
-            let event = AuditEvent::UserPasswordChanged;
-            change_user(c, user, event, &actor, detail, |c| {
-                diesel::update(users::table.find(user.0))
-                    .set((
-                        users::password_hash.eq(hash.as_ref().map(|h| h.0.clone())),
-                        users::password_reset_needed.eq(false),
-                    ))
-                    .execute(c)
-            })
-        })
-        .await
+        self.write(move |c| set_password_tx(c, user, hash.as_ref(), &actor))
+            .await
     }
 
     /// Forces (or lifts) a password reset: the old password is refused until a new one is set.
@@ -212,6 +202,27 @@ impl Store {
         )
         .await
     }
+}
+
+/// A password change inside a transaction, whatever the path (an administrator, a reset link):
+/// the hash, the reset flag cleared, the user's reset tokens deleted, the audit row.
+pub(crate) fn set_password_tx(
+    c: &mut DbConnection,
+    user: UserId,
+    hash: Option<&PasswordHash>,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let detail = serde_json::json!({"usable": hash.is_some()});
+    let event = AuditEvent::UserPasswordChanged;
+    change_user(c, user, event, actor, detail, |c| {
+        diesel::update(users::table.find(user.0))
+            .set((
+                users::password_hash.eq(hash.map(|h| h.0.clone())),
+                users::password_reset_needed.eq(false),
+            ))
+            .execute(c)
+    })?;
+    crate::reset_tokens::delete_user_tokens(c, user)
 }
 
 pub(crate) fn find_user(c: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {

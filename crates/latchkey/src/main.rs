@@ -66,6 +66,8 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
     let backends = backends.join(", ");
     let db = state.store.kind().name();
     let ldap = state.ldap.as_ref().map(|d| d.config().clone());
+    let mail = state.mailer.describe().to_owned();
+    let file_mail = state.mailer.is_file_transport();
     let server = latchkey::start(state, bind).await?;
     if let Some(cfg) = ldap {
         // In the background: the directory may be slow or briefly down; start-up does not wait.
@@ -82,6 +84,10 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
         "Latchkey listening on http://{} (realm URLs under {external})",
         server.addr
     );
+    tracing::info!(mail = %mail, "mail transport");
+    if file_mail {
+        println!("Mail (password reset links) is written to {mail}, not sent");
+    }
     let stop = async {
         let ctrl_c = tokio::signal::ctrl_c();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

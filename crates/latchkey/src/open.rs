@@ -10,9 +10,11 @@ use auth_core::SecretBytes;
 use auth_http::{HttpOptions, RunningServer, ZulipInfo};
 use auth_service::host::Hosts;
 use auth_service::keys::CacheSettings;
+use auth_service::mail::{MailOptions, MailTransport, SmtpOptions, SmtpSecurity};
+use auth_service::reset::ResetOptions;
 use auth_service::{App, DatabaseOptions, LimitOptions, OpenError, Options};
 
-use crate::config::{ConfigError, Settings, read_secret_file};
+use crate::config::{ConfigError, MailSecurity, Settings, read_secret_file};
 
 /// Why the server (or a CLI command) could not start.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,8 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
             by_username: r.authenticate_by_username.clone(),
             by_user: r.api_by_user.clone(),
             by_ip: r.api_by_ip.clone(),
+            reset_by_email: r.password_reset_by_email.clone(),
+            reset_by_ip: r.password_reset_by_ip.clone(),
             redis_url: (!redis.is_empty()).then(|| redis.to_owned()),
             redis_key_prefix: settings.redis.key_prefix.clone(),
             redis_timeout: settings.redis.timeout_ms,
@@ -132,7 +136,50 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
         } else {
             None
         },
+        mail: mail_options(settings)?,
+        reset: ResetOptions {
+            token_lifetime: settings.reset.token_lifetime,
+            notify_unknown: settings.reset.notify_unknown,
+            ..ResetOptions::default()
+        },
     })
+}
+
+/// `[mail]` as the service takes it: the SMTP password read from its file.
+pub fn mail_options(settings: &Settings) -> Result<MailOptions, StartupError> {
+    let m = &settings.mail;
+    let from = auth_service::mail::parse_mailbox(&m.from).map_err(|_| {
+        ConfigError::Invalid(vec![format!("mail.from = {:?} is not a mailbox", m.from)])
+    })?;
+    let transport = match m.transport {
+        crate::config::MailTransport::File => MailTransport::File(m.file_dir.clone()),
+        crate::config::MailTransport::Smtp => {
+            let credentials = match &m.password_file {
+                Some(path) if !m.username.is_empty() => Some((
+                    m.username.clone(),
+                    read_secret_file(path, "the SMTP password")?,
+                )),
+                _ => None,
+            };
+            MailTransport::Smtp(SmtpOptions {
+                host: m
+                    .host
+                    .trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port: m.effective_port(),
+                security: match m.security {
+                    MailSecurity::Starttls => SmtpSecurity::Starttls,
+                    MailSecurity::Tls => SmtpSecurity::Tls,
+                    MailSecurity::None => SmtpSecurity::None,
+                },
+                credentials,
+                timeout: m.timeout_secs,
+            })
+        }
+    };
+    Ok(MailOptions { transport, from })
 }
 
 /// The server secret: inline, from its file, or newly generated into its file (mode 0600).

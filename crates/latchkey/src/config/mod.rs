@@ -6,10 +6,12 @@
 //!
 //! * `sections.rs`: every section but `[ldap]`, with its defaults.
 //! * `ldap.rs`: `[ldap]` and its conversion to `auth_ldap::LdapConfig`.
+//! * `mail.rs`: `[mail]` (SMTP or `.eml` files) and `[reset]` (password reset).
 //! * `values.rs`: the typed values and how each is read.
 
 mod ldap;
 mod load;
+mod mail;
 mod secrets;
 mod sections;
 mod validation;
@@ -19,6 +21,7 @@ use auth_core::{BackendKind, PasswordPolicy, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub use ldap::{LdapAttributeSettings, LdapSettings, LdapSyncSettings};
+pub use mail::{MailSecurity, MailSettings, MailTransport, ResetSettings};
 pub use secrets::{DatabaseUrl, Secret, mask_url_password, read_secret_file};
 pub use sections::{
     AuthSettings, CacheSettings, DatabaseSettings, DevelopmentSettings, LoggingSettings,
@@ -42,6 +45,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub redis: RedisSettings,
     pub rate_limits: RateLimitSettings,
+    pub mail: MailSettings,
+    pub reset: ResetSettings,
 }
 
 /// A configuration that cannot be loaded or is not valid. The message says what to fix.

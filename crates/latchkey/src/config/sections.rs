@@ -165,6 +165,10 @@ pub struct RateLimitSettings {
     pub api_by_user: Rules,
     /// Unauthenticated requests (logins, failed Basic authentications) per client IP.
     pub api_by_ip: Rules,
+    /// Password-reset requests per address (Zulip's `password_reset_form_by_email`).
+    pub password_reset_by_email: Rules,
+    /// Password-reset requests per client IP (Zulip's `sends_email_by_ip`).
+    pub password_reset_by_ip: Rules,
 }
 
 impl Default for ServerSettings {
@@ -284,6 +288,17 @@ impl Default for RateLimitSettings {
             authenticate_by_username: default_rules(1800, 5),
             api_by_user: default_rules(60, 200),
             api_by_ip: default_rules(60, 100),
+            password_reset_by_email: Rules(vec![
+                Rule {
+                    window: Duration::from_secs(3600),
+                    max: 2,
+                },
+                Rule {
+                    window: Duration::from_secs(86400),
+                    max: 5,
+                },
+            ]),
+            password_reset_by_ip: default_rules(86400, 5),
         }
     }
 }

@@ -63,6 +63,8 @@ impl Settings {
             ("authenticate_by_username", &r.authenticate_by_username),
             ("api_by_user", &r.api_by_user),
             ("api_by_ip", &r.api_by_ip),
+            ("password_reset_by_email", &r.password_reset_by_email),
+            ("password_reset_by_ip", &r.password_reset_by_ip),
         ] {
             if let Err(e) = Rules::new(rules.as_slice().iter().copied()) {
                 p.push(format!("rate_limits.{name}: {e}"));
@@ -74,6 +76,8 @@ impl Settings {
         if self.cache.ttl_secs.is_zero() {
             p.push("cache.ttl_secs must be positive".into());
         }
+        self.mail.problems(&mut p);
+        self.reset.problems(&mut p);
         if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
             p.push(format!(
                 "logging.filter = {:?} is not a valid filter",

@@ -66,6 +66,7 @@ macro_rules! named_enum {
         }
     };
 }
+pub(crate) use named_enum;
 
 named_enum!(
     /// `server.external_scheme`: the scheme of the realm URLs Latchkey reports.
