@@ -32,6 +32,9 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// `server_settings` on the root domain without a realm says "Subdomain required".
     pub root_domain_landing_page: bool,
+    /// The pages' cookies are `Secure` with the `__Host-` prefix (off only for plain-HTTP
+    /// development, with a warning at start).
+    pub secure_cookies: bool,
     /// What `server_settings` says about the Zulip server Latchkey stands in for.
     pub zulip: ZulipInfo,
 }

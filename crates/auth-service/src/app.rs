@@ -66,6 +66,8 @@ pub struct App {
     pub trust_forwarded_host: bool,
     /// How often the invalidation log is read besides notifications.
     pub poll_interval: Duration,
+    /// Web session lifetimes.
+    pub sessions: crate::sessions::SessionSettings,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
     realms: LookupCache<String, Realm>,
@@ -157,6 +159,7 @@ impl App {
             hosts: options.hosts,
             trust_forwarded_host: options.trust_forwarded_host,
             poll_interval: options.poll_interval,
+            sessions: options.sessions,
             realms: LookupCache::new(
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)

@@ -9,6 +9,7 @@
 //!   identity, the chain, the audit row, the key).
 //! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
 //!   true to the database's invalidation log.
+//! - [`sessions`]: web sessions (start, look up, end) for the pages.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //!
 //! Invariants: no HTTP (no actix), no command-line parsing, no configuration files; failures
@@ -29,9 +30,11 @@ pub mod login;
 pub mod lookup_cache;
 mod options;
 pub mod readiness;
+pub mod sessions;
 
 pub use app::{App, OpenError};
 pub use caller::{Caller, Purpose};
 pub use error::{KeyRefusal, ServiceError};
 pub use login::{Client, LoggedIn, LoginResult};
 pub use options::{DatabaseOptions, LimitOptions, Options};
+pub use sessions::{SessionSettings, StartedSession, WebSession};

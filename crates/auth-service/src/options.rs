@@ -33,6 +33,8 @@ pub struct Options {
     pub password_policy: PasswordPolicy,
     /// The directory, when LDAP is configured.
     pub ldap: Option<auth_ldap::LdapConfig>,
+    /// Web session lifetimes.
+    pub sessions: crate::sessions::SessionSettings,
 }
 
 /// The database connection.

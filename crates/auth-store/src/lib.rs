@@ -10,7 +10,7 @@
 //!
 //! One module per table family, each with its own `impl Store` block and the types only it uses:
 //! `realms`, `users` (with `accounts`, the queries behind the `AccountStore` port), `keys`,
-//! `audit`, `invalidations` and `meta` (migrations, health, `server_meta`). Every query runs
+//! `sessions` (web sessions), `audit`, `invalidations` and `meta` (migrations, health, `server_meta`). Every query runs
 //! through `tx` (a pooled connection off the async threads, and one transaction per change);
 //! `pool` and `reach` open the connections, `models` holds the rows several modules read. This
 //! file keeps the [`Store`] handle, its errors and options, and the re-exports that make up the
@@ -27,6 +27,7 @@ mod pool;
 mod reach;
 mod realms;
 pub mod schema;
+mod sessions;
 mod tx;
 mod users;
 
@@ -40,6 +41,7 @@ pub use audit::{Actor, AuditEntry, AuditEvent};
 pub use invalidations::{INVALIDATION_CHANNEL, Invalidation};
 pub use pool::{DbConnection, DbKind};
 pub use realms::NewRealm;
+pub use sessions::{NewSession, SessionWithUser, StoredSession};
 pub use users::{KeySealer, NewUser, UserFilter};
 
 /// Storage failures. Messages name tables and constraints, never values or credentials.

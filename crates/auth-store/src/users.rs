@@ -1,6 +1,6 @@
 //! The `users` table as administrators and the API see it: creating a user (or bot) with its
-//! first key, finding and listing users, and changing password, reset flag, role and active
-//! state, each change audited. The queries behind the core's `AccountStore` port, on the same
+//! first key, finding and listing users, and changing password (which ends web sessions), reset
+//! flag, role and active state, each change audited. The queries behind the core's `AccountStore` port, on the same
 //! table, are in `accounts.rs`; the row lookups both share are here.
 
 use auth_core::{
@@ -13,6 +13,7 @@ use crate::audit::audit;
 use crate::keys::insert_key;
 use crate::models::UserRow;
 use crate::schema::users;
+use crate::sessions::end_sessions_of;
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
@@ -141,11 +142,34 @@ impl Store {
         .await
     }
 
-    /// Sets (or, with `None`, removes) a user's password and clears any reset request.
+    /// Sets (or, with `None`, removes) a user's password and clears any reset request; every
+    /// web session of the user ends in the same transaction (a reset, an administrator).
     pub async fn set_password(
         &self,
         user: UserId,
         hash: Option<PasswordHash>,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        self.change_password(user, hash, None, actor).await
+    }
+
+    /// [`Store::set_password`] from a logged-in session ("change your password"): every web
+    /// session of the user but `keep` (the session's digest) ends in the same transaction.
+    pub async fn set_password_keeping_session(
+        &self,
+        user: UserId,
+        hash: Option<PasswordHash>,
+        keep: String,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        self.change_password(user, hash, Some(keep), actor).await
+    }
+
+    async fn change_password(
+        &self,
+        user: UserId,
+        hash: Option<PasswordHash>,
+        keep: Option<String>,
         actor: Actor,
     ) -> Result<(), StoreError> {
         self.write(move |c| {
@@ -157,7 +181,8 @@ impl Store {
                         users::password_hash.eq(hash.as_ref().map(|h| h.0.clone())),
                         users::password_reset_needed.eq(false),
                     ))
-                    .execute(c)
+                    .execute(c)?;
+                end_sessions_of(c, user, keep.as_deref())
             })
         })
         .await

@@ -60,6 +60,12 @@ impl AppState {
 /// Serves the application on `bind` (the settings' address unless given).
 pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer, StartupError> {
     let options = http_options(&state.settings, bind);
+    if !options.secure_cookies {
+        tracing::warn!(
+            "web.secure_cookies is off (plain HTTP): the pages' cookies lose their __Host- \
+             prefix and the Secure flag; use this only for local development"
+        );
+    }
     Ok(auth_http::start(state.app, options).await?)
 }
 
@@ -72,6 +78,7 @@ pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
         workers: server.workers,
         max_body_bytes: server.max_body_bytes,
         root_domain_landing_page: server.root_domain_landing_page,
+        secure_cookies: secure_cookies(settings),
         zulip: ZulipInfo {
             version: zulip.version.clone(),
             merge_base: zulip.merge_base.clone(),
@@ -79,6 +86,15 @@ pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
             push_notifications_enabled: zulip.push_notifications_enabled,
         },
     }
+}
+
+/// Whether the pages' cookies are `Secure` (with the `__Host-` prefix): `web.secure_cookies`,
+/// by default on when the external scheme is `https`.
+pub fn secure_cookies(settings: &Settings) -> bool {
+    settings.web.secure_cookies.unwrap_or(matches!(
+        settings.server.external_scheme,
+        crate::config::ExternalScheme::Https
+    ))
 }
 
 /// How the server's hosts map to realms.
@@ -132,6 +148,7 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
         } else {
             None
         },
+        sessions: settings.web.sessions(),
     })
 }
 

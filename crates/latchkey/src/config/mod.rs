@@ -7,6 +7,7 @@
 //! * `sections.rs`: every section but `[ldap]`, with its defaults.
 //! * `ldap.rs`: `[ldap]` and its conversion to `auth_ldap::LdapConfig`.
 //! * `values.rs`: the typed values and how each is read.
+//! * `web.rs`: `[web]`, the pages' sessions and cookies.
 
 mod ldap;
 mod load;
@@ -14,6 +15,7 @@ mod secrets;
 mod sections;
 mod validation;
 mod values;
+mod web;
 
 use auth_core::{BackendKind, PasswordPolicy, SecretString};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,7 @@ pub use sections::{
     ZulipSettings,
 };
 pub use values::{ExternalScheme, LogFormat};
+pub use web::WebSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,6 +45,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub redis: RedisSettings,
     pub rate_limits: RateLimitSettings,
+    pub web: WebSettings,
 }
 
 /// A configuration that cannot be loaded or is not valid. The message says what to fix.
