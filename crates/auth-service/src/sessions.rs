@@ -213,7 +213,9 @@ impl App {
     /// Marks the session re-authenticated for the configured time (decision 8); the caller
     /// has just proved the password through [`App::password_login`].
     pub async fn elevate_session(&self, session: &mut WebSession) -> Result<(), ServiceError> {
-        let until = clock::now().0.saturating_add(micros(self.sessions.elevation));
+        let until = clock::now()
+            .0
+            .saturating_add(micros(self.sessions.elevation));
         self.store
             .set_session_elevated(&session.digest, until)
             .await

@@ -168,11 +168,11 @@ impl Store {
     pub async fn prune_sessions(&self, now: i64, idle_before: i64) -> Result<usize, StoreError> {
         self.write(move |c| {
             Ok(diesel::delete(
-                sessions::table.filter(sessions::expires_at.le(now).or(
-                    sessions::persistent
+                sessions::table.filter(
+                    sessions::expires_at.le(now).or(sessions::persistent
                         .eq(false)
-                        .and(sessions::last_seen_at.lt(idle_before)),
-                )),
+                        .and(sessions::last_seen_at.lt(idle_before))),
+                ),
             )
             .execute(c)?)
         })

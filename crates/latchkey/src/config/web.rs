@@ -61,7 +61,10 @@ impl WebSettings {
         for (key, value) in [
             ("web.session_lifetime_secs", self.session_lifetime_secs),
             ("web.session_inactivity_secs", self.session_inactivity_secs),
-            ("web.persistent_lifetime_secs", self.persistent_lifetime_secs),
+            (
+                "web.persistent_lifetime_secs",
+                self.persistent_lifetime_secs,
+            ),
             ("web.elevation_secs", self.elevation_secs),
         ] {
             if value < second {
@@ -72,9 +75,7 @@ impl WebSettings {
             }
         }
         if self.session_inactivity_secs > self.session_lifetime_secs {
-            p.push(
-                "web.session_inactivity_secs must not exceed web.session_lifetime_secs".into(),
-            );
+            p.push("web.session_inactivity_secs must not exceed web.session_lifetime_secs".into());
         }
     }
 }
