@@ -16,5 +16,6 @@ mod hardening;
 mod ldap;
 mod lifecycle;
 mod multi_instance;
+mod pages;
 mod rate_limits;
 mod server_settings;
