@@ -16,6 +16,9 @@ have redis-server || need_apt+=(redis-server)
 # /usr/lib/postgresql/<version>/bin (the `postgresql` package; no cluster is started here).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || need_apt+=(postgresql)
 
+# Browser tests of the pages: Debian's Chromium and its WebDriver (/usr/bin/chromium, /usr/bin/chromedriver).
+for p in chromium chromium-driver; do pkg_installed "$p" || need_apt+=("$p"); done
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   sh tests/setup/apt-install.sh "${need_apt[@]}"
 fi

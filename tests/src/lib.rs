@@ -10,6 +10,7 @@
 //! - [`Client`]: a reqwest client that sets the Host header per realm; [`pages::PageClient`]
 //!   one with a cookie jar for the pages, [`browser`] a headless Chromium over WebDriver.
 
+pub mod browser;
 pub mod ldap_world;
 pub mod nginx;
 pub mod pages;
