@@ -328,3 +328,32 @@ async fn deactivation_and_password_changes_end_sessions(kind: DbKind) {
 fn auth_service_digest(cookie: &str) -> String {
     auth_service::sessions::cookie_digest(cookie).expect("a well-shaped cookie")
 }
+
+/// With `web.secure_cookies` (the default behind HTTPS) the cookies take the `__Host-` prefix
+/// and `Secure`, and an unsafe request needs an `Origin` or `Referer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_cookies_take_the_host_prefix() {
+    let Some(f) = Fixture::with(DbKind::Sqlite, |s| s.web.secure_cookies = Some(true)).await else {
+        return;
+    };
+    let c = PageClient::new(f.server.addr, "zulip");
+    let p = c.get("/login/").await;
+    let cookies = p.set_cookies();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-latchkey_csrf=")
+                && c.contains("Secure")
+                && c.contains("Path=/")
+                && !c.contains("Domain")),
+        "{cookies:?}"
+    );
+    let r = c
+        .post_with(
+            "/accounts/login/",
+            &[("username", "hamlet@zulip.com"), ("password", PW)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}

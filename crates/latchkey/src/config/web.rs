@@ -79,3 +79,48 @@ impl WebSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_decision_5_and_bad_values_are_named() {
+        let w = WebSettings::default();
+        let mut p = Vec::new();
+        w.problems(&mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(w.session_lifetime_secs, Duration::from_secs(12 * 3600));
+        assert_eq!(w.session_inactivity_secs, Duration::from_secs(3600));
+        assert_eq!(w.persistent_lifetime_secs, Duration::from_secs(14 * 86400));
+        let bad = WebSettings {
+            session_lifetime_secs: Duration::from_secs(60),
+            session_inactivity_secs: Duration::from_secs(120),
+            persistent_lifetime_secs: Duration::ZERO,
+            ..WebSettings::default()
+        };
+        let mut p = Vec::new();
+        bad.problems(&mut p);
+        let all = p.join("\n");
+        assert!(
+            all.contains("web.persistent_lifetime_secs must be at least"),
+            "{all}"
+        );
+        assert!(
+            all.contains("must not exceed web.session_lifetime_secs"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn read_from_toml_with_durations() {
+        let w: WebSettings = toml::from_str(
+            "session_lifetime_secs = \"8h\"\nsession_inactivity_secs = 900\nsecure_cookies = false\n",
+        )
+        .unwrap();
+        assert_eq!(w.session_lifetime_secs, Duration::from_secs(8 * 3600));
+        assert_eq!(w.session_inactivity_secs, Duration::from_secs(900));
+        assert_eq!(w.secure_cookies, Some(false));
+        assert!(toml::from_str::<WebSettings>("session_lifetme_secs = 1\n").is_err());
+    }
+}
