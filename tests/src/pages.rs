@@ -52,12 +52,12 @@ impl Page {
         self.body[start..end].to_owned()
     }
 
-    /// The text of every `alert` div.
+    /// The text of every `alert` div, with the template's HTML escapes undone.
     pub fn alerts(&self) -> Vec<String> {
         self.body
             .split(r#"role="alert">"#)
             .skip(1)
-            .filter_map(|rest| rest.split("</div>").next().map(str::to_owned))
+            .filter_map(|rest| rest.split("</div>").next().map(unescape))
             .collect()
     }
 }
@@ -169,4 +169,14 @@ impl PageClient {
         self.jar
             .add_cookie_str(&format!("latchkey_session={value}; Path=/"), &url);
     }
+}
+
+/// Undoes the escapes askama writes (`&#39;`, `&quot;`, `&lt;`, `&gt;`, `&amp;` last).
+fn unescape(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }

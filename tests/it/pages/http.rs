@@ -15,6 +15,7 @@ both_dbs!(
     forms_without_csrf_or_from_elsewhere_are_refused,
     off_site_next_is_not_followed,
     deactivation_and_password_changes_end_sessions,
+    too_many_failures_say_when_to_try_again,
 );
 
 const BAD: &str =
@@ -356,4 +357,39 @@ async fn secure_cookies_take_the_host_prefix() {
         )
         .await;
     assert_eq!(r.status, 403);
+}
+
+/// Over the `authenticate_by_username` limit the form says how long to wait, and the right
+/// password is refused too (web.md §8 case 6): the same limit as `fetch_api_key`.
+async fn too_many_failures_say_when_to_try_again(kind: DbKind) {
+    let Some(f) = Fixture::with(kind, |s| {
+        s.rate_limits.authenticate_by_username = "1800:2".parse().unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let c = PageClient::new(f.server.addr, "zulip");
+    for _ in 0..2 {
+        let r = c.log_in("hamlet@zulip.com", "wrong-password", None).await;
+        assert_eq!(r.alerts(), vec![BAD.to_owned()]);
+    }
+    let r = c.log_in("hamlet@zulip.com", PW, None).await;
+    assert_eq!(r.status, 200);
+    let alerts = r.alerts().join(" ");
+    assert!(
+        alerts.contains("You're making too many attempts to sign in. Try again in "),
+        "{alerts}"
+    );
+    assert!(c.session_cookie().is_none());
+    // The API shares the limit.
+    let api = f
+        .client()
+        .post_form(
+            "zulip",
+            "/api/v1/fetch_api_key",
+            &[("username", "hamlet@zulip.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(api.status, 429, "{api:?}");
 }
