@@ -393,3 +393,51 @@ async fn too_many_failures_say_when_to_try_again(kind: DbKind) {
         .await;
     assert_eq!(api.status, 429, "{api:?}");
 }
+
+/// A session ends at its absolute lifetime however busy it is; "Keep me logged in" gives a
+/// persistent cookie of `persistent_lifetime_secs`, without it the cookie has no age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_and_remember_me_persists() {
+    let Some(f) = Fixture::with(DbKind::Sqlite, |s| {
+        s.web.session_lifetime_secs = Duration::from_secs(1);
+        s.web.session_inactivity_secs = Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let c = PageClient::new(f.server.addr, "zulip");
+    let r = c.log_in("hamlet@zulip.com", PW, None).await;
+    let set = r.set_cookies().join("\n");
+    assert!(
+        set.contains("latchkey_session=") && !set.contains("Max-Age=1"),
+        "{set}"
+    );
+    let gone = eventually(Duration::from_secs(10), || c.get("/"), |p| p.status == 302).await;
+    assert_eq!(gone.location(), Some("/login/"));
+    assert_eq!(
+        f.server
+            .admin
+            .store
+            .count_user_sessions(f.hamlet.id)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let remember = PageClient::new(f.server.addr, "zulip");
+    let form = remember.get("/login/").await.csrf_token();
+    let r = remember
+        .post(
+            "/accounts/login/",
+            &[
+                ("csrfmiddlewaretoken", &form),
+                ("username", "cordelia@zulip.com"),
+                ("password", PW),
+                ("remember", "1"),
+            ],
+        )
+        .await;
+    let set = r.set_cookies().join("\n");
+    assert!(set.contains(&format!("Max-Age={}", 14 * 86400)), "{set}");
+}
