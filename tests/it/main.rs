@@ -16,6 +16,7 @@ mod hardening;
 mod ldap;
 mod lifecycle;
 mod multi_instance;
+mod pages;
 mod rate_limits;
 mod reset;
 mod server_settings;

@@ -7,11 +7,14 @@
 //!   [`AppState`] on the same database for fixtures (as the CLI would use it).
 //! - [`Fixture`]: the spec's §12 world (realms `zulip` and `lear` under `example.test`, Hamlet,
 //!   Cordelia, Othello).
-//! - [`Client`]: a reqwest client that sets the Host header per realm.
+//! - [`Client`]: a reqwest client that sets the Host header per realm; [`pages::PageClient`]
+//!   one with a cookie jar for the pages, [`browser`] a headless Chromium over WebDriver.
 //! - [`smtp::SmtpSink`]: a private SMTP server that keeps what it receives.
 
+pub mod browser;
 pub mod ldap_world;
 pub mod nginx;
+pub mod pages;
 pub mod postgres;
 pub mod process;
 pub mod proxy;

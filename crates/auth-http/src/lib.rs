@@ -1,6 +1,7 @@
 //! Latchkey's HTTP front end: the actix-web routes of Zulip's authentication API
 //! (`fetch_api_key`, `server_settings`, users/me, bots, forward-auth, the development
-//! endpoints), `/health` and `/readyz`.
+//! endpoints), `/health` and `/readyz`, and the pages people use ([`pages`]: log in, log out,
+//! the signed-in start page), rendered from askama templates.
 //!
 //! Handlers are thin: read the parameters ([`params`]), take the authenticated caller
 //! ([`basic::ApiCaller`]), call one service function (`auth_service`), and turn its outcome
@@ -14,6 +15,7 @@ pub mod basic;
 pub mod envelope;
 pub mod limits;
 pub mod logging;
+pub mod pages;
 pub mod params;
 pub mod request;
 mod routes;
@@ -32,6 +34,9 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// `server_settings` on the root domain without a realm says "Subdomain required".
     pub root_domain_landing_page: bool,
+    /// The pages' cookies are `Secure` with the `__Host-` prefix (off only for plain-HTTP
+    /// development, with a warning at start).
+    pub secure_cookies: bool,
     /// What `server_settings` says about the Zulip server Latchkey stands in for.
     pub zulip: ZulipInfo,
 }

@@ -79,6 +79,7 @@ pub async fn start(
             )
             .wrap(from_fn(request_log))
             .configure(routes::configure)
+            .configure(crate::pages::configure)
             .default_service(web::to(routes::not_found))
     })
     .workers(workers)

@@ -72,6 +72,8 @@ pub struct App {
     pub mailer: Arc<crate::mail::Mailer>,
     /// Password-reset requests waiting for the worker.
     pub(crate) resets: crate::reset::ResetQueue,
+    /// Web session lifetimes.
+    pub sessions: crate::sessions::SessionSettings,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
     realms: LookupCache<String, Realm>,
@@ -177,6 +179,7 @@ impl App {
             poll_interval: options.poll_interval,
             mailer,
             resets,
+            sessions: options.sessions,
             realms: LookupCache::new(
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)

@@ -9,6 +9,7 @@
 //!   identity, the chain, the audit row, the key).
 //! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
 //!   true to the database's invalidation log.
+//! - [`sessions`]: web sessions (start, look up, end) for the pages.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
@@ -32,9 +33,11 @@ pub mod mail;
 mod options;
 pub mod readiness;
 pub mod reset;
+pub mod sessions;
 
 pub use app::{App, OpenError};
 pub use caller::{Caller, Purpose};
 pub use error::{KeyRefusal, ServiceError};
 pub use login::{Client, LoggedIn, LoginResult};
 pub use options::{DatabaseOptions, LimitOptions, Options};
+pub use sessions::{SessionSettings, StartedSession, WebSession};

@@ -36,6 +36,8 @@ pub struct Options {
     /// How mail leaves (SMTP or files) and who it is from.
     pub mail: crate::mail::MailOptions,
     pub reset: crate::reset::ResetOptions,
+    /// Web session lifetimes.
+    pub sessions: crate::sessions::SessionSettings,
 }
 
 /// The database connection.

@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use crate::audit::audit;
 use crate::models::UserRow;
 use crate::schema::users;
+use crate::sessions::end_sessions_of;
 use crate::users::{change_user, find_login, find_user};
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
@@ -192,8 +193,8 @@ impl Store {
     }
 }
 
-/// Sets the active flag; a deactivation records who (the actor's source) and why, a
-/// reactivation clears both.
+/// Sets the active flag; a deactivation records who (the actor's source) and why and ends the
+/// user's web sessions, a reactivation clears both.
 fn set_active(
     c: &mut DbConnection,
     user: UserId,
@@ -213,5 +214,8 @@ fn set_active(
             users::deactivation_reason.eq(reason),
         ))
         .execute(c)?;
+    if !active {
+        end_sessions_of(c, user, None)?;
+    }
     Ok(())
 }

@@ -10,8 +10,8 @@
 //!
 //! One module per table family, each with its own `impl Store` block and the types only it uses:
 //! `realms`, `users` (with `accounts`, the queries behind the `AccountStore` port), `keys`,
-//! `reset_tokens` (password-reset links), `audit`, `invalidations` and `meta` (migrations,
-//! health, `server_meta`). Every query runs
+//! `reset_tokens` (password-reset links), `sessions` (web sessions), `audit`, `invalidations`
+//! and `meta` (migrations, health, `server_meta`). Every query runs
 //! through `tx` (a pooled connection off the async threads, and one transaction per change);
 //! `pool` and `reach` open the connections, `models` holds the rows several modules read. This
 //! file keeps the [`Store`] handle, its errors and options, and the re-exports that make up the
@@ -29,6 +29,7 @@ mod reach;
 mod realms;
 mod reset_tokens;
 pub mod schema;
+mod sessions;
 mod tx;
 mod users;
 
@@ -43,6 +44,7 @@ pub use invalidations::{INVALIDATION_CHANNEL, Invalidation};
 pub use pool::{DbConnection, DbKind};
 pub use realms::NewRealm;
 pub use reset_tokens::ResetRequest;
+pub use sessions::{NewSession, SessionWithUser, StoredSession};
 pub use users::{KeySealer, NewUser, UserFilter};
 
 /// Storage failures. Messages name tables and constraints, never values or credentials.

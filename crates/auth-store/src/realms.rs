@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use crate::audit::audit;
 use crate::models::RealmRow;
 use crate::schema::realms;
+use crate::sessions::end_realm_sessions;
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A realm to create.
@@ -115,9 +116,14 @@ impl Store {
         self.write(move |c| {
             let detail = serde_json::json!({});
             change_realm(c, id, event, &actor, detail, |c| {
-                diesel::update(realms::table.find(id.0))
+                let changed = diesel::update(realms::table.find(id.0))
                     .set(realms::deactivated.eq(deactivated))
-                    .execute(c)
+                    .execute(c)?;
+                // A deactivated realm's web sessions end with it.
+                if deactivated && changed > 0 {
+                    end_realm_sessions(c, id)?;
+                }
+                Ok(changed)
             })
         })
         .await

@@ -114,7 +114,7 @@ impl Store {
                 source: "reset",
                 user: Some(user.id),
             };
-            set_password_tx(c, user.id, Some(&hash), &actor)?;
+            set_password_tx(c, user.id, Some(&hash), None, &actor)?;
             audit(
                 c,
                 Some(user.realm_id),

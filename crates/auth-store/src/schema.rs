@@ -66,7 +66,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
     server_meta,
-    invalidations
+    invalidations,
+    sessions
 );
 
 diesel::table! {
@@ -97,3 +98,19 @@ diesel::table! {
 
 diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(password_reset_tokens, users);
+
+diesel::table! {
+    sessions (id_digest) {
+        id_digest -> Text,
+        user_id -> BigInt,
+        csrf_secret -> Text,
+        method -> Text,
+        persistent -> Bool,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        elevated_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));

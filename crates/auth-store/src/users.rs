@@ -1,6 +1,6 @@
 //! The `users` table as administrators and the API see it: creating a user (or bot) with its
-//! first key, finding and listing users, and changing password, reset flag, role and active
-//! state, each change audited. The queries behind the core's `AccountStore` port, on the same
+//! first key, finding and listing users, and changing password (which ends web sessions), reset
+//! flag, role and active state, each change audited. The queries behind the core's `AccountStore` port, on the same
 //! table, are in `accounts.rs`; the row lookups both share are here.
 
 use auth_core::{
@@ -13,6 +13,7 @@ use crate::audit::audit;
 use crate::keys::insert_key;
 use crate::models::UserRow;
 use crate::schema::users;
+use crate::sessions::end_sessions_of;
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
@@ -141,15 +142,29 @@ impl Store {
         .await
     }
 
-    /// Sets (or, with `None`, removes) a user's password and clears any reset request; the
-    /// user's reset links die with the old password.
+    /// Sets (or, with `None`, removes) a user's password and clears any reset request; every
+    /// web session of the user and every reset link ends in the same transaction (a reset, an
+    /// administrator).
     pub async fn set_password(
         &self,
         user: UserId,
         hash: Option<PasswordHash>,
         actor: Actor,
     ) -> Result<(), StoreError> {
-        self.write(move |c| set_password_tx(c, user, hash.as_ref(), &actor))
+        self.write(move |c| set_password_tx(c, user, hash.as_ref(), None, &actor))
+            .await
+    }
+
+    /// [`Store::set_password`] from a logged-in session ("change your password"): every web
+    /// session of the user but `keep` (the session's digest) ends in the same transaction.
+    pub async fn set_password_keeping_session(
+        &self,
+        user: UserId,
+        hash: Option<PasswordHash>,
+        keep: String,
+        actor: Actor,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| set_password_tx(c, user, hash.as_ref(), Some(&keep), &actor))
             .await
     }
 
@@ -206,10 +221,13 @@ impl Store {
 
 /// A password change inside a transaction, whatever the path (an administrator, a reset link):
 /// the hash, the reset flag cleared, the user's reset tokens deleted, the audit row.
+/// A password change inside the caller's transaction: the hash, the audit row, the user's web
+/// sessions (all but `keep`) and reset links ended.
 pub(crate) fn set_password_tx(
     c: &mut DbConnection,
     user: UserId,
     hash: Option<&PasswordHash>,
+    keep: Option<&str>,
     actor: &Actor,
 ) -> Result<(), StoreError> {
     let detail = serde_json::json!({"usable": hash.is_some()});
@@ -220,7 +238,8 @@ pub(crate) fn set_password_tx(
                 users::password_hash.eq(hash.map(|h| h.0.clone())),
                 users::password_reset_needed.eq(false),
             ))
-            .execute(c)
+            .execute(c)?;
+        end_sessions_of(c, user, keep)
     })?;
     crate::reset_tokens::delete_user_tokens(c, user)
 }

@@ -62,6 +62,12 @@ impl AppState {
 /// Serves the application on `bind` (the settings' address unless given).
 pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer, StartupError> {
     let options = http_options(&state.settings, bind);
+    if !options.secure_cookies {
+        tracing::warn!(
+            "web.secure_cookies is off (plain HTTP): the pages' cookies lose their __Host- \
+             prefix and the Secure flag; use this only for local development"
+        );
+    }
     Ok(auth_http::start(state.app, options).await?)
 }
 
@@ -74,6 +80,7 @@ pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
         workers: server.workers,
         max_body_bytes: server.max_body_bytes,
         root_domain_landing_page: server.root_domain_landing_page,
+        secure_cookies: secure_cookies(settings),
         zulip: ZulipInfo {
             version: zulip.version.clone(),
             merge_base: zulip.merge_base.clone(),
@@ -81,6 +88,15 @@ pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
             push_notifications_enabled: zulip.push_notifications_enabled,
         },
     }
+}
+
+/// Whether the pages' cookies are `Secure` (with the `__Host-` prefix): `web.secure_cookies`,
+/// by default on when the external scheme is `https`.
+pub fn secure_cookies(settings: &Settings) -> bool {
+    settings.web.secure_cookies.unwrap_or(matches!(
+        settings.server.external_scheme,
+        crate::config::ExternalScheme::Https
+    ))
 }
 
 /// How the server's hosts map to realms.
@@ -142,6 +158,7 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
             notify_unknown: settings.reset.notify_unknown,
             ..ResetOptions::default()
         },
+        sessions: settings.web.sessions(),
     })
 }
 

@@ -8,6 +8,7 @@
 //! * `ldap.rs`: `[ldap]` and its conversion to `auth_ldap::LdapConfig`.
 //! * `mail.rs`: `[mail]` (SMTP or `.eml` files) and `[reset]` (password reset).
 //! * `values.rs`: the typed values and how each is read.
+//! * `web.rs`: `[web]`, the pages' sessions and cookies.
 
 mod ldap;
 mod load;
@@ -16,6 +17,7 @@ mod secrets;
 mod sections;
 mod validation;
 mod values;
+mod web;
 
 use auth_core::{BackendKind, PasswordPolicy, SecretString};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,7 @@ pub use sections::{
     ZulipSettings,
 };
 pub use values::{ExternalScheme, LogFormat};
+pub use web::WebSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +50,7 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub mail: MailSettings,
     pub reset: ResetSettings,
+    pub web: WebSettings,
 }
 
 /// A configuration that cannot be loaded or is not valid. The message says what to fix.

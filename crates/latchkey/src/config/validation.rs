@@ -39,6 +39,7 @@ impl Settings {
             p.push("database.max_connections must be at least 1".into());
         }
         self.backend_problems(&mut p);
+        self.web.problems(&mut p);
         if !(4..=31).contains(&self.auth.bcrypt_cost) {
             p.push(format!(
                 "auth.bcrypt_cost = {} must be between 4 and 31 (12 is a good default)",

@@ -1,0 +1,6 @@
+//! The pages (docs/web.md): log in, log out and the signed-in start page, over plain HTTP with
+//! a cookie jar (`http.rs`: headers, CSRF, redirects, sessions) and in a headless Chromium
+//! (`browser.rs`: what a person does, keyboard-only use, screenshots).
+
+mod browser;
+mod http;
