@@ -35,7 +35,7 @@ pub struct Options {
     pub ldap: Option<auth_ldap::LdapConfig>,
     /// How mail leaves (SMTP or files) and who it is from.
     pub mail: crate::mail::MailOptions,
-    pub reset: crate::reset::ResetOptions,
+    pub reset: ResetOptions,
     /// Web session lifetimes.
     pub sessions: crate::sessions::SessionSettings,
 }
@@ -66,4 +66,25 @@ pub struct LimitOptions {
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
+}
+
+/// How resets behave.
+#[derive(Debug, Clone)]
+pub struct ResetOptions {
+    /// How long a link works.
+    pub token_lifetime: Duration,
+    /// Mail a notice to addresses without a resettable account (Zulip's behaviour).
+    pub notify_unknown: bool,
+    /// Requests waiting for the worker; past this they are dropped.
+    pub queue_capacity: usize,
+}
+
+impl Default for ResetOptions {
+    fn default() -> Self {
+        ResetOptions {
+            token_lifetime: Duration::from_secs(3600),
+            notify_unknown: false,
+            queue_capacity: 1000,
+        }
+    }
 }

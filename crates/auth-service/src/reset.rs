@@ -16,7 +16,6 @@ mod text;
 mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use auth_core::{BackendKind, Password, Realm, ResetToken, User, WeakPassword, policy};
 use tokio::sync::mpsc;
@@ -28,26 +27,7 @@ use crate::mail::Mailer;
 
 pub(crate) use limits::ResetLimits;
 
-/// How resets behave.
-#[derive(Debug, Clone)]
-pub struct ResetOptions {
-    /// How long a link works.
-    pub token_lifetime: Duration,
-    /// Mail a notice to addresses without a resettable account (Zulip's behaviour).
-    pub notify_unknown: bool,
-    /// Requests waiting for the worker; past this they are dropped.
-    pub queue_capacity: usize,
-}
-
-impl Default for ResetOptions {
-    fn default() -> Self {
-        ResetOptions {
-            token_lifetime: Duration::from_secs(3600),
-            notify_unknown: false,
-            queue_capacity: 1000,
-        }
-    }
-}
+pub use crate::options::ResetOptions;
 
 /// Why a new password was not set.
 #[derive(Debug, thiserror::Error)]

@@ -9,10 +9,11 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::audit::audit;
+use crate::changes::change_user;
 use crate::models::UserRow;
 use crate::schema::users;
 use crate::sessions::end_sessions_of;
-use crate::users::{change_user, find_login, find_user};
+use crate::users::{find_login, find_user};
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
 impl Store {

@@ -4,9 +4,9 @@
 use auth_core::{KeyDigest, Realm, SealedKey, User, UserId};
 use diesel::prelude::*;
 
+use crate::changes::change_user;
 use crate::models::{RealmRow, UserRow};
 use crate::schema::{api_keys, realms, users};
-use crate::users::change_user;
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 impl Store {

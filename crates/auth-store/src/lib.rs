@@ -19,11 +19,13 @@
 
 mod accounts;
 mod audit;
+mod changes;
 mod files;
 mod invalidations;
 mod keys;
 mod meta;
 mod models;
+mod passwords;
 mod pool;
 mod reach;
 mod realms;

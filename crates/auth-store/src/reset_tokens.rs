@@ -9,9 +9,10 @@ use auth_core::{PasswordHash, User, UserId};
 use diesel::prelude::*;
 
 use crate::audit::audit;
+use crate::passwords::{delete_user_tokens, set_password_tx};
 use crate::schema::password_reset_tokens as tokens;
-use crate::users::{find_user, set_password_tx};
-use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, now_micros};
+use crate::users::find_user;
+use crate::{Actor, AuditEvent, Store, StoreError, now_micros};
 
 /// A reset link to record for a user.
 #[derive(Debug, Clone)]
@@ -131,10 +132,4 @@ impl Store {
             other => Err(other),
         })
     }
-}
-
-/// Deletes every reset token of the user (a newer one is issued, or the password changed).
-pub(crate) fn delete_user_tokens(c: &mut DbConnection, user: UserId) -> Result<(), StoreError> {
-    diesel::delete(tokens::table.filter(tokens::user_id.eq(user.0))).execute(c)?;
-    Ok(())
 }

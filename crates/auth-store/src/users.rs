@@ -10,10 +10,11 @@ use auth_core::{
 use diesel::prelude::*;
 
 use crate::audit::audit;
+use crate::changes::change_user;
 use crate::keys::insert_key;
 use crate::models::UserRow;
+use crate::passwords::set_password_tx;
 use crate::schema::users;
-use crate::sessions::end_sessions_of;
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
@@ -221,29 +222,6 @@ impl Store {
 
 /// A password change inside a transaction, whatever the path (an administrator, a reset link):
 /// the hash, the reset flag cleared, the user's reset tokens deleted, the audit row.
-/// A password change inside the caller's transaction: the hash, the audit row, the user's web
-/// sessions (all but `keep`) and reset links ended.
-pub(crate) fn set_password_tx(
-    c: &mut DbConnection,
-    user: UserId,
-    hash: Option<&PasswordHash>,
-    keep: Option<&str>,
-    actor: &Actor,
-) -> Result<(), StoreError> {
-    let detail = serde_json::json!({"usable": hash.is_some()});
-    let event = AuditEvent::UserPasswordChanged;
-    change_user(c, user, event, actor, detail, |c| {
-        diesel::update(users::table.find(user.0))
-            .set((
-                users::password_hash.eq(hash.map(|h| h.0.clone())),
-                users::password_reset_needed.eq(false),
-            ))
-            .execute(c)?;
-        end_sessions_of(c, user, keep)
-    })?;
-    crate::reset_tokens::delete_user_tokens(c, user)
-}
-
 pub(crate) fn find_user(c: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {
     Ok(users::table
         .find(id.0)
@@ -265,32 +243,4 @@ pub(crate) fn find_login(
         .first(c)
         .optional()?
         .map(UserRow::into_record))
-}
-
-fn user_realm(c: &mut DbConnection, user: UserId) -> Result<RealmId, StoreError> {
-    users::table
-        .find(user.0)
-        .select(users::realm_id)
-        .first::<i64>(c)
-        .optional()?
-        .map(RealmId)
-        .ok_or(StoreError::NotFound("user"))
-}
-
-/// Runs `update` on user `user` and audits it as `event` in the user's realm, which is looked up
-/// first (`NotFound("user")` when there is no such user).
-pub(crate) fn change_user<T, E>(
-    c: &mut DbConnection,
-    user: UserId,
-    event: AuditEvent,
-    actor: &Actor,
-    detail: serde_json::Value,
-    update: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-) -> Result<(), StoreError>
-where
-    StoreError: From<E>,
-{
-    let realm = user_realm(c, user)?;
-    update(c)?;
-    audit(c, Some(realm), event, actor, Some(user), detail)
 }
