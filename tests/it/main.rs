@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod data_files;
 mod db_outage;
+mod deploy;
 mod dev_endpoints;
 mod fetch_api_key;
 mod garbage;

@@ -19,6 +19,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || need_apt+=
 # /usr/bin/python3 (whatever python3 comes first on PATH).
 /usr/bin/python3 -c "import aiosmtpd" >/dev/null 2>&1 || need_apt+=(python3-aiosmtpd)
 
+# The systemd unit in deploy/systemd is checked with systemd-analyze verify.
+have systemd-analyze || need_apt+=(systemd)
+
 # Browser tests of the pages: Debian's Chromium and its WebDriver (/usr/bin/chromium, /usr/bin/chromedriver).
 for p in chromium chromium-driver; do pkg_installed "$p" || need_apt+=("$p"); done
 
