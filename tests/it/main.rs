@@ -17,6 +17,7 @@ mod hardening;
 mod ldap;
 mod lifecycle;
 mod multi_instance;
+mod observability;
 mod pages;
 mod rate_limits;
 mod reset;

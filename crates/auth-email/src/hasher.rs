@@ -152,6 +152,9 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        // Queued and running hash jobs, for `GET /metrics` (a drop guard: a cancelled login
+        // leaves the count right).
+        let _queued = HashJobGauge::enter();
         let _permit = self
             .permits
             .acquire()
@@ -313,5 +316,21 @@ mod tests {
             PasswordHasher::new(32),
             Err(HashError::BadCost(32))
         ));
+    }
+}
+
+/// Counts one hash job in `latchkey_password_hash_jobs` while it lives.
+struct HashJobGauge;
+
+impl HashJobGauge {
+    fn enter() -> HashJobGauge {
+        metrics::gauge!("latchkey_password_hash_jobs").increment(1.0);
+        HashJobGauge
+    }
+}
+
+impl Drop for HashJobGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("latchkey_password_hash_jobs").decrement(1.0);
     }
 }

@@ -15,6 +15,7 @@ pub mod basic;
 pub mod envelope;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod pages;
 pub mod params;
 pub mod request;

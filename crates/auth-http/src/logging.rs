@@ -1,13 +1,48 @@
 //! The one-line-per-request log. Handlers add the realm and user to the line through
 //! [`note_realm`] and [`note_user`]; the line carries the path without its query string, because
 //! a client may put credentials there. (The subscriber and its escaping writer are the binary's.)
+//!
+//! Every request has a request id: the `X-Request-Id` a trusted proxy sent (when well formed),
+//! else a new random one. It is on the response, in the request line, and in a span around the
+//! handler, so every log line the request causes carries it.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
+use actix_web::{Error, HttpMessage, HttpRequest, web};
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A request id a proxy may hand on: 1 to 128 characters of letters, digits and `-_.:/+=`.
+fn well_formed_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
+}
+
+/// The request's id: a trusted proxy's well-formed `X-Request-Id`, else 16 random bytes (hex).
+fn request_id(req: &ServiceRequest) -> String {
+    let trusted = req.peer_addr().is_some_and(|p| {
+        req.app_data::<web::Data<auth_service::App>>()
+            .is_some_and(|app| app.limits.is_trusted_proxy(p.ip()))
+    });
+    if trusted {
+        if let Some(id) = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| well_formed_id(id))
+        {
+            return id.to_owned();
+        }
+    }
+    hex::encode(rand::random::<[u8; 16]>())
+}
 
 /// What the request line says about who made the request.
 #[derive(Debug, Clone, Default)]
@@ -51,10 +86,26 @@ pub async fn request_log(
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let result = next.call(req).await;
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut result = next.call(req).instrument(span).await;
+    if let Ok(res) = &mut result {
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID), value);
+        }
+    }
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = start.elapsed();
     match &result {
         Ok(res) => {
+            let route = res.request().match_pattern();
+            crate::metrics::record_request(
+                route.as_deref().unwrap_or("unmatched"),
+                res.request().method(),
+                res.status().as_u16(),
+                elapsed,
+            );
             let ctx = res
                 .request()
                 .extensions()
@@ -70,6 +121,7 @@ pub async fn request_log(
                 realm = ctx.realm.as_deref().unwrap_or("-"),
                 user_id = ctx.user_id.map(|u| u.to_string()).as_deref().unwrap_or("-"),
                 peer = peer.as_deref().unwrap_or("-"),
+                request_id = %id,
                 "request"
             );
         }
@@ -80,9 +132,31 @@ pub async fn request_log(
                 path = %path,
                 status = e.as_response_error().status_code().as_u16(),
                 latency_ms = format_args!("{latency_ms:.2}"),
+                request_id = %id,
                 "request failed"
             );
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed_id;
+
+    #[test]
+    fn only_plain_request_ids_are_handed_on() {
+        assert!(well_formed_id("3f2a9c1e-77b0-4d3e-9a51-0c6f6b7a2d10"));
+        assert!(well_formed_id("Root=1-5759e988-bd862e3fe1be46a994272793"));
+        for bad in [
+            "",
+            "a b",
+            "x\r\ny",
+            &"a".repeat(129),
+            "<script>",
+            "\u{1b}[31m",
+        ] {
+            assert!(!well_formed_id(bad), "{bad:?}");
+        }
+    }
 }

@@ -64,6 +64,8 @@ pub async fn start(
             .unwrap_or(2),
         n => n,
     };
+    // Before the first request, so that nothing recorded is lost.
+    let _ = crate::metrics::handle();
     let watcher = app.spawn_follower();
     let data = web::Data::from(app);
     let options = web::Data::new(options);
@@ -78,6 +80,7 @@ pub async fn start(
                     .add(("Referrer-Policy", "no-referrer")),
             )
             .wrap(from_fn(request_log))
+            .service(web::resource("/metrics").route(web::get().to(crate::metrics::serve)))
             .configure(routes::configure)
             .configure(crate::pages::configure)
             .default_service(web::to(routes::not_found))

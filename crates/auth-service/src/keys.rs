@@ -119,9 +119,11 @@ impl KeyService {
         let digest = self.vault.digest(key);
         if let Some(cached) = self.owners.cached(&digest) {
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::key_cache(true);
             return Ok(cached);
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::key_cache(false);
         let read = self.store.user_by_key_digest(&digest);
         Ok(self.owners.load(&digest, read).await?)
     }

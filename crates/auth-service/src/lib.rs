@@ -34,6 +34,7 @@ mod options;
 pub mod readiness;
 pub mod reset;
 pub mod sessions;
+pub mod telemetry;
 
 pub use app::{App, OpenError};
 pub use caller::{Caller, Purpose};

@@ -205,7 +205,12 @@ impl Limits {
         } else {
             limiter.peek(key, rules).await
         };
-        if d.allowed { Ok(d) } else { Err(Limited(d)) }
+        if d.allowed {
+            Ok(d)
+        } else {
+            crate::telemetry::rate_limited(key);
+            Err(Limited(d))
+        }
     }
 
     /// Counts an unauthenticated request (a login, a failed key) against the client's address,

@@ -337,6 +337,12 @@ async fn record_login(
     backend: &str,
     notes: Option<&FailureNotes>,
 ) {
+    let outcome = match (failure, notes) {
+        (None, _) => "success",
+        (Some(AuthFailure::BadCredentials), Some(n)) if !n.person_found => "no_such_person",
+        (Some(f), _) => failure_reason(f),
+    };
+    crate::telemetry::login(backend, outcome);
     // The username as typed, shortened: it is not a secret, but it is attacker-controlled, so
     // log lines carry it escaped (`?`), never raw.
     let shown: String = username.chars().take(120).collect();
@@ -356,10 +362,7 @@ async fn record_login(
             )
         }
         Some(f) => {
-            let reason = match (f, notes) {
-                (AuthFailure::BadCredentials, Some(n)) if !n.person_found => "no_such_person",
-                _ => failure_reason(f),
-            };
+            let reason = outcome;
             match f {
                 AuthFailure::Unavailable {
                     backend,

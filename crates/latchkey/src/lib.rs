@@ -11,6 +11,7 @@ mod config_origin;
 pub mod ldap_check;
 pub mod log_setup;
 mod open;
+pub mod reload;
 
 pub use auth_http::RunningServer;
 pub use config::Settings;

@@ -1,9 +1,21 @@
 //! Logging set-up: the tracing subscriber (human or JSON, filtered by `RUST_LOG` or the config)
 //! and its escaping writer. The per-request line is the HTTP crate's (`auth_http::logging`).
 
+use std::sync::OnceLock;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LoggingSettings;
+
+/// Replaces the running filter (SIGHUP); set once by [`init`].
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+static SET_FILTER: OnceLock<SetFilter> = OnceLock::new();
+
+/// Whether `RUST_LOG` chose the filter (it then wins over the configuration, at start and on
+/// reload).
+pub fn filter_from_environment() -> bool {
+    std::env::var_os(EnvFilter::DEFAULT_ENV).is_some()
+}
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(settings: &LoggingSettings) {
@@ -11,16 +23,56 @@ pub fn init(settings: &LoggingSettings) {
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let json = settings.format == crate::config::LogFormat::Json;
+    // Colours are terminal escapes too; the writer lets none through. The reloadable filter
+    // wraps the finished formatter, so it is added last.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colours are terminal escapes too; the writer lets none through.
         .with_ansi(false)
         .with_writer(Escaping { json });
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
+    if json {
+        let builder = builder
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_filter_reloading();
+        let handle = builder.reload_handle();
+        if builder.try_init().is_ok() {
+            let _ = SET_FILTER.set(Box::new(move |f| {
+                handle.reload(f).map_err(|e| e.to_string())
+            }));
+        }
     } else {
-        builder.try_init()
-    };
+        let builder = builder.with_env_filter(filter).with_filter_reloading();
+        let handle = builder.reload_handle();
+        if builder.try_init().is_ok() {
+            let _ = SET_FILTER.set(Box::new(move |f| {
+                handle.reload(f).map_err(|e| e.to_string())
+            }));
+        }
+    }
+}
+
+/// Why a new log filter was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("the log filter {0:?} is not valid: {1}")]
+    Invalid(String, String),
+    #[error("RUST_LOG is set and wins over logging.filter")]
+    FromEnvironment,
+    #[error("the log filter cannot be changed in this process: {0}")]
+    NotReloadable(String),
+}
+
+/// Replaces the running log filter with `filter` (a `logging.filter` value).
+pub fn set_filter(filter: &str) -> Result<(), FilterError> {
+    if filter_from_environment() {
+        return Err(FilterError::FromEnvironment);
+    }
+    let parsed = EnvFilter::try_new(filter)
+        .map_err(|e| FilterError::Invalid(filter.to_owned(), e.to_string()))?;
+    let set = SET_FILTER
+        .get()
+        .ok_or_else(|| FilterError::NotReloadable("logging is not set up".into()))?;
+    set(parsed).map_err(FilterError::NotReloadable)
 }
 
 /// The log writer: every control character in a line (but its final newline) is written

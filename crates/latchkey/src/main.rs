@@ -37,7 +37,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve { bind } => {
             logging::init(&settings.logging);
-            serve(settings, bind.as_deref()).await?;
+            serve(settings, cli.config.as_deref(), bind.as_deref()).await?;
         }
         command => {
             // Administrative commands log warnings and errors only, to standard error.
@@ -50,7 +50,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
+async fn serve(
+    settings: Settings,
+    file: Option<&std::path::Path>,
+    bind: Option<&str>,
+) -> Result<()> {
+    let mut running = settings.clone();
     let state = AppState::open(settings).await?;
     let external = format!(
         "{}://{}",
@@ -88,17 +93,16 @@ async fn serve(settings: Settings, bind: Option<&str>) -> Result<()> {
     if file_mail {
         println!("Mail (password reset links) is written to {mail}, not sent");
     }
-    let stop = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
         tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => latchkey::reload::on_hangup(file, &mut running),
         }
-        Ok::<(), anyhow::Error>(())
-    };
-    stop.await?;
+    }
     tracing::info!("shutting down");
     server.stop().await;
     Ok(())

@@ -11,6 +11,7 @@ use latchkey_tests::{TestDb, latchkey_bin};
 
 mod admin;
 mod config_check;
+mod reload;
 mod serve;
 
 fn latchkey(dir: &Path, db: &TestDb, args: &[&str]) -> Output {

@@ -51,6 +51,7 @@ impl ResetLimits {
             };
             let d = self.limiter.check_and_record(&key, rules).await;
             if !d.allowed {
+                crate::telemetry::rate_limited(&key);
                 return Err(Limited(d));
             }
         }

@@ -1,0 +1,94 @@
+//! `GET /metrics`: the process's metrics in Prometheus's text format. The recorder is installed
+//! when the first server starts (one per process; the `metrics` facade is global); the service
+//! crates record through the facade (auth-service `telemetry`, the password hasher), and the
+//! request middleware ([`crate::logging::request_log`]) records each request here.
+//!
+//! Routes are labelled by their pattern (`/api/v1/bots/{bot_id}/api_key/regenerate`), never by
+//! the raw path, and methods outside the standard set as `other`, so a client cannot grow the
+//! number of series.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::http::Method;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets, in seconds: from half a millisecond (a cached key) to ten seconds (an LDAP
+/// timeout).
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's recorder, installed on first use; `None` if another recorder was installed
+/// first (then `/metrics` says so).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    // Histograms keep raw samples until upkeep folds them into buckets.
+                    let h = handle.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(Duration::from_secs(5));
+                                h.run_upkeep();
+                            }
+                        });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "metrics upkeep thread not started");
+                    }
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Records one answered request.
+pub fn record_request(route: &str, method: &Method, status: u16, elapsed: Duration) {
+    let method = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let route = route.to_owned();
+    metrics::counter!(
+        "latchkey_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("latchkey_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+}
+
+/// `GET /metrics`.
+pub async fn serve() -> HttpResponse {
+    match handle() {
+        Some(h) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(h.render()),
+        None => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body("metrics are not available in this process\n"),
+    }
+}
