@@ -177,7 +177,7 @@ impl LdapAuthBackend {
         ctx.resolved(BackendKind::Ldap, &limit_identity(dir, &dn, found.as_ref()))
             .await?;
         // The one bind of this attempt.
-        let mut conn = match dir.bind_user(&dn, password).await.map_err(unavailable)? {
+        let conn = match dir.bind_user(&dn, password).await.map_err(unavailable)? {
             BindOutcome::Bound(conn) => conn,
             BindOutcome::BadCredentials => {
                 self.padder.observe_failed_bind(started.elapsed());
@@ -188,18 +188,29 @@ impl LdapAuthBackend {
                 return Err(AuthFailure::Refused(r));
             }
         };
+        // With a service account the entry and groups are read on service connections and
+        // the bind connection goes straight back to the bind pool; without one they are read
+        // as the person, on this connection, which is then closed (never pooled after a read).
+        let mut person = if dir.reads_as_person() {
+            Some(conn)
+        } else {
+            dir.release_bind(conn);
+            None
+        };
         let entry = match found {
             Some(e) => e,
             None => dir
-                .read_entry(Some(&mut conn), &dn)
+                .read_entry(person.as_mut(), &dn)
                 .await
                 .map_err(unavailable)?
                 .ok_or_else(|| unavailable("the bound entry cannot be read"))?,
         };
-        let assessment = assess(dir, Some(&mut conn), &entry, &username, &realm.subdomain)
+        let assessment = assess(dir, person.as_mut(), &entry, &username, &realm.subdomain)
             .await
             .map_err(unavailable)?;
-        let _ = conn.unbind().await;
+        if let Some(mut conn) = person {
+            let _ = conn.unbind().await;
+        }
         if let Some(r) = assessment.refusal() {
             if let Some(why) = assessment.refusal_reason() {
                 ctx.explain(why);

@@ -146,6 +146,8 @@ pub struct LdapConfig {
     pub sync: SyncPolicy,
     /// Idle service connections kept open.
     pub pool_size: usize,
+    /// Idle connections kept for person binds (never searched on).
+    pub bind_pool_size: usize,
     /// Subdomains that mean the root realm (for `org_membership` of the root realm).
     pub root_aliases: Vec<String>,
 }
@@ -178,6 +180,7 @@ impl Default for LdapConfig {
             nested_groups: false,
             sync: SyncPolicy::default(),
             pool_size: 4,
+            bind_pool_size: 8,
             root_aliases: vec!["www".into()],
         }
     }

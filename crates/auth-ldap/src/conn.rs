@@ -331,6 +331,56 @@ impl ServicePool {
     }
 }
 
+/// Idle connections for person binds. A bind replaces the connection's previous identity (and
+/// a failed bind leaves it anonymous), so a connection can carry one person's bind after
+/// another's; these connections are **never used for a search**, so nobody ever reads with
+/// another person's rights. A connection that failed at transport level is not given back, and
+/// the other idle ones are dropped with it (they likely lead to the same dead server).
+pub struct BindPool {
+    idle: Mutex<Vec<Ldap>>,
+    max_idle: usize,
+}
+
+impl BindPool {
+    pub fn new(cfg: &LdapConfig) -> BindPool {
+        BindPool {
+            idle: Mutex::new(Vec::new()),
+            max_idle: cfg.bind_pool_size,
+        }
+    }
+
+    /// An idle connection that still looks open, if any.
+    pub fn take(&self) -> Option<Ldap> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(mut ldap) = idle.pop() {
+            if !ldap.is_closed() {
+                metrics::gauge!("latchkey_ldap_bind_pool_idle").set(idle.len() as f64);
+                return Some(ldap);
+            }
+        }
+        metrics::gauge!("latchkey_ldap_bind_pool_idle").set(0.0);
+        None
+    }
+
+    /// Gives a connection back after a bind (whatever the bind's answer), if there is room.
+    pub fn put(&self, mut ldap: Ldap) {
+        if ldap.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(ldap);
+            metrics::gauge!("latchkey_ldap_bind_pool_idle").set(idle.len() as f64);
+        }
+    }
+
+    /// Drops every idle connection.
+    pub fn clear(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        metrics::gauge!("latchkey_ldap_bind_pool_idle").set(0.0);
+    }
+}
+
 /// Runs one `ldap3` operation bounded by `t` (on top of `ldap3`'s own per-operation timeout):
 /// running out of time is [`DirError::Timeout`], an `ldap3` error is classified.
 pub async fn bounded<T>(

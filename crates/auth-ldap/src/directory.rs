@@ -16,7 +16,7 @@ pub use crate::filter::fill_filter;
 use crate::bind::{PPOLICY_OID, classify_bind, ppolicy_error};
 use crate::config::{GroupMembership, LdapConfig, SearchScope};
 use crate::conn::{
-    Connector, DirError, ServicePool, bounded, classify_transport, redact_diagnostic,
+    BindPool, Connector, DirError, ServicePool, bounded, classify_transport, redact_diagnostic,
 };
 use crate::entry::{DirEntry, wanted_attributes};
 
@@ -41,11 +41,13 @@ pub fn fill_dn(template: &str, value: &str) -> String {
     template.replace("{user}", &dn_escape(value))
 }
 
-/// The directory: a connector for person binds, a pool of service connections for searches.
+/// The directory: a pool of connections for person binds (never searched on), a pool of
+/// service connections for searches, and the connector (failover) both open connections with.
 pub struct Directory {
     cfg: Arc<LdapConfig>,
     connector: Arc<Connector>,
     pool: ServicePool,
+    binds: BindPool,
     attrs: Vec<String>,
     /// Where entry ids are looked up (see `link.rs`), once known.
     pub(crate) link_base: OnceLock<String>,
@@ -59,11 +61,13 @@ impl Directory {
         }
         let connector = Arc::new(Connector::new(&cfg)?);
         let pool = ServicePool::new(connector.clone(), &cfg);
+        let binds = BindPool::new(&cfg);
         let attrs = wanted_attributes(&cfg);
         Ok(Directory {
             cfg: Arc::new(cfg),
             connector,
             pool,
+            binds,
             attrs,
             link_base: OnceLock::new(),
         })
@@ -263,41 +267,71 @@ impl Directory {
             .map(|t| fill_dn(t, username))
     }
 
-    /// Binds once as `dn` with the password, on a new connection. An empty password never
-    /// reaches the directory (it would be an anonymous bind on most servers).
+    /// Binds once as `dn` with the password: on an idle bind connection when there is one
+    /// (the bind replaces its previous identity), else on a new connection to the first server
+    /// that answers. An empty password never reaches the directory (it would be an anonymous
+    /// bind on most servers). A connection the bind refused goes back to the bind pool; a
+    /// bound one is handed to the caller, who gives it back with [`Directory::release_bind`]
+    /// unless it searched on it.
     pub async fn bind_user(&self, dn: &str, password: &Password) -> Result<BindOutcome, DirError> {
         if password.is_empty() || dn.is_empty() {
             return Ok(BindOutcome::BadCredentials);
         }
         let t = self.op_timeout();
+        let started = std::time::Instant::now();
+        if let Some(mut ldap) = self.binds.take() {
+            match bind_once(&mut ldap, dn, password, t).await {
+                Ok(res) => {
+                    record_bind("reused", started);
+                    return self.bind_answer(ldap, &res);
+                }
+                Err(DirError::Timeout(_) | DirError::Unreachable(_)) => {
+                    // The server behind the idle connections went away (or stalls): drop them
+                    // all and bind on a new connection, with failover.
+                    tracing::info!("an idle LDAP bind connection failed; opening a new one");
+                    self.binds.clear();
+                }
+                Err(other) => return Err(other),
+            }
+        }
         // A server that accepts and then closes, or never answers, is passed over: the bind is
         // tried on the next one.
-        let (mut ldap, res) = self
+        let (ldap, res) = self
             .connector
             .with_server("bind", |mut ldap, _uri| async move {
-                let request = RawControl {
-                    ctype: PPOLICY_OID.to_owned(),
-                    crit: false,
-                    val: None,
-                };
-                let res = bounded(
-                    t,
-                    ldap.with_timeout(t)
-                        .with_controls(request)
-                        .simple_bind(dn, password.expose()),
-                )
-                .await?;
+                let res = bind_once(&mut ldap, dn, password, t).await?;
                 Ok((ldap, res))
             })
             .await?;
-        if res.rc == 0 && ppolicy_error(&res).is_none() {
+        record_bind("new", started);
+        self.bind_answer(ldap, &res)
+    }
+
+    /// What a bind's result means; a refused bind's connection (now anonymous) is kept for
+    /// the next bind.
+    fn bind_answer(&self, ldap: Ldap, res: &ldap3::LdapResult) -> Result<BindOutcome, DirError> {
+        if res.rc == 0 && ppolicy_error(res).is_none() {
             return Ok(BindOutcome::Bound(ldap));
         }
-        let _ = ldap.unbind().await;
-        Ok(match classify_bind(&res)? {
+        let outcome = classify_bind(res)?;
+        self.binds.put(ldap);
+        Ok(match outcome {
             Some(refusal) => BindOutcome::Refused(refusal),
             None => BindOutcome::BadCredentials,
         })
+    }
+
+    /// Gives a bound connection back to the bind pool. Only for a connection nothing was read
+    /// on: the next person's bind replaces this identity, but a search on it would read with
+    /// this person's rights.
+    pub fn release_bind(&self, ldap: Ldap) {
+        self.binds.put(ldap);
+    }
+
+    /// Whether a person's entry and groups are read on their own bound connection: only when
+    /// there is no service account to read them with.
+    pub fn reads_as_person(&self) -> bool {
+        self.cfg.bind_dn.is_empty()
     }
 
     /// Reads an entry by DN, on the given (bound) connection or a service connection.
@@ -438,6 +472,33 @@ pub(crate) fn normalize_dn(dn: &str) -> String {
         .map(|p| p.trim().to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// One simple bind with the password-policy request control, bounded by `t`.
+async fn bind_once(
+    ldap: &mut Ldap,
+    dn: &str,
+    password: &Password,
+    t: Duration,
+) -> Result<ldap3::LdapResult, DirError> {
+    let request = RawControl {
+        ctype: PPOLICY_OID.to_owned(),
+        crit: false,
+        val: None,
+    };
+    bounded(
+        t,
+        ldap.with_timeout(t)
+            .with_controls(request)
+            .simple_bind(dn, password.expose()),
+    )
+    .await
+}
+
+/// A person bind's latency, by whether its connection was reused from the bind pool.
+fn record_bind(connection: &'static str, started: std::time::Instant) {
+    metrics::histogram!("latchkey_ldap_bind_seconds", "connection" => connection)
+        .record(started.elapsed().as_secs_f64());
 }
 
 #[cfg(test)]

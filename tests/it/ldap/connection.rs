@@ -116,3 +116,54 @@ async fn starttls_and_ldaps_verify_the_certificate() {
         check_logins(&w.client(), case, &[("zulip", &slapd::HAMLET, outcome)]).await;
     }
 }
+
+/// The `latchkey_ldap_bind_seconds` count for `connection` in the server's metrics.
+async fn binds_on(c: &latchkey_tests::Client, connection: &str) -> u64 {
+    let r = latchkey_tests::Client::send(c.request(reqwest::Method::GET, "", "/metrics")).await;
+    let prefix = format!("latchkey_ldap_bind_seconds_count{{connection=\"{connection}\"}} ");
+    r.raw
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Person binds reuse idle bind connections: after the first login, binds (right and wrong
+/// passwords, one person after another) happen on a pooled connection, and a wrong password
+/// on a connection last bound as someone else is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_binds_reuse_pooled_connections() {
+    let w = sqlite_world(|_, _| {}).await;
+    let c = w.client();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    assert_eq!(binds_on(&c, "new").await, 1);
+    c.fetch_api_key("zulip", "aaron", slapd::HAMLET.password)
+        .await
+        .assert_bad_credentials();
+    c.fetch_api_key("zulip", "aaron", slapd::AARON.password)
+        .await
+        .assert_success();
+    c.fetch_api_key("zulip", "hamlet", "wrong-password")
+        .await
+        .assert_bad_credentials();
+    c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+        .await
+        .assert_success();
+    assert_eq!(binds_on(&c, "new").await, 1, "binds opened new connections");
+    assert_eq!(binds_on(&c, "reused").await, 4);
+}
+
+/// `bind_pool_size = 0`: every bind on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_pool_of_zero_opens_a_connection_per_bind() {
+    let w = sqlite_world(|s, _| s.ldap.bind_pool_size = 0).await;
+    let c = w.client();
+    for _ in 0..3 {
+        c.fetch_api_key("zulip", "hamlet", slapd::HAMLET.password)
+            .await
+            .assert_success();
+    }
+    assert_eq!(binds_on(&c, "new").await, 3);
+    assert_eq!(binds_on(&c, "reused").await, 0);
+}

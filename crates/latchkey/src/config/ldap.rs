@@ -81,6 +81,8 @@ pub struct LdapSettings {
     pub nested_groups: bool,
     /// Idle service connections kept open.
     pub pool_size: usize,
+    /// Idle connections kept for person binds (used only for binds, never searched on).
+    pub bind_pool_size: usize,
     pub attributes: LdapAttributeSettings,
     /// `AUTH_LDAP_ADVANCED_REALM_ACCESS_CONTROL`: subdomain = [ {attribute = "value", …}, … ].
     pub realm_access: BTreeMap<String, Vec<BTreeMap<String, String>>>,
@@ -149,6 +151,7 @@ impl Default for LdapSettings {
             group_membership: GroupMembership::Member,
             nested_groups: false,
             pool_size: d.pool_size,
+            bind_pool_size: d.bind_pool_size,
             attributes: LdapAttributeSettings::default(),
             realm_access: BTreeMap::new(),
             sync: LdapSyncSettings::default(),
@@ -276,6 +279,7 @@ impl Settings {
                 max_deactivate_fraction: l.sync.max_deactivate_fraction,
             },
             pool_size: l.pool_size,
+            bind_pool_size: l.bind_pool_size,
             root_aliases: self.server.root_subdomain_aliases.clone(),
         })
     }
