@@ -8,3 +8,4 @@ mod bots;
 mod browser;
 mod http;
 mod settings;
+mod settings_browser;
