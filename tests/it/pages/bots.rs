@@ -3,7 +3,7 @@
 //! refresh icon (the old one refused at once), the bot's zuliprc, deactivation and
 //! reactivation, and `POST /json/bots/{id}/api_key/regenerate`.
 
-use auth_core::{BotType, User};
+use auth_core::{BotType, Role, User};
 use latchkey_tests::pages::PageClient;
 use latchkey_tests::{DbKind, Fixture, both_dbs};
 
@@ -13,6 +13,7 @@ both_dbs!(
     only_the_viewers_bots_and_keys_after_reauthentication,
     new_bot_key_refuses_the_old_one_at_once,
     deactivate_and_reactivate_a_bot,
+    guests_have_no_bots,
 );
 
 /// Adds a bot through the page's form; the answer to the POST.
@@ -262,5 +263,51 @@ async fn deactivate_and_reactivate_a_bot(kind: DbKind) {
     assert_eq!(
         h.post(&me, &[("csrfmiddlewaretoken", &token)]).await.status,
         404
+    );
+}
+
+/// A guest may not have bots (Zulip's `require_member_or_admin`): the page says so, and a
+/// guest's form is refused.
+async fn guests_have_no_bots(kind: DbKind) {
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    f.server
+        .create_user(
+            &f.zulip,
+            "guest@zulip.com",
+            Some(latchkey_tests::PW),
+            Role::Guest,
+        )
+        .await;
+    let g = signed_in(&f, "guest@zulip.com").await;
+    let page = g.get("/settings/your-bots").await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("Not allowed for guest users"),
+        "{}",
+        page.body
+    );
+    let token = g.get("/settings/account").await.csrf_token();
+    let r = g
+        .post(
+            "/settings/your-bots",
+            &[
+                ("csrfmiddlewaretoken", &token),
+                ("bot_type", "1"),
+                ("full_name", "Guest Bot"),
+                ("short_name", "guestly"),
+            ],
+        )
+        .await;
+    assert!(r.status >= 400, "{}", r.status);
+    assert!(
+        f.server
+            .admin
+            .store
+            .user_by_email(f.zulip.id, "guestly-bot@zulip.example.test")
+            .await
+            .unwrap()
+            .is_none()
     );
 }

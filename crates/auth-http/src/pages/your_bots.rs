@@ -83,9 +83,13 @@ async fn bots_view(
 ) -> Result<HttpResponse, PageError> {
     let elevated = s.session.is_elevated();
     let caller = s.session.as_caller();
+    // A guest (or a bot's session) has no bots page: the service's reason, as a page.
     let owned = bots::owned(app, &caller, !inactive, elevated && !inactive)
         .await
-        .map_err(refused)?;
+        .map_err(|e| match e {
+            ServiceError::Forbidden(msg) => PageError::BadRequest(msg.to_owned()),
+            other => other.into(),
+        })?;
     let cards = owned
         .into_iter()
         .map(|(bot, key)| card(&bot, key.map(|k| k.expose().to_owned())))
