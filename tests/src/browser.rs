@@ -49,6 +49,16 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium for `server`; `None` (with the reason
     /// printed) when Chromium is missing outside CI.
     pub async fn start(server: SocketAddr) -> Option<Browser> {
+        Self::launch(server, None).await
+    }
+
+    /// [`Browser::start`] with downloads saved, without asking, into `dir` (wait for a file
+    /// with [`wait_for_download`]).
+    pub async fn start_with_downloads(server: SocketAddr, dir: &Path) -> Option<Browser> {
+        Self::launch(server, Some(dir)).await
+    }
+
+    async fn launch(server: SocketAddr, downloads: Option<&Path>) -> Option<Browser> {
         if let Err(why) = available() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -88,16 +98,24 @@ impl Browser {
         if is_root() {
             args.push("--no-sandbox".to_owned());
         }
+        let mut options = serde_json::json!({"binary": CHROMIUM, "args": args});
+        if let Some(dir) = downloads {
+            options["prefs"] = serde_json::json!({
+                "download.default_directory": dir.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+            });
+        }
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({"binary": CHROMIUM, "args": args}),
-        );
+        caps.insert("goog:chromeOptions".into(), options);
         let client = ClientBuilder::native()
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a Chromium session");
+        if let Some(dir) = downloads {
+            allow_downloads(&client, port, dir).await;
+        }
         Some(Browser {
             client,
             server,
@@ -229,6 +247,57 @@ impl Browser {
     /// Ends the browser session (chromedriver stops when dropped).
     pub async fn close(self) {
         let _ = self.client.close().await;
+    }
+}
+
+/// Lets the session save downloads into `dir` without asking: chromedriver's CDP endpoint
+/// with `Browser.setDownloadBehavior` (headless Chromium ignores the download preferences).
+async fn allow_downloads(client: &Client, port: u16, dir: &Path) {
+    let session = client
+        .session_id()
+        .await
+        .expect("session id")
+        .expect("a session");
+    let url = format!("http://127.0.0.1:{port}/session/{session}/goog/cdp/execute");
+    let body = serde_json::json!({
+        "cmd": "Browser.setDownloadBehavior",
+        "params": {"behavior": "allow", "downloadPath": dir.display().to_string()},
+    });
+    let r = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("chromedriver answers");
+    assert!(
+        r.status().is_success(),
+        "setDownloadBehavior: {}",
+        r.status()
+    );
+}
+
+/// Waits (at most [`WAIT`], polling every 50 ms) until `dir/name` exists and no partial
+/// download (`.crdownload`) is left, and returns its bytes.
+pub async fn wait_for_download(dir: &Path, name: &str) -> Vec<u8> {
+    let path = dir.join(name);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let partial = std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+        });
+        if !partial {
+            if let Ok(bytes) = std::fs::read(&path) {
+                return bytes;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no download {} within {WAIT:?}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -260,3 +260,41 @@ pub async fn reactivate_for(app: &App, caller: &Caller, raw_id: &str) -> Result<
     app.keys.invalidate_user(target.id);
     Ok(())
 }
+
+/// The bots `caller` owns ("Your bots": only the caller's own, even for an administrator),
+/// active or inactive ones, oldest first; each with its key when `with_keys` (a session that
+/// has re-authenticated).
+pub async fn owned(
+    app: &App,
+    caller: &Caller,
+    active: bool,
+    with_keys: bool,
+) -> Result<Vec<(User, Option<ApiKey>)>, ServiceError> {
+    require_member(&caller.user)?;
+    let bots = app
+        .store
+        .list_users(caller.realm.id, UserFilter::BotsOnly)
+        .await
+        .map_err(unavailable)?;
+    let mut out = Vec::new();
+    for bot in bots
+        .into_iter()
+        .filter(|b| b.bot_owner_id == Some(caller.user.id) && b.is_active == active)
+    {
+        let key = if with_keys {
+            Some(app.keys.key_for(bot.id).await.map_err(unavailable)?)
+        } else {
+            None
+        };
+        out.push((bot, key));
+    }
+    Ok(out)
+}
+
+/// A bot's zuliprc (`site` is the realm URL), for its owner or an administrator.
+pub async fn zuliprc_of(app: &App, caller: &Caller, raw_id: &str) -> Result<String, ServiceError> {
+    let bot = access_bot(app, caller, raw_id).await?;
+    let key = app.keys.key_for(bot.id).await.map_err(unavailable)?;
+    let site = app.realm_site(&caller.realm);
+    Ok(crate::account::zuliprc(&bot.delivery_email, &key, &site))
+}

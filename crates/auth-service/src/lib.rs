@@ -9,13 +9,15 @@
 //!   identity, the chain, the audit row, the key).
 //! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
 //!   true to the database's invalidation log.
-//! - [`sessions`]: web sessions (start, look up, end) for the pages.
+//! - [`sessions`]: web sessions (start, look up, end) for the pages; [`account`]: the
+//!   settings page's re-authentication, zuliprc and password change.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
 //! Invariants: no HTTP (no actix), no command-line parsing, no configuration files; failures
 //! are typed ([`ServiceError`]) and mapped to Zulip codes by the HTTP crate alone.
 
+pub mod account;
 pub mod accounts;
 mod app;
 pub mod bots;

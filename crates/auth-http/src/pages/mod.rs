@@ -10,15 +10,21 @@
 //! - [`login`] (log in, log out), [`home`] (the signed-in start page), [`assets`] (the
 //!   embedded stylesheet and script, served with a content hash and a long cache).
 //!
-//! Other page groups (settings, bots, password reset) add a file here and reuse these.
+//! - [`settings`] (Settings → Account & privacy, and what the settings pages share),
+//!   `api_key` (the password re-entry, zuliprc, a new key), `your_bots` (Settings → Your bots).
+//!
+//! Other page groups (password reset) add a file here and reuse these.
 
+mod api_key;
 pub mod assets;
 pub mod csrf;
 pub mod error;
 mod home;
 mod login;
 pub mod next;
+pub mod settings;
 pub mod shell;
+mod your_bots;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -52,6 +58,58 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+    configure_settings(cfg);
+}
+
+/// Settings → Account & privacy and Settings → Your bots.
+fn configure_settings(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/settings/account")
+            .route(web::get().to(settings::account_page))
+            .route(web::head().to(settings::account_page))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/account/password")
+            .route(web::post().to(settings::change_password))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/reauth")
+            .route(web::get().to(api_key::reauth_page))
+            .route(web::head().to(api_key::reauth_page))
+            .route(web::post().to(api_key::reauth_submit))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/account/zuliprc")
+            .route(web::post().to(api_key::own_zuliprc))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/account/regenerate")
+            .route(web::get().to(api_key::regenerate_confirm))
+            .route(web::post().to(api_key::regenerate_submit))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/your-bots")
+            .route(web::get().to(your_bots::bots_page))
+            .route(web::head().to(your_bots::bots_page))
+            .route(web::post().to(your_bots::add_bot))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/your-bots/{id}/zuliprc")
+            .route(web::post().to(your_bots::bot_zuliprc))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/settings/your-bots/{id}/{action}")
+            .route(web::get().to(your_bots::confirm_action))
+            .route(web::post().to(your_bots::do_action))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 async fn options_ok() -> HttpResponse {

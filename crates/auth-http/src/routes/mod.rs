@@ -3,6 +3,7 @@
 
 mod bots;
 mod dev;
+mod json;
 mod login;
 pub mod me;
 mod settings;
@@ -72,6 +73,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/v1/users/{user_id}/reactivate")
             .route(web::post().to(bots::reactivate_user))
+            .default_service(only(&["POST"])),
+    )
+    .service(
+        web::resource("/json/fetch_api_key")
+            .route(web::post().to(json::fetch_api_key))
+            .default_service(only(&["POST"])),
+    )
+    .service(
+        web::resource("/json/bots/{bot_id}/api_key/regenerate")
+            .route(web::post().to(json::regenerate_bot_key))
             .default_service(only(&["POST"])),
     )
     .service(

@@ -1,0 +1,99 @@
+//! The `/json/*` endpoints the settings pages' scripts may call: authenticated by the web
+//! session (not HTTP Basic) and CSRF-checked like a page's form (`X-CSRFToken` header or the
+//! `csrfmiddlewaretoken` field, plus the Origin check), answered in the Zulip envelope.
+//!
+//! - `POST /json/fetch_api_key` (spec zulip-auth.md §1.4): the password re-entered; the key and
+//!   the delivery email, and the session is re-authenticated (web.md decision 8).
+//! - `POST /json/bots/{bot_id}/api_key/regenerate`: a new key for a bot the session's person
+//!   owns (or administers).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::WWW_AUTHENTICATE;
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_core::Password;
+use auth_service::{App, WebSession, bots};
+use serde_json::{Map, json};
+
+use crate::envelope::{ApiError, NOT_LOGGED_IN, success};
+use crate::logging::{note_realm, note_user};
+use crate::pages::csrf;
+use crate::params::Params;
+use crate::routes::me::key_answer;
+
+/// 403 `CSRF_FAILED` as Zulip answers a refused `/json` request.
+fn csrf_failed(reason: &str) -> ApiError {
+    tracing::info!(reason, "refused a /json request without a valid CSRF token");
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "CSRF_FAILED",
+        format!("CSRF error: {reason}"),
+    )
+    .with("reason", json!(reason))
+}
+
+/// The request's live session, CSRF-checked: 401 without one, 403 when the check fails.
+async fn session_for_json(
+    req: &HttpRequest,
+    app: &App,
+    params: &Params,
+) -> Result<WebSession, ApiError> {
+    let host = crate::request::host(req, app);
+    let (subdomain, realm) = app.realm_of_host(&host).await?;
+    note_realm(req, &subdomain);
+    let realm = realm.ok_or_else(ApiError::invalid_subdomain_400)?;
+    let not_logged_in = || {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", NOT_LOGGED_IN)
+            .with_header(WWW_AUTHENTICATE, "Session realm=\"zulip\"")
+    };
+    let Some(cookie) = csrf::session_cookie(req) else {
+        return Err(not_logged_in());
+    };
+    let session = app
+        .session(&realm, &cookie)
+        .await?
+        .ok_or_else(not_logged_in)?;
+    note_user(req, session.user.id);
+    csrf::check_origin(req, app).map_err(|_| csrf_failed("Origin checking failed."))?;
+    match csrf::submitted(req, params.optional(csrf::FORM_FIELD)) {
+        None => Err(csrf_failed("CSRF token missing.")),
+        Some(token) => csrf::check_token(session.csrf_secret.expose(), Some(&token))
+            .map(|()| session)
+            .map_err(|_| csrf_failed("CSRF token incorrect.")),
+    }
+}
+
+/// `POST /json/fetch_api_key`: `password` (optional, empty by default) checked as a login of
+/// the session's person would check it; a wrong one is 400 "Password is incorrect.".
+pub async fn fetch_api_key(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<App>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::of(&req, payload).await?;
+    let mut session = session_for_json(&req, &app, &params).await?;
+    let password = Password::new(params.optional("password").unwrap_or_default());
+    let host = crate::request::host(&req, &app);
+    let client = crate::request::client(&req, &app, &host);
+    let result = app.reauthenticate(&mut session, client, &password).await;
+    for d in &result.decisions {
+        crate::limits::note(&req, d);
+    }
+    let key = result.outcome?;
+    let mut f = Map::new();
+    f.insert("api_key".into(), json!(key.expose()));
+    f.insert("email".into(), json!(session.user.delivery_email));
+    Ok(success(f, &params.ignored()))
+}
+
+/// `POST /json/bots/{bot_id}/api_key/regenerate`: as the API route, with the session.
+pub async fn regenerate_bot_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    app: web::Data<App>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::of(&req, payload).await?;
+    let session = session_for_json(&req, &app, &params).await?;
+    let key = bots::regenerate_key(&app, &session.as_caller(), &path).await?;
+    Ok(key_answer(&key, &params.ignored()))
+}
