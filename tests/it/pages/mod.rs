@@ -1,6 +1,8 @@
 //! The pages (docs/web.md): log in, log out and the signed-in start page, over plain HTTP with
 //! a cookie jar (`http.rs`: headers, CSRF, redirects, sessions) and in a headless Chromium
-//! (`browser.rs`: what a person does, keyboard-only use, screenshots).
+//! (`browser.rs`: what a person does, keyboard-only use, screenshots); password reset
+//! (`reset.rs` over HTTP with real mail).
 
 mod browser;
 mod http;
+mod reset;

@@ -9,6 +9,8 @@
 //!   the Origin/Referer check; [`next`]: which `next` targets are followed.
 //! - [`login`] (log in, log out), [`home`] (the signed-in start page), [`assets`] (the
 //!   embedded stylesheet and script, served with a content hash and a long cache).
+//! - [`reset`] (password reset: the form, the mailed link, the new password), [`notice`]
+//!   (one-sentence pages and `/accounts/deactivated/`).
 //!
 //! Other page groups (settings, bots, password reset) add a file here and reuse these.
 
@@ -18,6 +20,8 @@ pub mod error;
 mod home;
 mod login;
 pub mod next;
+mod notice;
+mod reset;
 pub mod shell;
 
 use actix_web::http::Method;
@@ -51,7 +55,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(home::home))
             .default_service(web::to(method_not_allowed)),
     )
-    .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+    .service(web::resource("/static/{name}").route(web::get().to(assets::serve)))
+    .service(
+        web::resource("/accounts/deactivated/")
+            .route(web::get().to(notice::deactivated))
+            .route(web::head().to(notice::deactivated))
+            .default_service(web::to(method_not_allowed)),
+    );
+    reset::configure(cfg);
 }
 
 async fn options_ok() -> HttpResponse {
