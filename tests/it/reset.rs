@@ -241,7 +241,7 @@ async fn an_expired_token_is_refused(kind: DbKind) {
 }
 
 /// An account linked to a directory entry (as LDAP logins and sync create them).
-async fn directory_user(f: &Fixture, email: &str) {
+pub(crate) async fn directory_user(f: &Fixture, email: &str) {
     let admin = &f.server.admin;
     let hash = admin.hasher.hash(&Password::new(PW)).await.unwrap();
     admin

@@ -163,6 +163,21 @@ impl PageClient {
             .find_map(|c| c.strip_prefix("latchkey_session=").map(str::to_owned))
     }
 
+    /// The value of the cookie `name` in the jar, if any.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.cookies()
+            .split("; ")
+            .find_map(|c| c.strip_prefix(prefix.as_str()).map(str::to_owned))
+    }
+
+    /// Puts a cookie in the jar (to replay an old one).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url = reqwest::Url::parse(&self.url("/")).expect("url");
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
     /// Replaces the jar's session cookie (to replay an old one).
     pub fn set_session_cookie(&self, value: &str) {
         let url = reqwest::Url::parse(&self.url("/")).expect("url");

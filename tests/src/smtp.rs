@@ -148,6 +148,16 @@ impl SmtpSink {
         })
     }
 
+    /// Points a server's mail at this sink (unencrypted SMTP on loopback).
+    pub fn route_mail(&self, s: &mut latchkey::Settings) {
+        use latchkey::config::{MailSecurity, MailTransport};
+        s.mail.transport = MailTransport::Smtp;
+        s.mail.host = "127.0.0.1".into();
+        s.mail.port = self.port;
+        s.mail.security = MailSecurity::None;
+        s.mail.from = "Latchkey <noreply@example.test>".into();
+    }
+
     /// Every message received so far, oldest first.
     pub fn messages(&self) -> Vec<Received> {
         read_messages(&self.out)

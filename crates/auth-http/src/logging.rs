@@ -77,6 +77,19 @@ pub fn note_user(req: &HttpRequest, user_id: auth_core::UserId) {
     }
 }
 
+const RESET_LINKS: &str = "/accounts/password/reset/";
+
+/// The path as logged: a password-reset link's token (`/accounts/password/reset/<token>/`) is
+/// replaced by `[token]`, so the line never carries one.
+pub fn loggable_path(path: &str) -> String {
+    match path.strip_prefix(RESET_LINKS) {
+        Some(rest) if !matches!(rest, "" | "done/" | "set-password/") => {
+            format!("{RESET_LINKS}[token]/")
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// Middleware: one INFO line per request with method, path, status, latency, realm and user.
 pub async fn request_log(
     req: ServiceRequest,
@@ -84,7 +97,7 @@ pub async fn request_log(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
     let method = req.method().to_string();
-    let path = req.path().to_owned();
+    let path = loggable_path(req.path());
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     let id = request_id(&req);
     let span = tracing::info_span!("request", request_id = %id);
@@ -142,7 +155,7 @@ pub async fn request_log(
 
 #[cfg(test)]
 mod tests {
-    use super::well_formed_id;
+    use super::{loggable_path, well_formed_id};
 
     #[test]
     fn only_plain_request_ids_are_handed_on() {
@@ -157,6 +170,27 @@ mod tests {
             "\u{1b}[31m",
         ] {
             assert!(!well_formed_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reset_tokens_never_reach_the_request_line() {
+        let token = "ab".repeat(32);
+        assert_eq!(
+            loggable_path(&format!("/accounts/password/reset/{token}/")),
+            "/accounts/password/reset/[token]/"
+        );
+        assert_eq!(
+            loggable_path(&format!("/accounts/password/reset/{token}")),
+            "/accounts/password/reset/[token]/"
+        );
+        for kept in [
+            "/accounts/password/reset/",
+            "/accounts/password/reset/done/",
+            "/accounts/password/reset/set-password/",
+            "/accounts/login/",
+        ] {
+            assert_eq!(loggable_path(kept), kept);
         }
     }
 }

@@ -2,10 +2,15 @@
 //! a cookie jar (`http.rs`: headers, CSRF, redirects, sessions) and in a headless Chromium
 //! (`browser.rs`: what a person does, keyboard-only use, screenshots); Settings → Account &
 //! privacy (`settings.rs`) and Settings → Your bots (`bots.rs`) over HTTP, and in Chromium
-//! (`settings_browser.rs`).
+//! (`settings_browser.rs`); password reset
+//! (`reset.rs` over HTTP, `reset_browser.rs` in Chromium, both with real mail); idle sessions
+//! (`idle.rs`).
 
 mod bots;
 mod browser;
 mod http;
 mod settings;
 mod settings_browser;
+mod idle;
+mod reset;
+mod reset_browser;

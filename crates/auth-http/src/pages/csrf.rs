@@ -18,7 +18,8 @@ use crate::HttpOptions;
 pub const FORM_FIELD: &str = "csrfmiddlewaretoken";
 pub const HEADER: &str = "X-CSRFToken";
 
-fn secure(req: &HttpRequest) -> bool {
+/// Whether cookies are `Secure` with the `__Host-` prefix.
+pub(super) fn secure(req: &HttpRequest) -> bool {
     // Without options (never in a running server) assume the strict form.
     req.app_data::<web::Data<HttpOptions>>()
         .is_none_or(|o| o.secure_cookies)
@@ -42,7 +43,8 @@ pub fn csrf_cookie_name(secure: bool) -> &'static str {
     }
 }
 
-fn cookie(req: &HttpRequest, name: &'static str, value: String) -> Cookie<'static> {
+/// A host-only `HttpOnly`, `SameSite=Lax` cookie on `/` (`Secure` when cookies are).
+pub(super) fn cookie(req: &HttpRequest, name: &'static str, value: String) -> Cookie<'static> {
     let mut c = Cookie::new(name, value);
     c.set_path("/");
     c.set_http_only(true);

@@ -29,6 +29,9 @@ pub enum PageError {
     Csrf,
     #[error("no such realm")]
     NoSuchRealm,
+    /// The organization is deactivated: its pages send visitors to `/accounts/deactivated/`.
+    #[error("realm deactivated")]
+    RealmDeactivated,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -54,6 +57,10 @@ impl PageError {
             PageError::BadRequest(msg) => ("Bad request", msg),
             PageError::Csrf => ("Forbidden", CSRF_FAILED),
             PageError::NoSuchRealm => ("Organization not found", NO_SUCH_REALM),
+            PageError::RealmDeactivated => (
+                "Organization deactivated",
+                "This organization has been deactivated.",
+            ),
             PageError::NotFound => ("Page not found", "There is no page at this address."),
             PageError::MethodNotAllowed => (
                 "Method not allowed",
@@ -76,6 +83,7 @@ impl ResponseError for PageError {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::RealmDeactivated => StatusCode::FOUND,
             PageError::NoSuchRealm | PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -84,6 +92,9 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if matches!(self, PageError::RealmDeactivated) {
+            return super::shell::redirect("/accounts/deactivated/", Vec::new());
+        }
         let (title, message) = self.shown();
         let page = ErrorPage {
             shell: Shell::new("Latchkey"),

@@ -92,10 +92,12 @@ async fn options_for(req: &HttpRequest, app: &App) -> Result<LoginOptions, PageE
     let host = crate::request::host(req, app);
     let options = app.login_options(&host).await?;
     crate::logging::note_realm(req, &options.subdomain);
-    if options.realm.is_none() {
-        return Err(PageError::NoSuchRealm);
+    match &options.realm {
+        None => Err(PageError::NoSuchRealm),
+        // The organization's state, not an account's: said before any password (web.md §1.5).
+        Some(r) if r.deactivated => Err(PageError::RealmDeactivated),
+        Some(_) => Ok(options),
     }
-    Ok(options)
 }
 
 /// `GET /login/`: the form, or, for a visitor with a live session, a redirect to `next`.

@@ -9,6 +9,8 @@
 //!   the Origin/Referer check; [`next`]: which `next` targets are followed.
 //! - [`login`] (log in, log out), [`home`] (the signed-in start page), [`assets`] (the
 //!   embedded stylesheet and script, served with a content hash and a long cache).
+//! - [`reset`] (password reset: the form, the mailed link, the new password), [`notice`]
+//!   (one-sentence pages and `/accounts/deactivated/`).
 //!
 //! - [`settings`] (Settings → Account & privacy, and what the settings pages share),
 //!   `api_key` (the password re-entry, zuliprc, a new key), `your_bots` (Settings → Your bots).
@@ -22,6 +24,8 @@ pub mod error;
 mod home;
 mod login;
 pub mod next;
+mod notice;
+mod reset;
 pub mod settings;
 pub mod shell;
 mod your_bots;
@@ -57,7 +61,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(home::home))
             .default_service(web::to(method_not_allowed)),
     )
-    .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
+    .service(web::resource("/static/{name}").route(web::get().to(assets::serve)))
+    .service(
+        web::resource("/accounts/deactivated/")
+            .route(web::get().to(notice::deactivated))
+            .route(web::head().to(notice::deactivated))
+            .default_service(web::to(method_not_allowed)),
+    );
+    reset::configure(cfg);
     configure_settings(cfg);
 }
 
