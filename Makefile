@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LATCHKEY := $(CARGO) run --quiet --bin latchkey --
 
-.PHONY: run build test test-deps unit integration bench lint fmt clean-data help
+.PHONY: run build test test-deps unit integration bench lint fmt clean-data help screenshots
 
 help:
 	@echo "make run    - start Latchkey on http://localhost:9991 (SQLite in ./data)"
@@ -51,3 +51,14 @@ fmt:
 
 clean-data:
 	rm -rf data
+
+## Copy the screenshots docs/user-guide.md uses from the last browser-test run.
+GUIDE_SHOTS := login-desktop login-phone login-failed-desktop settings-account-desktop \
+	settings-reauth-desktop settings-api-key-desktop settings-regenerate-key-desktop \
+	settings-account-directory-desktop settings-your-bots-desktop settings-your-bots-keys-phone \
+	settings-bot-regenerate-desktop reset-form-desktop reset-done-desktop \
+	reset-set-password-phone reset-complete-desktop
+screenshots:
+	@dir="$${CARGO_TARGET_DIR:-target}/screenshots"; \
+	for s in $(GUIDE_SHOTS); do cp "$$dir/$$s.png" docs/images/ || exit 1; done; \
+	echo "copied $(words $(GUIDE_SHOTS)) screenshots from $$dir to docs/images/"

@@ -9,8 +9,8 @@
 mod bots;
 mod browser;
 mod http;
-mod settings;
-mod settings_browser;
 mod idle;
 mod reset;
 mod reset_browser;
+mod settings;
+mod settings_browser;
