@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LoggingSettings;
@@ -18,16 +19,26 @@ pub fn filter_from_environment() -> bool {
 }
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
-pub fn init(settings: &LoggingSettings) {
+///
+/// Lines go to standard error through a writer thread (`tracing-appender`'s non-blocking
+/// writer), so a request never waits for the terminal or the journal; when its buffer is full
+/// the logging thread waits rather than drop lines. Keep the returned guard alive until the
+/// process ends: dropping it flushes what is still queued.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init(settings: &LoggingSettings) -> Option<WorkerGuard> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let json = settings.format == crate::config::LogFormat::Json;
     // Colours are terminal escapes too; the writer lets none through. The reloadable filter
     // wraps the finished formatter, so it is added last.
+    let (out, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("latchkey-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_ansi(false)
-        .with_writer(Escaping { json });
+        .with_writer(Escaping { json, out });
     if json {
         let builder = builder
             .json()
@@ -39,6 +50,7 @@ pub fn init(settings: &LoggingSettings) {
             let _ = SET_FILTER.set(Box::new(move |f| {
                 handle.reload(f).map_err(|e| e.to_string())
             }));
+            return Some(guard);
         }
     } else {
         let builder = builder.with_env_filter(filter).with_filter_reloading();
@@ -47,8 +59,10 @@ pub fn init(settings: &LoggingSettings) {
             let _ = SET_FILTER.set(Box::new(move |f| {
                 handle.reload(f).map_err(|e| e.to_string())
             }));
+            return Some(guard);
         }
     }
+    None
 }
 
 /// Why a new log filter was not applied.
@@ -80,9 +94,10 @@ pub fn set_filter(filter: &str) -> Result<(), FilterError> {
 /// holding terminal escapes or line breaks can neither drive a terminal nor forge a log line.
 /// Fields that carry user-supplied text are also formatted with `?` where they are logged; this
 /// is the net under those.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 struct Escaping {
     json: bool,
+    out: NonBlocking,
 }
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Escaping {
@@ -92,14 +107,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Escaping {
         EscapingWriter {
             json: self.json,
             line: Vec::new(),
+            out: self.out.clone(),
         }
     }
 }
 
-/// Collects one event's output and writes it, escaped, when dropped.
+/// Collects one event's output and hands it, escaped, to the writer thread when dropped.
 struct EscapingWriter {
     json: bool,
     line: Vec<u8>,
+    out: NonBlocking,
 }
 
 impl std::io::Write for EscapingWriter {
@@ -114,7 +131,7 @@ impl std::io::Write for EscapingWriter {
         }
         let text = escape_line(&String::from_utf8_lossy(&self.line), self.json);
         self.line.clear();
-        std::io::stderr().lock().write_all(text.as_bytes())
+        self.out.write_all(text.as_bytes())
     }
 }
 

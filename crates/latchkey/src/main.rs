@@ -36,14 +36,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     settings.validate()?;
     match cli.command {
         Command::Serve { bind } => {
-            logging::init(&settings.logging);
+            let _log = logging::init(&settings.logging);
             serve(settings, cli.config.as_deref(), bind.as_deref()).await?;
         }
         command => {
             // Administrative commands log warnings and errors only, to standard error.
             let mut quiet = settings.logging.clone();
             quiet.filter = "warn".into();
-            logging::init(&quiet);
+            let _log = logging::init(&quiet);
             latchkey::cli::run(settings, command).await?;
         }
     }
