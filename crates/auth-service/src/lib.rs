@@ -9,7 +9,8 @@
 //!   identity, the chain, the audit row, the key).
 //! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
 //!   true to the database's invalidation log.
-//! - [`sessions`]: web sessions (start, look up, end) for the pages.
+//! - [`sessions`]: web sessions (start, look up, end) for the pages; [`portal`]: the login
+//!   portal's sessions for other apps behind a forward-auth proxy.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
@@ -31,6 +32,7 @@ pub mod login;
 pub mod lookup_cache;
 pub mod mail;
 mod options;
+pub mod portal;
 pub mod readiness;
 pub mod reset;
 pub mod sessions;
@@ -40,4 +42,5 @@ pub use caller::{Caller, Purpose};
 pub use error::{KeyRefusal, ServiceError};
 pub use login::{Client, LoggedIn, LoginResult};
 pub use options::{DatabaseOptions, LimitOptions, Options};
+pub use portal::{PortalCookie, PortalSession, PortalSettings};
 pub use sessions::{SessionSettings, StartedSession, WebSession};
