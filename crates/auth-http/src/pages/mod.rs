@@ -7,7 +7,8 @@
 //!   (never the JSON envelope), and the login form's messages.
 //! - [`csrf`]: cookies, the per-session CSRF secret, the pre-session double-submit cookie and
 //!   the Origin/Referer check; [`next`]: which `next` targets are followed.
-//! - [`login`] (log in, log out), [`home`] (the signed-in start page), [`assets`] (the
+//! - [`login`] (log in, log out), [`portal`] (the login portal's hooks in the login page and
+//!   `/logout/`), [`home`] (the signed-in start page), [`assets`] (the
 //!   embedded stylesheet and script, served with a content hash and a long cache).
 //!
 //! Other page groups (settings, bots, password reset) add a file here and reuse these.
@@ -18,6 +19,7 @@ pub mod error;
 mod home;
 mod login;
 pub mod next;
+mod portal;
 pub mod shell;
 
 use actix_web::http::Method;
@@ -49,6 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/")
             .route(web::get().to(home::home))
             .route(web::head().to(home::home))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/logout/")
+            .route(web::get().to(portal::logout_confirm))
+            .route(web::head().to(portal::logout_confirm))
+            .route(web::post().to(portal::logout_submit))
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource("/static/{name}").route(web::get().to(assets::serve)));
