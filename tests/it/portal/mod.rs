@@ -4,6 +4,7 @@
 //! TLS, `browser.rs` is a person logging in through it in a headless Chromium.
 
 mod http;
+mod nginx;
 
 use latchkey::Settings;
 use latchkey::config::{ExternalScheme, PortalCookieSettings};
