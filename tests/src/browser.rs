@@ -49,6 +49,12 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium for `server`; `None` (with the reason
     /// printed) when Chromium is missing outside CI.
     pub async fn start(server: SocketAddr) -> Option<Browser> {
+        Browser::start_with(server, &[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium switches (`--ignore-certificate-errors` for a
+    /// test's throwaway certificate).
+    pub async fn start_with(server: SocketAddr, extra_args: &[&str]) -> Option<Browser> {
         if let Err(why) = available() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -84,6 +90,7 @@ impl Browser {
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--host-resolver-rules=MAP *.{EXTERNAL_HOST} 127.0.0.1"),
         ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         // Chromium's sandbox refuses to run as root.
         if is_root() {
             args.push("--no-sandbox".to_owned());

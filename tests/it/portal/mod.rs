@@ -3,6 +3,7 @@
 //! `nginx.rs` goes through the shipped worked example `deploy/nginx/latchkey-portal.conf` over
 //! TLS, `browser.rs` is a person logging in through it in a headless Chromium.
 
+mod browser;
 mod http;
 mod nginx;
 
