@@ -9,8 +9,9 @@
 //! A portal session is accepted only for its own cookie domain and only while its user belongs
 //! to that domain's realm: a session for realm A is never accepted for realm B's domain. Lookups
 //! read the row (one database read; the realm comes from the cache), refuse expired and idle
-//! sessions (web.md §6.3: remembered sessions skip the inactivity limit) and record activity at
-//! most every tenth of the inactivity limit (and at most every minute).
+//! sessions (web.md §6.3: remembered sessions skip the inactivity limit) and record activity
+//! when the last record is older than a tenth of the inactivity limit or a minute, whichever is
+//! shorter (so most checks do not write).
 //!
 //! URLs are parsed above this crate (auth-http); here are the host rules and the sessions.
 
