@@ -256,6 +256,26 @@ async fn verify_sends_the_browser_to_the_portal_and_back(kind: DbKind) {
     assert!(r.location().is_none());
     assert_eq!(v.verify(APP, "POST").await.status, 200);
 
+    // The same check as Traefik and Caddy ask it (X-Forwarded-*).
+    let rb = v
+        .http
+        .get(format!("http://{}/api/v1/auth/verify", v.addr))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "app.example.test")
+        .header("x-forwarded-uri", "/x?y=1")
+        .header("x-forwarded-method", "GET");
+    assert_eq!(v.send(rb).await.status, 200);
+    let stranger = Visitor::new(&f);
+    let rb = stranger
+        .http
+        .get(format!("http://{}/api/v1/auth/verify", v.addr))
+        .header("x-forwarded-host", "app.example.test")
+        .header("x-forwarded-uri", "/x?y=1");
+    assert_eq!(stranger.send(rb).await.location(), Some(CASE_13));
+    // A page session's cookie is not a portal cookie.
+    stranger.set_cookie(PORTAL_COOKIE, &v.cookie("__Host-latchkey_session").unwrap());
+    assert_eq!(stranger.verify(APP, "GET").await.status, 401);
+
     // Already logged in at the portal: straight back to the target.
     let again = v.get(AUTH, on_portal(CASE_13)).await;
     assert_eq!(again.status, 302);
