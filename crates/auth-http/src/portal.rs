@@ -249,7 +249,11 @@ pub async fn verify(req: &HttpRequest, app: &App) -> Result<Option<HttpResponse>
     let (url, method) = match target(req) {
         Target::Unknown => return Ok(None),
         Target::Malformed(raw) => {
-            tracing::warn!(target_url = ?raw, "forward-auth: the proxy's original URL is not an absolute http(s) URL");
+            // Not the value itself: a URL may carry secrets in its query string.
+            tracing::warn!(
+                length = raw.len(),
+                "forward-auth: the proxy's original URL is not an absolute http(s) URL"
+            );
             return Err(no_portal());
         }
         Target::Url { url, method } => (url, method),
