@@ -19,6 +19,7 @@ mod lifecycle;
 mod multi_instance;
 mod observability;
 mod pages;
+mod portal;
 mod rate_limits;
 mod reset;
 mod server_settings;

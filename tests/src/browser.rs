@@ -49,16 +49,26 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium for `server`; `None` (with the reason
     /// printed) when Chromium is missing outside CI.
     pub async fn start(server: SocketAddr) -> Option<Browser> {
-        Self::launch(server, None).await
+        Self::launch(server, None, &[]).await
     }
 
     /// [`Browser::start`] with downloads saved, without asking, into `dir` (wait for a file
     /// with [`wait_for_download`]).
     pub async fn start_with_downloads(server: SocketAddr, dir: &Path) -> Option<Browser> {
-        Self::launch(server, Some(dir)).await
+        Self::launch(server, Some(dir), &[]).await
     }
 
-    async fn launch(server: SocketAddr, downloads: Option<&Path>) -> Option<Browser> {
+    /// [`Browser::start`] with more Chromium switches (`--ignore-certificate-errors` for a
+    /// test's throwaway certificate).
+    pub async fn start_with(server: SocketAddr, extra_args: &[&str]) -> Option<Browser> {
+        Self::launch(server, None, extra_args).await
+    }
+
+    async fn launch(
+        server: SocketAddr,
+        downloads: Option<&Path>,
+        extra_args: &[&str],
+    ) -> Option<Browser> {
         if let Err(why) = available() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -94,6 +104,7 @@ impl Browser {
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--host-resolver-rules=MAP *.{EXTERNAL_HOST} 127.0.0.1"),
         ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         // Chromium's sandbox refuses to run as root.
         if is_root() {
             args.push("--no-sandbox".to_owned());

@@ -10,11 +10,13 @@
 //! - [`Client`]: a reqwest client that sets the Host header per realm; [`pages::PageClient`]
 //!   one with a cookie jar for the pages, [`browser`] a headless Chromium over WebDriver.
 //! - [`smtp::SmtpSink`]: a private SMTP server that keeps what it receives.
+//! - [`portal_nginx::PortalNginx`]: nginx with TLS running the portal's worked example.
 
 pub mod browser;
 pub mod ldap_world;
 pub mod nginx;
 pub mod pages;
+pub mod portal_nginx;
 pub mod postgres;
 pub mod process;
 pub mod proxy;

@@ -250,7 +250,7 @@ pub fn config_test(upstream: SocketAddr) -> Result<String> {
 
 const RENDERED_NAME: &str = "latchkey-forward-auth.conf";
 
-fn nginx_args(dir: &Path) -> Vec<std::ffi::OsString> {
+pub(crate) fn nginx_args(dir: &Path) -> Vec<std::ffi::OsString> {
     // -e: without it nginx opens its compiled-in /var/log/nginx/error.log before reading the
     // config (and complains when that is not writable).
     vec![
@@ -355,7 +355,7 @@ http {{
 
 /// One HTTP/1.0 request; `Ok` on any HTTP status line. It asks for the internal verify location
 /// (404 from outside, without touching Latchkey or the error log).
-fn http_probe(addr: SocketAddr, timeout: Duration) -> Result<()> {
+pub(crate) fn http_probe(addr: SocketAddr, timeout: Duration) -> Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;

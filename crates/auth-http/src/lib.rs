@@ -1,7 +1,8 @@
 //! Latchkey's HTTP front end: the actix-web routes of Zulip's authentication API
 //! (`fetch_api_key`, `server_settings`, users/me, bots, forward-auth, the development
 //! endpoints), `/health` and `/readyz`, and the pages people use ([`pages`]: log in, log out,
-//! the signed-in start page), rendered from askama templates.
+//! the signed-in start page, the login portal for other apps: [`portal`]), rendered from
+//! askama templates.
 //!
 //! Handlers are thin: read the parameters ([`params`]), take the authenticated caller
 //! ([`basic::ApiCaller`]), call one service function (`auth_service`), and turn its outcome
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pages;
 pub mod params;
+pub mod portal;
 pub mod request;
 mod routes;
 mod server;

@@ -74,6 +74,8 @@ pub struct App {
     pub(crate) resets: crate::reset::ResetQueue,
     /// Web session lifetimes.
     pub sessions: crate::sessions::SessionSettings,
+    /// The login portal's cookie domains and session lifetimes.
+    pub portal: crate::portal::PortalSettings,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
     realms: LookupCache<String, Realm>,
@@ -180,6 +182,7 @@ impl App {
             mailer,
             resets,
             sessions: options.sessions,
+            portal: options.portal,
             realms: LookupCache::new(
                 moka::sync::Cache::builder()
                     .max_capacity(10_000)

@@ -15,6 +15,9 @@ pub struct Hosts {
     pub root_subdomain_aliases: Vec<String>,
     /// Realms served on a host of their own: subdomain → host.
     pub realm_hosts: BTreeMap<String, String>,
+    /// Login portals for other apps (`[[portal.cookie]]`): the portal's host (with its port,
+    /// if any) → the subdomain of the realm whose login page it serves. Checked first.
+    pub portal_hosts: BTreeMap<String, String>,
 }
 
 /// Strips one `:digits` suffix, if present.
@@ -93,6 +96,12 @@ pub fn subdomain_for_host(host: &str, server: &Hosts) -> Result<Option<String>, 
         Some(p) => format!("{name}:{p}"),
         None => name.clone(),
     };
+    for (portal_host, sub) in &server.portal_hosts {
+        let portal_host = portal_host.to_ascii_lowercase();
+        if with_port == portal_host || name == strip_port(&portal_host) {
+            return Ok(Some(sub.clone()));
+        }
+    }
     let external = server.external_host.to_ascii_lowercase();
     if with_port == external || name == external || name == strip_port(&external) {
         return Ok(Some(String::new()));
@@ -180,6 +189,17 @@ mod tests {
         assert_eq!(sub("[::1]:9991", &s), None);
         assert_eq!(sub("chat.other.test:443", &s), named("special"));
         assert_eq!(sub("", &s), named(""));
+    }
+
+    #[test]
+    fn a_portal_host_serves_its_realm() {
+        let mut s = server("example.test");
+        s.portal_hosts
+            .insert("auth.example.test:8443".into(), "zulip".into());
+        assert_eq!(sub("auth.example.test:8443", &s), Some("zulip".into()));
+        assert_eq!(sub("AUTH.example.test", &s), Some("zulip".into()));
+        assert_eq!(sub("app.example.test", &s), Some("app".into()));
+        assert_eq!(realm_url("zulip", &s), "http://zulip.example.test");
     }
 
     #[test]

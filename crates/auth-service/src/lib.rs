@@ -10,7 +10,8 @@
 //! - [`keys`]: sealed keys and the owner cache; [`invalidation`] keeps every instance's caches
 //!   true to the database's invalidation log.
 //! - [`sessions`]: web sessions (start, look up, end) for the pages; [`account`]: the
-//!   settings page's re-authentication, zuliprc and password change.
+//!   settings page's re-authentication, zuliprc and password change; [`portal`]: the login
+//!   portal's sessions for other apps behind a forward-auth proxy.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
@@ -33,6 +34,7 @@ pub mod login;
 pub mod lookup_cache;
 pub mod mail;
 mod options;
+pub mod portal;
 pub mod readiness;
 pub mod reset;
 pub mod sessions;
@@ -43,4 +45,5 @@ pub use caller::{Caller, Purpose};
 pub use error::{KeyRefusal, ServiceError};
 pub use login::{Client, LoggedIn, LoginResult};
 pub use options::{DatabaseOptions, LimitOptions, Options};
+pub use portal::{PortalCookie, PortalSession, PortalSettings};
 pub use sessions::{SessionSettings, StartedSession, WebSession};

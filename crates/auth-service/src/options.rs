@@ -38,6 +38,8 @@ pub struct Options {
     pub reset: ResetOptions,
     /// Web session lifetimes.
     pub sessions: crate::sessions::SessionSettings,
+    /// The login portal's cookie domains and session lifetimes.
+    pub portal: crate::portal::PortalSettings,
 }
 
 /// The database connection.

@@ -129,6 +129,7 @@ impl App {
             persistent,
             now,
             expires_at: now.saturating_add(micros(life)),
+            portal_domain: None,
         };
         let replacing = previous.and_then(cookie_digest);
         self.store
@@ -161,6 +162,10 @@ impl App {
             return Ok(None);
         };
         let row = &found.session;
+        // A portal session's cookie is never a page session.
+        if row.portal_domain.is_some() {
+            return Ok(None);
+        }
         let now = clock::now().0;
         let idle = now.saturating_sub(row.last_seen_at);
         let inactivity = micros(self.sessions.inactivity);
@@ -236,7 +241,12 @@ impl App {
             return;
         }
         let idle_before = now.saturating_sub(micros(self.sessions.inactivity));
-        match self.store.prune_sessions(now, idle_before).await {
+        let portal_idle_before = now.saturating_sub(micros(self.portal.inactivity));
+        match self
+            .store
+            .prune_sessions(now, idle_before, portal_idle_before)
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(sessions = n, "pruned ended web sessions"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning web sessions failed"),

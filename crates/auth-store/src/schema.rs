@@ -110,6 +110,7 @@ diesel::table! {
         last_seen_at -> BigInt,
         expires_at -> BigInt,
         elevated_until -> Nullable<BigInt>,
+        portal_domain -> Nullable<Text>,
     }
 }
 

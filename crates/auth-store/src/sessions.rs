@@ -28,6 +28,9 @@ pub struct NewSession {
     pub persistent: bool,
     pub now: i64,
     pub expires_at: i64,
+    /// A portal session: the configured cookie domain it was started for (`None`: a session
+    /// of the realm's own pages).
+    pub portal_domain: Option<String>,
 }
 
 /// A stored session. Times are microseconds since the epoch.
@@ -43,6 +46,8 @@ pub struct StoredSession {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub elevated_until: Option<i64>,
+    /// The cookie domain of a portal session; `None` for the realm's own pages.
+    pub portal_domain: Option<String>,
 }
 
 impl std::fmt::Debug for SessionWithUser {
@@ -82,6 +87,7 @@ impl Store {
                 last_seen_at: new.now,
                 expires_at: new.expires_at,
                 elevated_until: None,
+                portal_domain: new.portal_domain,
             };
             diesel::insert_into(sessions::table)
                 .values(&row)
@@ -163,18 +169,33 @@ impl Store {
         .await
     }
 
-    /// Deletes sessions past their absolute expiry, or idle since before `idle_before` when not
-    /// persistent; how many.
-    pub async fn prune_sessions(&self, now: i64, idle_before: i64) -> Result<usize, StoreError> {
+    /// Deletes sessions past their absolute expiry, or idle when not persistent: page sessions
+    /// last seen before `idle_before`, portal sessions before `portal_idle_before` (their own
+    /// inactivity limit); how many.
+    pub async fn prune_sessions(
+        &self,
+        now: i64,
+        idle_before: i64,
+        portal_idle_before: i64,
+    ) -> Result<usize, StoreError> {
         self.write(move |c| {
-            Ok(diesel::delete(
-                sessions::table.filter(
-                    sessions::expires_at.le(now).or(sessions::persistent
-                        .eq(false)
-                        .and(sessions::last_seen_at.lt(idle_before))),
-                ),
+            let expired =
+                diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(c)?;
+            let idle_pages = diesel::delete(
+                sessions::table
+                    .filter(sessions::persistent.eq(false))
+                    .filter(sessions::portal_domain.is_null())
+                    .filter(sessions::last_seen_at.lt(idle_before)),
             )
-            .execute(c)?)
+            .execute(c)?;
+            let idle_portal = diesel::delete(
+                sessions::table
+                    .filter(sessions::persistent.eq(false))
+                    .filter(sessions::portal_domain.is_not_null())
+                    .filter(sessions::last_seen_at.lt(portal_idle_before)),
+            )
+            .execute(c)?;
+            Ok(expired + idle_pages + idle_portal)
         })
         .await
     }

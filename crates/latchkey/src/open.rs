@@ -68,6 +68,13 @@ pub async fn start(state: AppState, bind: Option<&str>) -> Result<RunningServer,
              prefix and the Secure flag; use this only for local development"
         );
     }
+    for url in state.settings.portal.plain_http_portals() {
+        tracing::warn!(
+            portal_url = ?url,
+            "a login portal is served over plain HTTP: its cookie travels in clear text; use \
+             this only for local development"
+        );
+    }
     Ok(auth_http::start(state.app, options).await?)
 }
 
@@ -93,10 +100,7 @@ pub fn http_options(settings: &Settings, bind: Option<&str>) -> HttpOptions {
 /// Whether the pages' cookies are `Secure` (with the `__Host-` prefix): `web.secure_cookies`,
 /// by default on when the external scheme is `https`.
 pub fn secure_cookies(settings: &Settings) -> bool {
-    settings.web.secure_cookies.unwrap_or(matches!(
-        settings.server.external_scheme,
-        crate::config::ExternalScheme::Https
-    ))
+    settings.secure_cookies()
 }
 
 /// How the server's hosts map to realms.
@@ -107,6 +111,13 @@ pub fn hosts(settings: &Settings) -> Hosts {
         external_scheme: server.external_scheme.to_string(),
         root_subdomain_aliases: server.root_subdomain_aliases.clone(),
         realm_hosts: server.realm_hosts.clone(),
+        portal_hosts: settings
+            .portal
+            .to_service()
+            .cookies
+            .into_iter()
+            .map(|c| (c.portal_host, c.realm))
+            .collect(),
     }
 }
 
@@ -159,6 +170,7 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
             ..ResetOptions::default()
         },
         sessions: settings.web.sessions(),
+        portal: settings.portal.to_service(),
     })
 }
 

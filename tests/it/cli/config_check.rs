@@ -138,3 +138,48 @@ fn config_check_reads_the_new_forms_and_lists_every_problem() {
         assert!(err.contains(problem), "{problem:?} not in:\n{err}");
     }
 }
+
+#[test]
+fn config_check_names_bad_portal_keys() {
+    let db = TestDb::new(DbKind::Sqlite).unwrap();
+    let dir = db.dir();
+    std::fs::write(
+        dir.join("portal.toml"),
+        "[secrets]\ngenerate_if_missing = true\n\n[server]\nexternal_scheme = \"https\"\n\n\
+         [[portal.cookie]]\ndomain = \"localhost\"\nportal_url = \"http://auth.example.org\"\n\
+         realm = \"zulip\"\n\n[[portal.cookie]]\ndomain = \"example.org\"\n\
+         portal_url = \"https://auth.example.org\"\nrealm = \"zulip\"\n\
+         default_redirect = \"https://evil.test/\"\n",
+    )
+    .unwrap();
+    let out = Command::new(latchkey_bin())
+        .args(["--config", "portal.toml", "config", "check"])
+        .current_dir(&dir)
+        .env_remove("LATCHKEY_CONFIG")
+        .output()
+        .unwrap();
+    let err = fails(&out);
+    for key in [
+        "portal.cookie[0].domain = \"localhost\"",
+        "portal.cookie[0].portal_url = \"http://auth.example.org\" must start with https://",
+        "portal.cookie[1].default_redirect = \"https://evil.test/\"",
+    ] {
+        assert!(err.contains(key), "{key} missing:\n{err}");
+    }
+    // A good entry passes, and is printed back.
+    std::fs::write(
+        dir.join("good.toml"),
+        "[secrets]\ngenerate_if_missing = true\n\n[server]\nexternal_scheme = \"https\"\n\n\
+         [[portal.cookie]]\ndomain = \"example.org\"\nportal_url = \"https://auth.example.org\"\n\
+         realm = \"zulip\"\n",
+    )
+    .unwrap();
+    let out = Command::new(latchkey_bin())
+        .args(["--config", "good.toml", "config", "check"])
+        .current_dir(&dir)
+        .env_remove("LATCHKEY_CONFIG")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("[[portal.cookie]]"), "{text}");
+}

@@ -13,7 +13,7 @@ use auth_service::login::LoginOptions;
 
 use super::error::login_failure;
 use super::shell::{Flash, Shell, redirect, render};
-use super::{PageError, csrf, next, realm_of, session_of};
+use super::{PageError, csrf, next, portal, realm_of, session_of};
 use crate::params::Params;
 
 #[derive(Template)]
@@ -27,6 +27,8 @@ struct LoginPage<'a> {
     username_type: &'static str,
     username: &'a str,
     next: &'a str,
+    /// On a login portal: the `rd` and `rm` to carry.
+    portal: &'a portal::Carry,
 }
 
 #[derive(Template)]
@@ -65,6 +67,7 @@ fn login_form(
     flash: Option<Flash>,
     username: &str,
     next: &str,
+    carry: &portal::Carry,
 ) -> Result<HttpResponse, PageError> {
     let (token, set_cookie) = csrf::pre_session_token(req);
     let realm_name = options
@@ -84,8 +87,10 @@ fn login_form(
         username_type,
         username,
         next,
+        portal: carry,
     };
-    render(status, &page, set_cookie.into_iter().collect())
+    let page = render(status, &page, set_cookie.into_iter().collect())?;
+    Ok(portal::widen_form_action(req, page))
 }
 
 async fn options_for(req: &HttpRequest, app: &App) -> Result<LoginOptions, PageError> {
@@ -104,13 +109,18 @@ async fn options_for(req: &HttpRequest, app: &App) -> Result<LoginOptions, PageE
 pub async fn login_page(req: HttpRequest, app: web::Data<App>) -> Result<HttpResponse, PageError> {
     let options = options_for(&req, &app).await?;
     let next = next::safe_next(&query_value(&req, "next").unwrap_or_default());
+    let carry = portal::Carry::from_query(&req, &app);
+    if let Some(to) = portal::already_in(&req, &app, &carry).await? {
+        return Ok(to);
+    }
     if let Some(realm) = &options.realm {
-        if session_of(&req, &app, realm).await?.is_some() {
+        let on_portal = portal::portal_of(&req, &app).is_some();
+        if !on_portal && session_of(&req, &app, realm).await?.is_some() {
             return Ok(redirect(&next, Vec::new()));
         }
     }
     let email = query_value(&req, "email").unwrap_or_default();
-    login_form(&req, &options, StatusCode::OK, None, &email, &next)
+    login_form(&req, &options, StatusCode::OK, None, &email, &next, &carry)
 }
 
 /// `POST /accounts/login/`: CSRF and origin checks, the login, then a session and a redirect;
@@ -127,6 +137,7 @@ pub async fn login_submit(
     let submitted = csrf::submitted(&req, params.optional(csrf::FORM_FIELD));
     csrf::check_token(&expected, submitted.as_deref())?;
     let next = next::safe_next(params.optional("next").unwrap_or("/"));
+    let carry = portal::Carry::from_params(&req, &app, &params);
     let username = params
         .optional("username")
         .unwrap_or_default()
@@ -143,6 +154,7 @@ pub async fn login_submit(
             Some(flash),
             &username,
             &next,
+            &carry,
         );
     }
     let host = crate::request::host(&req, &app);
@@ -163,7 +175,7 @@ pub async fn login_submit(
                 return Err(e.into());
             };
             let flash = Some(Flash::error(msg));
-            return login_form(&req, &options, status, flash, &username, &next);
+            return login_form(&req, &options, status, flash, &username, &next, &carry);
         }
     };
     crate::logging::note_user(&req, logged_in.user.id);
@@ -175,6 +187,11 @@ pub async fn login_submit(
         csrf::new_session_cookie(&req, &started),
         csrf::removed_csrf_cookie(&req),
     ];
+    if let Some(to) =
+        portal::after_login(&req, &app, &logged_in, remember, &carry, cookies.clone()).await?
+    {
+        return Ok(to);
+    }
     Ok(redirect(&next, cookies))
 }
 
@@ -216,8 +233,7 @@ pub async fn logout_submit(
     let submitted = csrf::submitted(&req, params.optional(csrf::FORM_FIELD));
     csrf::check_token(session.csrf_secret.expose(), submitted.as_deref())?;
     app.end_session(&session).await?;
-    Ok(redirect(
-        "/accounts/login/",
-        vec![csrf::removed_session_cookie(&req)],
-    ))
+    let mut cookies = vec![csrf::removed_session_cookie(&req)];
+    cookies.extend(portal::on_logout(&req, &app).await?);
+    Ok(redirect("/accounts/login/", cookies))
 }

@@ -7,7 +7,8 @@
 //!   (never the JSON envelope), and the login form's messages.
 //! - [`csrf`]: cookies, the per-session CSRF secret, the pre-session double-submit cookie and
 //!   the Origin/Referer check; [`next`]: which `next` targets are followed.
-//! - [`login`] (log in, log out), [`home`] (the signed-in start page), [`assets`] (the
+//! - [`login`] (log in, log out), [`portal`] (the login portal's hooks in the login page and
+//!   `/logout/`), [`home`] (the signed-in start page), [`assets`] (the
 //!   embedded stylesheet and script, served with a content hash and a long cache).
 //! - [`reset`] (password reset: the form, the mailed link, the new password), [`notice`]
 //!   (one-sentence pages and `/accounts/deactivated/`).
@@ -25,6 +26,7 @@ mod home;
 mod login;
 pub mod next;
 mod notice;
+mod portal;
 mod reset;
 pub mod settings;
 pub mod shell;
@@ -59,6 +61,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/")
             .route(web::get().to(home::home))
             .route(web::head().to(home::home))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/logout/")
+            .route(web::get().to(portal::logout_confirm))
+            .route(web::head().to(portal::logout_confirm))
+            .route(web::post().to(portal::logout_submit))
             .default_service(web::to(method_not_allowed)),
     )
     .service(web::resource("/static/{name}").route(web::get().to(assets::serve)))

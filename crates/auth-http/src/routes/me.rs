@@ -88,27 +88,27 @@ pub async fn regenerate_own_key(
     Ok(key_answer(&key, &params.ignored()))
 }
 
-/// Forward-auth for reverse proxies: 200 with `X-Latchkey-User-Id`, `X-Latchkey-Email` and
-/// `X-Latchkey-Realm` for a valid Basic credential on the Host's realm; otherwise 401 with
-/// `WWW-Authenticate` (every authentication failure, so that nginx's `auth_request` denies
-/// rather than errs), 429 when rate limited, 503 when the database is unreachable.
+/// Forward-auth for reverse proxies. With `Authorization`: 200 with the identity headers
+/// ([`crate::portal::identity_response`]) for a valid Basic credential on the Host's realm;
+/// otherwise 401 with `WWW-Authenticate` and no `Location` (every authentication failure, so
+/// that nginx's `auth_request` denies rather than errs), 429 when rate limited, 503 when the
+/// database is unreachable. Without it, when portals are configured and the proxy names the
+/// protected URL: the portal cookie ([`crate::portal::verify`]): 200, or 401 with `Location`
+/// to the portal's login page.
 pub async fn verify(req: HttpRequest, app: web::Data<App>) -> Result<HttpResponse, ApiError> {
+    let basic = req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION);
+    if !basic && app.portal_configured() {
+        if let Some(resp) = crate::portal::verify(&req, &app).await? {
+            return Ok(resp);
+        }
+    }
     let caller = basic::authenticate(&req, &app, Purpose::ForwardAuth)
         .await
         .map_err(ApiError::as_forward_auth_denial)?;
-    let mut f = Map::new();
-    f.insert("user_id".into(), json!(caller.user.id.0));
-    f.insert("email".into(), json!(caller.user.delivery_email));
-    f.insert("realm".into(), json!(caller.realm.subdomain));
-    let mut resp = success(f, &[]);
-    let h = resp.headers_mut();
-    let mut put = |name: &'static str, value: &str| {
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(value) {
-            h.insert(actix_web::http::header::HeaderName::from_static(name), v);
-        }
-    };
-    put("x-latchkey-user-id", &caller.user.id.0.to_string());
-    put("x-latchkey-email", &caller.user.delivery_email);
-    put("x-latchkey-realm", &caller.realm.subdomain);
-    Ok(resp)
+    Ok(crate::portal::identity_response(
+        &caller.user,
+        &caller.realm,
+    ))
 }

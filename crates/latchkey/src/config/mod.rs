@@ -9,10 +9,12 @@
 //! * `mail.rs`: `[mail]` (SMTP or `.eml` files) and `[reset]` (password reset).
 //! * `values.rs`: the typed values and how each is read.
 //! * `web.rs`: `[web]`, the pages' sessions and cookies.
+//! * `portal.rs`: `[portal]` and `[[portal.cookie]]`, the login portal for other apps.
 
 mod ldap;
 mod load;
 mod mail;
+mod portal;
 mod secrets;
 mod sections;
 mod validation;
@@ -24,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ldap::{LdapAttributeSettings, LdapSettings, LdapSyncSettings};
 pub use mail::{MailSecurity, MailSettings, MailTransport, ResetSettings};
+pub use portal::{PortalCookieSettings, PortalSettings};
 pub use secrets::{DatabaseUrl, Secret, mask_url_password, read_secret_file};
 pub use sections::{
     AuthSettings, CacheSettings, DatabaseSettings, DevelopmentSettings, LoggingSettings,
@@ -51,6 +54,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub reset: ResetSettings,
     pub web: WebSettings,
+    pub portal: PortalSettings,
 }
 
 /// A configuration that cannot be loaded or is not valid. The message says what to fix.
@@ -97,6 +101,14 @@ impl Settings {
     /// The configured backends, in order.
     pub fn backend_kinds(&self) -> Vec<BackendKind> {
         self.auth.backends.clone()
+    }
+
+    /// Whether the pages' cookies are `Secure` (with the `__Host-`/`__Secure-` prefixes):
+    /// `web.secure_cookies`, by default on when the external scheme is `https`.
+    pub fn secure_cookies(&self) -> bool {
+        self.web
+            .secure_cookies
+            .unwrap_or(matches!(self.server.external_scheme, ExternalScheme::Https))
     }
 
     /// The settings as TOML, secrets masked: what `latchkey config check` prints.

@@ -40,6 +40,7 @@ impl Settings {
         }
         self.backend_problems(&mut p);
         self.web.problems(&mut p);
+        self.portal.problems(self.secure_cookies(), &mut p);
         if !(4..=31).contains(&self.auth.bcrypt_cost) {
             p.push(format!(
                 "auth.bcrypt_cost = {} must be between 4 and 31 (12 is a good default)",
