@@ -57,7 +57,7 @@ GUIDE_SHOTS := login-desktop login-phone login-failed-desktop settings-account-d
 	settings-reauth-desktop settings-api-key-desktop settings-regenerate-key-desktop \
 	settings-account-directory-desktop settings-your-bots-desktop settings-your-bots-keys-phone \
 	settings-bot-regenerate-desktop reset-form-desktop reset-done-desktop \
-	reset-set-password-phone reset-complete-desktop
+	reset-set-password-phone reset-complete-desktop portal-login-desktop
 screenshots:
 	@dir="$${CARGO_TARGET_DIR:-target}/screenshots"; \
 	for s in $(GUIDE_SHOTS); do cp "$$dir/$$s.png" docs/images/ || exit 1; done; \

@@ -211,6 +211,22 @@ impl auth_core::TimingPad for PasswordHasher {
     }
 }
 
+/// Counts one hash job in `latchkey_password_hash_jobs` while it lives.
+struct HashJobGauge;
+
+impl HashJobGauge {
+    fn enter() -> HashJobGauge {
+        metrics::gauge!("latchkey_password_hash_jobs").increment(1.0);
+        HashJobGauge
+    }
+}
+
+impl Drop for HashJobGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("latchkey_password_hash_jobs").decrement(1.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,21 +332,5 @@ mod tests {
             PasswordHasher::new(32),
             Err(HashError::BadCost(32))
         ));
-    }
-}
-
-/// Counts one hash job in `latchkey_password_hash_jobs` while it lives.
-struct HashJobGauge;
-
-impl HashJobGauge {
-    fn enter() -> HashJobGauge {
-        metrics::gauge!("latchkey_password_hash_jobs").increment(1.0);
-        HashJobGauge
-    }
-}
-
-impl Drop for HashJobGauge {
-    fn drop(&mut self) {
-        metrics::gauge!("latchkey_password_hash_jobs").decrement(1.0);
     }
 }

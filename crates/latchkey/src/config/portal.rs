@@ -300,15 +300,17 @@ mod tests {
 
     #[test]
     fn bad_entries_are_named() {
-        let mut s = PortalSettings::default();
-        s.cookie = vec![
-            entry("localhost", "https://auth.localhost"),
-            entry("org", "https://auth.org"),
-            entry("example.org", "https://auth.other.org"),
-            entry("example.org", "http://auth.example.org"),
-            entry(".example.net", "https://example.net/login"),
-            entry("example.com", "ftp://auth.example.com"),
-        ];
+        let mut s = PortalSettings {
+            cookie: vec![
+                entry("localhost", "https://auth.localhost"),
+                entry("org", "https://auth.org"),
+                entry("example.org", "https://auth.other.org"),
+                entry("example.org", "http://auth.example.org"),
+                entry(".example.net", "https://example.net/login"),
+                entry("example.com", "ftp://auth.example.com"),
+            ],
+            ..PortalSettings::default()
+        };
         s.cookie[0].default_redirect = Some("https://evil.test/".into());
         s.cookie[1].realm = "Not A Realm".into();
         let all = problems(&s, true);
@@ -334,9 +336,11 @@ mod tests {
         assert_eq!(problems(&dev, false), "");
         assert_eq!(dev.plain_http_portals().len(), 1);
         assert!(dev.to_service().cookies[0].allow_http);
-        let mut short = PortalSettings::default();
-        short.inactivity = Duration::from_secs(7200);
-        short.expiration = Duration::from_secs(3600);
+        let short = PortalSettings {
+            inactivity: Duration::from_secs(7200),
+            expiration: Duration::from_secs(3600),
+            ..PortalSettings::default()
+        };
         assert!(problems(&short, true).contains("portal.inactivity must not exceed"));
     }
 }
