@@ -176,31 +176,6 @@ impl App {
         portal: &PortalCookie,
         cookie: &str,
     ) -> Result<Option<PortalSession>, ServiceError> {
-        let Some(digest) = cookie_digest(cookie) else {
-            return Ok(None);
-        };
-        let found = self
-            .store
-            .session(&digest)
-            .await
-            .map_err(|e| ServiceError::unavailable("session lookup failed", e))?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let row = &found.session;
-        if row.portal_domain.as_deref() != Some(portal.domain.as_str()) {
-            return Ok(None);
-        }
-        let now = clock::now().0;
-        let idle = now.saturating_sub(row.last_seen_at);
-        let inactivity = micros(self.portal.inactivity);
-        if now >= row.expires_at || (!row.persistent && idle > inactivity) {
-            self.store
-                .end_session(&digest)
-                .await
-                .map_err(|e| ServiceError::unavailable("ending a session failed", e))?;
-            return Ok(None);
-        }
         let realm = self
             .realm_for_subdomain(&portal.realm)
             .await
@@ -208,18 +183,20 @@ impl App {
         let Some(realm) = realm else {
             return Ok(None);
         };
-        if found.user.realm_id != realm.id || !found.user.is_active || realm.deactivated {
+        let live = self
+            .live_session_row(
+                cookie,
+                Some(&portal.domain),
+                self.portal.inactivity,
+                |user| user.realm_id == realm.id && !realm.deactivated,
+            )
+            .await?;
+        let Some((digest, found)) = live else {
             return Ok(None);
-        }
-        if idle > (inactivity / 10).min(60_000_000) {
-            self.store
-                .touch_session(&digest, now)
-                .await
-                .map_err(|e| ServiceError::unavailable("session update failed", e))?;
-        }
+        };
         Ok(Some(PortalSession {
-            csrf_secret: SecretString::new(row.csrf_secret.clone()),
-            persistent: row.persistent,
+            csrf_secret: SecretString::new(found.session.csrf_secret),
+            persistent: found.session.persistent,
             user: found.user,
             realm,
             digest,

@@ -150,6 +150,39 @@ impl App {
         realm: &Realm,
         cookie: &str,
     ) -> Result<Option<WebSession>, ServiceError> {
+        // A portal session's cookie is never a page session.
+        let live = self
+            .live_session_row(cookie, None, self.sessions.inactivity, |user| {
+                user.realm_id == realm.id && !realm.deactivated
+            })
+            .await?;
+        let Some((digest, found)) = live else {
+            return Ok(None);
+        };
+        let row = found.session;
+        Ok(Some(WebSession {
+            csrf_secret: SecretString::new(row.csrf_secret),
+            method: row.method,
+            persistent: row.persistent,
+            elevated_until: row.elevated_until.map(Timestamp),
+            user: found.user,
+            realm: realm.clone(),
+            digest,
+        }))
+    }
+
+    /// The session row a cookie names, when it is of the wanted kind (a page session with
+    /// `portal_domain = None`, else a portal session of that domain), not expired nor idle past
+    /// `inactivity` (such a row is deleted), its user active, and `belongs(user)`. Activity is
+    /// recorded at most every tenth of the inactivity limit (and at most every minute), so a
+    /// request does not always write. Shared by page and portal sessions.
+    pub(crate) async fn live_session_row(
+        &self,
+        cookie: &str,
+        portal_domain: Option<&str>,
+        inactivity: Duration,
+        belongs: impl FnOnce(&User) -> bool,
+    ) -> Result<Option<(String, auth_store::SessionWithUser)>, ServiceError> {
         let Some(digest) = cookie_digest(cookie) else {
             return Ok(None);
         };
@@ -162,13 +195,12 @@ impl App {
             return Ok(None);
         };
         let row = &found.session;
-        // A portal session's cookie is never a page session.
-        if row.portal_domain.is_some() {
+        if row.portal_domain.as_deref() != portal_domain {
             return Ok(None);
         }
         let now = clock::now().0;
         let idle = now.saturating_sub(row.last_seen_at);
-        let inactivity = micros(self.sessions.inactivity);
+        let inactivity = micros(inactivity);
         if now >= row.expires_at || (!row.persistent && idle > inactivity) {
             self.store
                 .end_session(&digest)
@@ -176,26 +208,16 @@ impl App {
                 .map_err(|e| ServiceError::unavailable("ending a session failed", e))?;
             return Ok(None);
         }
-        if found.user.realm_id != realm.id || !found.user.is_active || realm.deactivated {
+        if !found.user.is_active || !belongs(&found.user) {
             return Ok(None);
         }
-        // Activity is recorded at most every tenth of the inactivity limit (and at most every
-        // minute), so a page view does not always write.
         if idle > (inactivity / 10).min(60_000_000) {
             self.store
                 .touch_session(&digest, now)
                 .await
                 .map_err(|e| ServiceError::unavailable("session update failed", e))?;
         }
-        Ok(Some(WebSession {
-            csrf_secret: SecretString::new(row.csrf_secret.clone()),
-            method: row.method.clone(),
-            persistent: row.persistent,
-            elevated_until: row.elevated_until.map(Timestamp),
-            user: found.user,
-            realm: realm.clone(),
-            digest,
-        }))
+        Ok(Some((digest, found)))
     }
 
     /// Ends a session (logout).
