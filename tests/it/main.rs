@@ -23,3 +23,4 @@ mod portal;
 mod rate_limits;
 mod reset;
 mod server_settings;
+mod soak;
