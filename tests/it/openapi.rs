@@ -1,9 +1,19 @@
-//! `GET /api/v1/openapi.json`: every route of the route table is in the document.
+//! `GET /api/v1/openapi.json`: every route of the route table is in the document, and the server
+//! keeps to it — schemathesis (tests/python/install-schemathesis.sh) sends generated requests to
+//! a live server with a seeded account and checks that no answer is a 5xx and every answer
+//! matches the document's schema for its status.
 
 use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
 
-use latchkey_tests::{DbKind, Fixture};
+use latchkey_tests::pages::PageClient;
+use latchkey_tests::process::run_with_timeout;
+use latchkey_tests::python::{SCRUBBED_ENV, schemathesis_or_skip};
+use latchkey_tests::{DbKind, Fixture, PW, both_dbs, host_for};
 use serde_json::Value;
+
+both_dbs!(server_keeps_to_the_document);
 
 /// Every operation the document must have: `(verb, path)`. A resource answering GET and HEAD is
 /// documented as GET; one answering any verb (`.to(…)`) as GET. Adding a route to the route
@@ -145,5 +155,119 @@ async fn every_route_is_documented() {
         doc["components"]["securitySchemes"]["basic"]["scheme"],
         "basic"
     );
+    f.server.stop().await;
+}
+
+/// Runs the schemathesis CLI against `base`, bounded; panics with its output unless it passes.
+fn schemathesis(cli: &std::path::Path, dir: &std::path::Path, base: &str, args: &[&str]) {
+    let mut cmd = Command::new(cli);
+    cmd.current_dir(dir)
+        .arg("run")
+        .arg(format!("{base}/api/v1/openapi.json"))
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "20",
+            "--seed",
+            "20261130",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+            "--generation-database",
+            "none",
+            "--suppress-health-check",
+            "all",
+            "--no-color",
+            "--header",
+            &format!("Host: {}", host_for("zulip")),
+        ])
+        .args(args);
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_PROXY", "*")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("SCHEMATHESIS_HOOKS", "");
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("schemathesis did not finish: {e:#}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "schemathesis found disagreements:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+}
+
+async fn server_keeps_to_the_document(kind: DbKind) {
+    let Some(cli) = schemathesis_or_skip() else {
+        return;
+    };
+    let Some(f) = Fixture::with(kind, |s| {
+        s.rate_limits.authenticate_enabled = false;
+        s.rate_limits.api_by_ip = Default::default();
+        s.rate_limits.api_by_user = Default::default();
+        s.development.enabled = true;
+        s.auth.backends = vec![auth_core::BackendKind::Email, auth_core::BackendKind::Dev];
+    })
+    .await
+    else {
+        return;
+    };
+    let key = f.server.key_of(&f.hamlet).await;
+    let auth = format!("{}:{key}", f.hamlet.delivery_email);
+    let base = format!("http://{}", f.server.addr);
+    let dir = f.db.dir();
+    const OWN_KEY: &str = "/api/v1/users/me/api_key/regenerate";
+    // The /json endpoints with a signed-in web session: its cookie, its CSRF token and the
+    // realm's Origin on every request.
+    let pages = PageClient::new(f.server.addr, "zulip");
+    let login = pages.log_in(&f.hamlet.delivery_email, PW, None).await;
+    assert_eq!(login.status, 302, "{}", login.body);
+    let token = pages.get("/settings/your-bots").await.csrf_token();
+    let session = [
+        format!("Cookie: {}", pages.cookies()),
+        format!("X-CSRFToken: {token}"),
+        format!("Origin: {}", pages.origin()),
+    ];
+    // The API with Basic auth, except the caller's own key regeneration (which would end the
+    // credentials the rest of the run uses); the /json endpoints with the session; then the
+    // key regeneration alone.
+    let run = tokio::task::spawn_blocking(move || {
+        let api = "^/(api|health|readyz|metrics)";
+        let basic = [
+            "--auth",
+            &auth,
+            "--include-path-regex",
+            api,
+            "--exclude-path",
+            OWN_KEY,
+        ];
+        schemathesis(&cli, &dir, &base, &basic);
+        let mut json = vec!["--include-path-regex", "^/json/"];
+        for h in &session {
+            json.extend(["--header", h.as_str()]);
+        }
+        schemathesis(&cli, &dir, &base, &json);
+        schemathesis(
+            &cli,
+            &dir,
+            &base,
+            &["--auth", &auth, "--include-path", OWN_KEY],
+        );
+    })
+    .await;
+    if let Err(e) = run {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    // The server still answers after the run.
+    f.client()
+        .get("zulip", "/api/v1/server_settings")
+        .await
+        .assert_success();
     f.server.stop().await;
 }
