@@ -126,6 +126,7 @@ async fn every_route_is_documented() {
         ("Unauthorized", Some("WWW-Authenticate")),
         ("RateLimited", Some("Retry-After")),
         ("Unavailable", Some("Retry-After")),
+        ("MethodNotAllowed", Some("Allow")),
         ("BadRequest", None),
         ("PayloadTooLarge", None),
     ] {

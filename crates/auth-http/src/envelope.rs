@@ -379,7 +379,7 @@ pub struct SuccessEnvelope {
     ignored_parameters_unsupported: Option<Vec<String>>,
 }
 
-/// Zulip's error envelope, as [`ApiError`] writes it. Some errors carry more fields: `var_name`
+/// Zulip's error envelope, as `ApiError` writes it. Some errors carry more fields: `var_name`
 /// and `bad_value` (a missing or invalid parameter), `retry-after` (429), `allowed_methods`
 /// (405), `reason` (a CSRF failure), the state of each dependency (`/health`, `/readyz`).
 #[derive(utoipa::ToSchema)]

@@ -28,7 +28,9 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
         description = "Zulip's authentication API as Latchkey serves it: log in for an API key, \
             the caller's account and key, bots, forward-auth, and the operational endpoints. \
             Parameters go in the form body (application/x-www-form-urlencoded or \
-            multipart/form-data) or the query string; answers are Zulip's JSON envelope.",
+            multipart/form-data) or the query string; answers are Zulip's JSON envelope. \
+            A path answers a verb it does not take with 405 (components/responses/MethodNotAllowed) \
+            and an unknown path with 404 `Endpoint does not exist`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -60,6 +62,7 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
             SessionRequired,
             CsrfFailed,
             NotFound,
+            MethodNotAllowed,
             PayloadTooLarge,
             RateLimited,
             Unavailable,
@@ -104,6 +107,13 @@ pub struct CsrfFailed(ErrorEnvelope);
 #[derive(ToResponse)]
 #[allow(dead_code)] // A response of the document only.
 pub struct NotFound(ErrorEnvelope);
+
+/// 405 (no `code`, with `allowed_methods`): the path does not take this verb. Any path can
+/// answer it, so no operation lists it.
+#[derive(ToResponse)]
+#[response(headers(("Allow" = String, description = "The verbs the path takes")))]
+#[allow(dead_code)] // A response of the document only.
+pub struct MethodNotAllowed(ErrorEnvelope);
 
 /// 413 `BAD_REQUEST`: the body is over the configured limit.
 #[derive(ToResponse)]
