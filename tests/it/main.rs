@@ -18,6 +18,7 @@ mod ldap;
 mod lifecycle;
 mod multi_instance;
 mod observability;
+mod openapi;
 mod pages;
 mod portal;
 mod rate_limits;

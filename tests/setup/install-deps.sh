@@ -35,6 +35,8 @@ bash tests/ldap/install-deps.sh
 bash tests/setup/install-nginx.sh
 # Real-client tests: the zulip Python bindings in a venv outside the clone.
 sh tests/python/install.sh
+# The OpenAPI test: schemathesis in its own venv outside the clone.
+sh tests/python/install-schemathesis.sh
 
 if ! have cargo-nextest; then
   echo "cargo-nextest not found: the tests will run with cargo test"

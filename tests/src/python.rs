@@ -171,3 +171,32 @@ pub fn write_zuliprc(dir: &Path, email: &str, key: &str, site: &str) -> PathBuf 
         .unwrap_or_else(|e| panic!("chmod 600 {}: {e}", path.display()));
     path
 }
+
+/// The schemathesis CLI that `tests/python/install-schemathesis.sh` installs, in its own venv:
+/// `$LATCHKEY_SCHEMATHESIS_VENV/bin/schemathesis`, else
+/// `$HOME/.cache/latchkey/schemathesis-venv/bin/schemathesis`; `None` after printing why the test
+/// is skipped when it is missing, a panic instead when `CI` is set.
+pub fn schemathesis_or_skip() -> Option<PathBuf> {
+    let venv = match std::env::var_os("LATCHKEY_SCHEMATHESIS_VENV") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => {
+            let home = std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache/latchkey/schemathesis-venv")
+        }
+    };
+    let cli = venv.join("bin/schemathesis");
+    if cli.is_file() {
+        return Some(cli);
+    }
+    let msg = format!(
+        "no schemathesis at {} (run tests/python/install-schemathesis.sh)",
+        cli.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg} and CI is set");
+    }
+    eprintln!("skipping: {msg}");
+    None
+}

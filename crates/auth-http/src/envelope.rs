@@ -330,6 +330,25 @@ fn json_body(mut builder: actix_web::HttpResponseBuilder, body: &Value) -> HttpR
         .body(text)
 }
 
+/// [`success`] with the fields of a typed answer (a struct deriving `Serialize`, whose
+/// `ToSchema` is what the OpenAPI document says the endpoint returns).
+pub fn success_of<T: serde::Serialize>(
+    fields: &T,
+    ignored: &[String],
+) -> Result<HttpResponse, ApiError> {
+    match serde_json::to_value(fields) {
+        Ok(Value::Object(map)) => Ok(success(map, ignored)),
+        Ok(_) => {
+            tracing::error!("an answer did not serialise to a JSON object");
+            Err(ApiError::internal())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be serialised");
+            Err(ApiError::internal())
+        }
+    }
+}
+
 /// `{"result":"success","msg":"", …fields}`; `ignored` becomes `ignored_parameters_unsupported`
 /// when not empty.
 pub fn success(fields: Map<String, Value>, ignored: &[String]) -> HttpResponse {
@@ -343,6 +362,38 @@ pub fn success(fields: Map<String, Value>, ignored: &[String]) -> HttpResponse {
         body.insert("ignored_parameters_unsupported".into(), json!(ignored));
     }
     json_body(HttpResponse::Ok(), &Value::Object(body))
+}
+
+/// The fields every success answer has besides its own (the OpenAPI document combines this
+/// with each endpoint's answer).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `success` writes these fields.
+pub struct SuccessEnvelope {
+    /// Always `success`.
+    #[schema(pattern = "^success$")]
+    result: String,
+    /// Always empty.
+    #[schema(max_length = 0)]
+    msg: String,
+    /// The names of the parameters given that the endpoint does not read.
+    ignored_parameters_unsupported: Option<Vec<String>>,
+}
+
+/// Zulip's error envelope, as `ApiError` writes it. Some errors carry more fields: `var_name`
+/// and `bad_value` (a missing or invalid parameter), `retry-after` (429), `allowed_methods`
+/// (405), `reason` (a CSRF failure), the state of each dependency (`/health`, `/readyz`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `ApiError::error_response` writes these fields.
+pub struct ErrorEnvelope {
+    /// Always `error`.
+    #[schema(pattern = "^error$")]
+    result: String,
+    /// What went wrong, for a person.
+    msg: String,
+    /// Zulip's error code (`BAD_REQUEST`, `UNAUTHORIZED`, `RATE_LIMIT_HIT`, …); absent only from
+    /// 405 and 500 answers.
+    #[schema(required = false)]
+    code: String,
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod params;
 pub mod portal;

@@ -80,7 +80,17 @@ pub fn record_request(route: &str, method: &Method, status: u16, elapsed: Durati
         .record(elapsed.as_secs_f64());
 }
 
-/// `GET /metrics`.
+/// The process's metrics in Prometheus's text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
+        (status = 503, description = "No metrics recorder in this process", body = String, content_type = "text/plain"),
+    ),
+    security(()),
+)]
 pub async fn serve() -> HttpResponse {
     match handle() {
         Some(h) => HttpResponse::Ok()

@@ -10,10 +10,9 @@ use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{Realm, User};
 use auth_service::{App, PortalCookie, StartedSession};
-use serde_json::{Map, json};
 
 use crate::HttpOptions;
-use crate::envelope::{ApiError, success};
+use crate::envelope::{ApiError, success_of};
 
 /// The longest `rd` followed (decision 7).
 pub const MAX_TARGET: usize = 2048;
@@ -215,15 +214,25 @@ pub fn role_name(role: auth_core::Role) -> &'static str {
     }
 }
 
+/// The body of forward-auth's 200.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Identity {
+    user_id: i64,
+    email: String,
+    /// The realm's subdomain.
+    realm: String,
+}
+
 /// Forward-auth's 200: the identity as JSON and as headers — `X-Latchkey-User` and
 /// `X-Latchkey-User-Id` (the user id), `X-Latchkey-Email`, `X-Latchkey-Name`,
 /// `X-Latchkey-Realm` (subdomain), `X-Latchkey-Role` — texts through [`header_text`].
-pub fn identity_response(user: &User, realm: &Realm) -> HttpResponse {
-    let mut f = Map::new();
-    f.insert("user_id".into(), json!(user.id.0));
-    f.insert("email".into(), json!(user.delivery_email));
-    f.insert("realm".into(), json!(realm.subdomain));
-    let mut resp = success(f, &[]);
+pub fn identity_response(user: &User, realm: &Realm) -> Result<HttpResponse, ApiError> {
+    let identity = Identity {
+        user_id: user.id.0,
+        email: user.delivery_email.clone(),
+        realm: realm.subdomain.clone(),
+    };
+    let mut resp = success_of(&identity, &[])?;
     let h = resp.headers_mut();
     let id = user.id.0.to_string();
     for (name, value) in [
@@ -238,7 +247,7 @@ pub fn identity_response(user: &User, realm: &Realm) -> HttpResponse {
             h.insert(HeaderName::from_static(name), v);
         }
     }
-    resp
+    Ok(resp)
 }
 
 /// The portal half of forward-auth, for a request without `Authorization`: `Ok(None)` when
@@ -268,7 +277,7 @@ pub async fn verify(req: &HttpRequest, app: &App) -> Result<Option<HttpResponse>
         if let Some(s) = session {
             crate::logging::note_realm(req, &s.realm.subdomain);
             crate::logging::note_user(req, s.user.id);
-            return Ok(Some(identity_response(&s.user, &s.realm)));
+            return identity_response(&s.user, &s.realm).map(Some);
         }
     }
     Err(ApiError::new(

@@ -5,31 +5,104 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{BotType, User};
 use auth_service::{App, bots};
-use serde_json::{Map, Value, json};
+use serde_json::Map;
 
 use crate::basic::ApiCaller;
-use crate::envelope::{ApiError, success};
+use crate::envelope::{ApiError, success, success_of};
 use crate::params::Params;
 use crate::routes::me::{avatar_url, key_answer};
 
-fn bot_entry(bot: &User, key: &str) -> Value {
-    json!({
-        "username": bot.delivery_email,
-        "full_name": bot.full_name,
-        "api_key": key,
-        "avatar_url": avatar_url(&bot.delivery_email),
-        "default_sending_stream": Value::Null,
-        "default_events_register_stream": Value::Null,
-        "default_all_public_streams": false,
-        "user_id": bot.id.0,
-        "bot_type": bot.bot_type.map(BotType::as_i32),
-        "owner_id": bot.bot_owner_id.map(|o| o.0),
-        "is_active": bot.is_active,
-    })
+/// One bot of `GET /api/v1/bots`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BotEntry {
+    /// The bot's email.
+    username: String,
+    full_name: String,
+    api_key: String,
+    avatar_url: String,
+    /// Always null.
+    #[schema(value_type = Option<String>)]
+    default_sending_stream: Option<()>,
+    /// Always null.
+    #[schema(value_type = Option<String>)]
+    default_events_register_stream: Option<()>,
+    /// Always false.
+    default_all_public_streams: bool,
+    user_id: i64,
+    /// 1 generic, 2 incoming webhook, …
+    bot_type: Option<i32>,
+    owner_id: Option<i64>,
+    is_active: bool,
+}
+
+fn bot_entry(bot: &User, key: &str) -> BotEntry {
+    BotEntry {
+        username: bot.delivery_email.clone(),
+        full_name: bot.full_name.clone(),
+        api_key: key.to_owned(),
+        avatar_url: avatar_url(&bot.delivery_email),
+        default_sending_stream: None,
+        default_events_register_stream: None,
+        default_all_public_streams: false,
+        user_id: bot.id.0,
+        bot_type: bot.bot_type.map(BotType::as_i32),
+        owner_id: bot.bot_owner_id.map(|o| o.0),
+        is_active: bot.is_active,
+    }
+}
+
+/// What `GET /api/v1/bots` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BotList {
+    bots: Vec<BotEntry>,
+}
+
+/// The form of `POST /api/v1/bots`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `Params` reads the form.
+pub struct CreateBotForm {
+    /// The bot's name.
+    full_name: String,
+    /// The bot's email becomes `<short_name>-bot@<realm host>`.
+    short_name: String,
+    /// 1 generic (the default), 2 incoming webhook.
+    #[schema(required = false)]
+    bot_type: i32,
+}
+
+/// What `POST /api/v1/bots` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedBot {
+    user_id: i64,
+    api_key: String,
+    avatar_url: String,
+    /// Always null.
+    #[schema(value_type = Option<String>)]
+    default_sending_stream: Option<()>,
+    /// Always null.
+    #[schema(value_type = Option<String>)]
+    default_events_register_stream: Option<()>,
+    /// Always false.
+    default_all_public_streams: bool,
 }
 
 /// `POST /api/v1/bots`: `full_name`, `short_name`, optional `bot_type` (1 generic, 2 incoming
 /// webhook). The bot's email is `<short_name>-bot@<realm host>`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots",
+    tag = "bots",
+    request_body(content = CreateBotForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The new bot and its key", body = CreatedBot),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("basic" = [])),
+)]
 pub async fn create_bot(
     caller: ApiCaller,
     req: HttpRequest,
@@ -48,18 +121,33 @@ pub async fn create_bot(
         },
     };
     let (bot, key) = bots::create_for(&app, &caller, &full_name, &short_name, bot_type).await?;
-    let mut f = Map::new();
-    f.insert("user_id".into(), json!(bot.id.0));
-    f.insert("api_key".into(), json!(key.expose()));
-    f.insert("avatar_url".into(), json!(avatar_url(&bot.delivery_email)));
-    f.insert("default_sending_stream".into(), Value::Null);
-    f.insert("default_events_register_stream".into(), Value::Null);
-    f.insert("default_all_public_streams".into(), json!(false));
-    Ok(success(f, &params.ignored()))
+    let answer = CreatedBot {
+        user_id: bot.id.0,
+        api_key: key.expose().to_owned(),
+        avatar_url: avatar_url(&bot.delivery_email),
+        default_sending_stream: None,
+        default_events_register_stream: None,
+        default_all_public_streams: false,
+    };
+    success_of(&answer, &params.ignored())
 }
 
 /// `GET /api/v1/bots`: the caller's active bots (an administrator sees every bot of the realm),
 /// oldest first, with their keys.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bots",
+    tag = "bots",
+    responses(
+        (status = 200, description = "The bots", body = BotList),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("basic" = [])),
+)]
 pub async fn list_bots(
     caller: ApiCaller,
     req: HttpRequest,
@@ -68,16 +156,31 @@ pub async fn list_bots(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::of(&req, payload).await?;
     let bots = bots::visible_with_keys(&app, &caller).await?;
-    let out = bots
-        .iter()
-        .map(|(bot, key)| bot_entry(bot, key.expose()))
-        .collect();
-    let mut f = Map::new();
-    f.insert("bots".into(), Value::Array(out));
-    Ok(success(f, &params.ignored()))
+    let answer = BotList {
+        bots: bots
+            .iter()
+            .map(|(bot, key)| bot_entry(bot, key.expose()))
+            .collect(),
+    };
+    success_of(&answer, &params.ignored())
 }
 
 /// `GET /api/v1/bots/{bot_id}/api_key`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bots/{bot_id}/api_key",
+    tag = "bots",
+    params(("bot_id" = i64, Path, description = "The bot's user id")),
+    responses(
+        (status = 200, description = "The bot's key", body = crate::routes::me::KeyAnswer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("basic" = [])),
+)]
 pub async fn get_bot_key(
     caller: ApiCaller,
     req: HttpRequest,
@@ -87,10 +190,25 @@ pub async fn get_bot_key(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::of(&req, payload).await?;
     let key = bots::key_of(&app, &caller, &path).await?;
-    Ok(key_answer(&key, &params.ignored()))
+    key_answer(&key, &params.ignored())
 }
 
 /// `POST /api/v1/bots/{bot_id}/api_key/regenerate`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bots/{bot_id}/api_key/regenerate",
+    tag = "bots",
+    params(("bot_id" = i64, Path, description = "The bot's user id")),
+    responses(
+        (status = 200, description = "The bot's new key", body = crate::routes::me::KeyAnswer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("basic" = [])),
+)]
 pub async fn regenerate_bot_key(
     caller: ApiCaller,
     req: HttpRequest,
@@ -100,10 +218,25 @@ pub async fn regenerate_bot_key(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::of(&req, payload).await?;
     let key = bots::regenerate_key(&app, &caller, &path).await?;
-    Ok(key_answer(&key, &params.ignored()))
+    key_answer(&key, &params.ignored())
 }
 
 /// `DELETE /api/v1/bots/{bot_id}`: deactivates the bot (its key stops working at once).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/bots/{bot_id}",
+    tag = "bots",
+    params(("bot_id" = i64, Path, description = "The bot's user id")),
+    responses(
+        (status = 200, description = "Deactivated", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("basic" = [])),
+)]
 pub async fn deactivate_bot(
     caller: ApiCaller,
     req: HttpRequest,
@@ -118,6 +251,21 @@ pub async fn deactivate_bot(
 
 /// `POST /api/v1/users/{user_id}/reactivate`: a bot by its owner or an administrator; a person
 /// by an administrator.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/reactivate",
+    tag = "bots",
+    params(("user_id" = i64, Path, description = "The account's user id")),
+    responses(
+        (status = 200, description = "Reactivated", body = crate::openapi::Empty),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("basic" = [])),
+)]
 pub async fn reactivate_user(
     caller: ApiCaller,
     req: HttpRequest,

@@ -4,17 +4,49 @@
 
 use actix_web::{HttpResponse, web};
 use auth_service::App;
-use serde_json::{Map, json};
 
-use crate::envelope::{ApiError, success};
+use crate::envelope::{ApiError, success_of};
 
+/// One account of `dev_list_users`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DevAccount {
+    email: String,
+    realm_url: String,
+    /// The same as `realm_url` (Zulip's old name).
+    realm_uri: String,
+}
+
+/// What `dev_list_users` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DevUsers {
+    /// The realms' administrators.
+    direct_admins: Vec<DevAccount>,
+    /// The other people.
+    direct_users: Vec<DevAccount>,
+}
+
+/// The accounts a development server offers for passwordless login; any verb.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dev_list_users",
+    tag = "development",
+    responses(
+        (status = 200, description = "The active people, administrators apart", body = DevUsers),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 pub async fn dev_list_users(app: web::Data<App>) -> Result<HttpResponse, ApiError> {
     let accounts = app.dev_accounts().await?;
-    let entry = |a: &auth_service::login::DevAccount| json!({"email": a.email, "realm_url": a.realm_url, "realm_uri": a.realm_url});
-    let admins: Vec<_> = accounts.iter().filter(|a| a.is_admin).map(entry).collect();
-    let members: Vec<_> = accounts.iter().filter(|a| !a.is_admin).map(entry).collect();
-    let mut fields = Map::new();
-    fields.insert("direct_admins".into(), json!(admins));
-    fields.insert("direct_users".into(), json!(members));
-    Ok(success(fields, &[]))
+    let entry = |a: &auth_service::login::DevAccount| DevAccount {
+        email: a.email.clone(),
+        realm_url: a.realm_url.clone(),
+        realm_uri: a.realm_url.clone(),
+    };
+    let answer = DevUsers {
+        direct_admins: accounts.iter().filter(|a| a.is_admin).map(entry).collect(),
+        direct_users: accounts.iter().filter(|a| !a.is_admin).map(entry).collect(),
+    };
+    success_of(&answer, &[])
 }

@@ -12,9 +12,9 @@ use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::Password;
 use auth_service::{App, WebSession, bots};
-use serde_json::{Map, json};
+use serde_json::json;
 
-use crate::envelope::{ApiError, NOT_LOGGED_IN, success};
+use crate::envelope::{ApiError, NOT_LOGGED_IN, success_of};
 use crate::logging::{note_realm, note_user};
 use crate::pages::csrf;
 use crate::params::Params;
@@ -64,6 +64,53 @@ async fn session_for_json(
 
 /// `POST /json/fetch_api_key`: `password` (optional, empty by default) checked as a login of
 /// the session's person would check it; a wrong one is 400 "Password is incorrect.".
+/// The form of `POST /json/fetch_api_key`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `Params` reads the form.
+pub struct JsonFetchApiKeyForm {
+    /// The session's person's password, re-entered (empty by default).
+    #[schema(format = Password, required = false)]
+    password: String,
+    /// The session's CSRF token, unless sent as `X-CSRFToken`.
+    #[schema(required = false)]
+    csrfmiddlewaretoken: String,
+}
+
+/// The form of `POST /json/bots/{bot_id}/api_key/regenerate`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `Params` reads the form.
+pub struct JsonCsrfForm {
+    /// The session's CSRF token, unless sent as `X-CSRFToken`.
+    #[schema(required = false)]
+    csrfmiddlewaretoken: String,
+}
+
+/// What `POST /json/fetch_api_key` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JsonKeyAnswer {
+    api_key: String,
+    /// The delivery email.
+    email: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/json/fetch_api_key",
+    tag = "web session",
+    request_body(content = JsonFetchApiKeyForm, content_type = "application/x-www-form-urlencoded"),
+    params(("X-CSRFToken" = Option<String>, Header, description = "The session's CSRF token")),
+    responses(
+        (status = 200, description = "The key", body = JsonKeyAnswer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::SessionRequired),
+        (status = 403, response = crate::openapi::CsrfFailed),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session" = [])),
+)]
 pub async fn fetch_api_key(
     req: HttpRequest,
     payload: web::Payload,
@@ -79,13 +126,35 @@ pub async fn fetch_api_key(
         crate::limits::note(&req, d);
     }
     let key = result.outcome?;
-    let mut f = Map::new();
-    f.insert("api_key".into(), json!(key.expose()));
-    f.insert("email".into(), json!(session.user.delivery_email));
-    Ok(success(f, &params.ignored()))
+    let answer = JsonKeyAnswer {
+        api_key: key.expose().to_owned(),
+        email: session.user.delivery_email.clone(),
+    };
+    success_of(&answer, &params.ignored())
 }
 
 /// `POST /json/bots/{bot_id}/api_key/regenerate`: as the API route, with the session.
+#[utoipa::path(
+    post,
+    path = "/json/bots/{bot_id}/api_key/regenerate",
+    tag = "web session",
+    request_body(content = JsonCsrfForm, content_type = "application/x-www-form-urlencoded"),
+    params(
+        ("bot_id" = i64, Path, description = "The bot's user id"),
+        ("X-CSRFToken" = Option<String>, Header, description = "The session's CSRF token"),
+    ),
+    responses(
+        (status = 200, description = "The bot's new key", body = crate::routes::me::KeyAnswer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::SessionRequired),
+        (status = 403, response = crate::openapi::CsrfFailed),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session" = [])),
+)]
 pub async fn regenerate_bot_key(
     req: HttpRequest,
     path: web::Path<String>,
@@ -95,5 +164,5 @@ pub async fn regenerate_bot_key(
     let params = Params::of(&req, payload).await?;
     let session = session_for_json(&req, &app, &params).await?;
     let key = bots::regenerate_key(&app, &session.as_caller(), &path).await?;
-    Ok(key_answer(&key, &params.ignored()))
+    key_answer(&key, &params.ignored())
 }

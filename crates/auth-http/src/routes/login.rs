@@ -5,12 +5,60 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::Password;
 use auth_service::{App, LoginResult};
 
-use crate::envelope::{ApiError, success};
+use crate::envelope::{ApiError, success_of};
 use crate::limits::note;
 use crate::logging::{note_realm, note_user};
 use crate::params::Params;
 use crate::request;
 
+/// The form of `fetch_api_key`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `Params` reads the form.
+pub struct FetchApiKeyForm {
+    /// The email address (or, with LDAP, the directory username) to log in as.
+    username: String,
+    /// The account's password.
+    #[schema(format = Password)]
+    password: String,
+}
+
+/// The form of `dev_fetch_api_key`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: `Params` reads the form.
+pub struct DevFetchApiKeyForm {
+    /// The email address of the account to log in as.
+    username: String,
+}
+
+/// The answer to a login: the account's key.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LoginAnswer {
+    /// The API key, for HTTP Basic authentication with `email`.
+    api_key: String,
+    /// The account's delivery email.
+    email: String,
+    /// The account's id.
+    user_id: i64,
+}
+
+/// Log in with a username and password and get the account's API key (Zulip's
+/// `fetch_api_key`). Parameters in the form body or the query string.
+#[utoipa::path(
+    post,
+    path = "/api/v1/fetch_api_key",
+    tag = "authentication",
+    request_body(content = FetchApiKeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The account's key", body = LoginAnswer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 pub async fn fetch_api_key(
     req: HttpRequest,
     payload: web::Payload,
@@ -27,6 +75,24 @@ pub async fn fetch_api_key(
     key_response(&req, result, &params)
 }
 
+/// Log in without a password on a development server (Zulip's `dev_fetch_api_key`); a
+/// production server refuses it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dev_fetch_api_key",
+    tag = "development",
+    request_body(content = DevFetchApiKeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The account's key", body = LoginAnswer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 pub async fn dev_fetch_api_key(
     req: HttpRequest,
     payload: web::Payload,
@@ -56,9 +122,12 @@ fn key_response(
     }
     let ok = result.outcome?;
     note_user(req, ok.user.id);
-    let mut fields = serde_json::Map::new();
-    fields.insert("api_key".into(), serde_json::json!(ok.key.expose()));
-    fields.insert("email".into(), serde_json::json!(ok.user.delivery_email));
-    fields.insert("user_id".into(), serde_json::json!(ok.user.id.0));
-    Ok(success(fields, &params.ignored()))
+    success_of(
+        &LoginAnswer {
+            api_key: ok.key.expose().to_owned(),
+            email: ok.user.delivery_email.clone(),
+            user_id: ok.user.id.0,
+        },
+        &params.ignored(),
+    )
 }

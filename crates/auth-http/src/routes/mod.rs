@@ -1,12 +1,12 @@
 //! The route table: every path Latchkey answers, with the verbs each accepts. Anything else gets
 //! the Zulip envelope (404 "Endpoint does not exist", or 405 with `allowed_methods`).
 
-mod bots;
-mod dev;
-mod json;
-mod login;
+pub(crate) mod bots;
+pub(crate) mod dev;
+pub(crate) mod json;
+pub(crate) mod login;
 pub mod me;
-mod settings;
+pub(crate) mod settings;
 
 use actix_web::{HttpResponse, web};
 use auth_service::App;
@@ -86,6 +86,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(only(&["POST"])),
     )
     .service(
+        web::resource("/api/v1/openapi.json")
+            .route(web::get().to(crate::openapi::serve))
+            .route(web::head().to(crate::openapi::serve))
+            .default_service(only(&["GET", "HEAD"])),
+    )
+    .service(
         web::resource("/health")
             .route(web::get().to(health))
             .route(web::head().to(health))
@@ -99,53 +105,105 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// What `/health` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` (a 503 says `down`).
+    database: &'static str,
+    /// Rate limits shared through Redis (`shared`), per instance because Redis is unreachable
+    /// (`local`), or per instance by configuration (`memory`).
+    rate_limits: &'static str,
+}
+
 /// Load-balancer health check: 200 when the database answers, 503 with `"database":"down"`
 /// otherwise (at once when the database is known to be unreachable). Also says whether rate
 /// limits are shared through Redis right now (`shared`), per instance because Redis is
-/// unreachable (`local`), or per instance by configuration (`memory`).
+/// unreachable (`local`), or per instance by configuration (`memory`). Also answers `HEAD`.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 async fn health(state: web::Data<App>) -> Result<HttpResponse, ApiError> {
     let health = state.health().await;
-    let rate_limits = serde_json::json!(health.rate_limits);
     if let Err(e) = health.database {
         tracing::warn!(error = %e, "health check: database unreachable");
         return Err(ApiError::backend_unavailable()
             .with("database", serde_json::json!("down"))
-            .with("rate_limits", rate_limits));
+            .with("rate_limits", serde_json::json!(health.rate_limits)));
     }
-    let mut f = serde_json::Map::new();
-    f.insert("database".into(), serde_json::json!("ok"));
-    f.insert("rate_limits".into(), rate_limits);
-    Ok(crate::envelope::success(f, &[]))
+    let answer = Health {
+        database: "ok",
+        rate_limits: health.rate_limits,
+    };
+    crate::envelope::success_of(&answer, &[])
+}
+
+/// What `/readyz` answers (a 503 carries the same fields in the error envelope).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ok` or `down`.
+    database: &'static str,
+    /// `ok`, `down` or `not configured`.
+    directory: &'static str,
+    /// Each directory server's state (only with LDAP configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory_servers: Option<Vec<DirectoryServer>>,
+}
+
+/// One directory server of `/readyz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DirectoryServer {
+    uri: String,
+    state: &'static str,
 }
 
 /// Load-balancer readiness: 200 when the database answers and, with LDAP configured, at least
 /// one directory server answers; 503 otherwise. Says `database` (`ok`/`down`), `directory`
 /// (`ok`/`down`/`not configured`) and each server's state (`directory_servers`). The directory
-/// is probed at most every [`auth_service::readiness::TTL`].
+/// is probed at most every [`auth_service::readiness::TTL`]. Also answers `HEAD`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 async fn readyz(state: web::Data<App>) -> Result<HttpResponse, ApiError> {
     let ready = state.ready().await;
-    let mut f = serde_json::Map::new();
-    f.insert(
-        "database".into(),
-        serde_json::json!(if ready.database_up { "ok" } else { "down" }),
-    );
-    let directory = match &ready.directory {
-        None => "not configured",
-        Some(_) if ready.directory_up() => "ok",
-        Some(_) => "down",
+    let answer = Readiness {
+        database: if ready.database_up { "ok" } else { "down" },
+        directory: match &ready.directory {
+            None => "not configured",
+            Some(_) if ready.directory_up() => "ok",
+            Some(_) => "down",
+        },
+        directory_servers: ready.directory.as_ref().map(|servers| {
+            servers
+                .iter()
+                .map(|s| DirectoryServer {
+                    uri: s.uri.clone(),
+                    state: s.state.name(),
+                })
+                .collect()
+        }),
     };
-    f.insert("directory".into(), serde_json::json!(directory));
-    if let Some(servers) = &ready.directory {
-        let list: Vec<_> = servers
-            .iter()
-            .map(|s| serde_json::json!({"uri": s.uri, "state": s.state.name()}))
-            .collect();
-        f.insert("directory_servers".into(), serde_json::json!(list));
-    }
     if ready.is_ready() {
-        return Ok(crate::envelope::success(f, &[]));
+        return crate::envelope::success_of(&answer, &[]);
     }
-    Err(f
+    let fields = match serde_json::to_value(&answer) {
+        Ok(serde_json::Value::Object(f)) => f,
+        _ => serde_json::Map::new(),
+    };
+    Err(fields
         .into_iter()
         .fold(ApiError::backend_unavailable(), |e, (k, v)| e.with(&k, v)))
 }

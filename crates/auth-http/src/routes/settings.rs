@@ -3,13 +3,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::Realm;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
 use sha2::{Digest, Sha256};
 
 use auth_service::{App, ServiceError};
 
 use crate::HttpOptions;
-use crate::envelope::{ApiError, success};
+use crate::envelope::{ApiError, success_of};
 use crate::logging::note_realm;
 use crate::request;
 
@@ -27,6 +28,51 @@ const OTHER_METHODS: &[&str] = &[
     "discord",
 ];
 
+/// What `server_settings` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ServerSettings {
+    /// Zulip's login methods by name (`password`, `dev`, `email`, `ldap`, `github`, …):
+    /// whether each is enabled on this realm.
+    authentication_methods: BTreeMap<&'static str, bool>,
+    /// Always empty: Latchkey has no external (social) login methods.
+    #[schema(value_type = Vec<Object>)]
+    external_authentication_methods: Vec<serde_json::Value>,
+    zulip_version: String,
+    zulip_merge_base: String,
+    zulip_feature_level: u32,
+    push_notifications_enabled: bool,
+    /// True only for the `ZulipInvalid` client (Zulip's hook for refusing outdated clients).
+    is_incompatible: bool,
+    email_auth_enabled: bool,
+    require_email_format_usernames: bool,
+    /// The realm's URL (Zulip's old name for `realm_url`).
+    realm_uri: String,
+    realm_url: String,
+    realm_web_public_access_enabled: bool,
+    /// The realm's name (absent on the root domain without a realm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realm_name: Option<String>,
+    /// The realm's icon (absent on the root domain without a realm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realm_icon: Option<String>,
+    /// The realm's description as HTML (absent on the root domain without a realm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realm_description: Option<String>,
+}
+
+/// What a client needs to know before it logs in. Unauthenticated: an `Authorization` header
+/// is ignored. Also answers `HEAD`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/server_settings",
+    tag = "authentication",
+    responses(
+        (status = 200, description = "The server's and the realm's settings", body = ServerSettings),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 pub async fn server_settings(
     req: HttpRequest,
     state: web::Data<App>,
@@ -43,45 +89,35 @@ pub async fn server_settings(
     if login.realm.is_none() && options.root_domain_landing_page {
         return Err(ApiError::bad_request("Subdomain required"));
     }
-    let mut methods = Map::new();
-    methods.insert("password".into(), json!(login.password));
-    methods.insert("dev".into(), json!(login.dev));
-    methods.insert("email".into(), json!(login.email));
-    methods.insert("ldap".into(), json!(login.ldap));
+    let mut methods = BTreeMap::new();
+    methods.insert("password", login.password);
+    methods.insert("dev", login.dev);
+    methods.insert("email", login.email);
+    methods.insert("ldap", login.ldap);
     for name in OTHER_METHODS {
-        methods.insert((*name).into(), json!(false));
+        methods.insert(*name, false);
     }
-
     let zulip = &options.zulip;
-    let mut f = Map::new();
-    f.insert("authentication_methods".into(), Value::Object(methods));
-    f.insert("external_authentication_methods".into(), json!([]));
-    f.insert("zulip_version".into(), json!(zulip.version));
-    f.insert("zulip_merge_base".into(), json!(zulip.merge_base));
-    f.insert("zulip_feature_level".into(), json!(zulip.feature_level));
-    f.insert(
-        "push_notifications_enabled".into(),
-        json!(zulip.push_notifications_enabled),
-    );
-    f.insert("is_incompatible".into(), json!(is_incompatible(&req)));
-    f.insert("email_auth_enabled".into(), json!(login.email));
-    f.insert(
-        "require_email_format_usernames".into(),
-        json!(login.require_email_format_usernames),
-    );
-    f.insert("realm_uri".into(), json!(login.realm_url));
-    f.insert("realm_url".into(), json!(login.realm_url));
-    f.insert("realm_web_public_access_enabled".into(), json!(false));
-    if let Some(r) = &login.realm {
-        f.insert("realm_name".into(), json!(r.name));
-        f.insert("realm_icon".into(), json!(realm_icon(r)));
-        f.insert(
-            "realm_description".into(),
-            json!(render_description(&r.description)),
-        );
-    }
+    let realm = login.realm.as_ref();
+    let answer = ServerSettings {
+        authentication_methods: methods,
+        external_authentication_methods: Vec::new(),
+        zulip_version: zulip.version.clone(),
+        zulip_merge_base: zulip.merge_base.clone(),
+        zulip_feature_level: zulip.feature_level,
+        push_notifications_enabled: zulip.push_notifications_enabled,
+        is_incompatible: is_incompatible(&req),
+        email_auth_enabled: login.email,
+        require_email_format_usernames: login.require_email_format_usernames,
+        realm_uri: login.realm_url.clone(),
+        realm_url: login.realm_url.clone(),
+        realm_web_public_access_enabled: false,
+        realm_name: realm.map(|r| r.name.clone()),
+        realm_icon: realm.map(realm_icon),
+        realm_description: realm.map(|r| render_description(&r.description)),
+    };
     // server_settings is not part of Zulip's parameter framework: no ignored_parameters list.
-    Ok(success(f, &[]))
+    success_of(&answer, &[])
 }
 
 /// True only for the `ZulipInvalid` client, Zulip's hook for refusing outdated clients.

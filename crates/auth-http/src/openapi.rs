@@ -1,0 +1,228 @@
+//! The OpenAPI 3.1 document of the API (`GET /api/v1/openapi.json`): [`ApiDoc`] collects the
+//! `#[utoipa::path]` annotations kept on the handlers (routes/, `/metrics`) and the schemas of
+//! the answer types next to them; the error answers are the reusable responses below, all the
+//! Zulip error envelope ([`ErrorEnvelope`]) with the statuses of [`crate::envelope`].
+//!
+//! A success answer is `{"result":"success","msg":"", …fields}`: each handler's annotation names
+//! the type of its fields, and [`Envelope`] makes every JSON 200 of the document
+//! `allOf [SuccessEnvelope, <fields>]`, as [`crate::envelope::success`] writes it.
+//!
+//! Parameters are read from the form body (`application/x-www-form-urlencoded` or multipart) or
+//! the query string ([`crate::params`]); the document describes the form body.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Schema};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Latchkey",
+        description = "Zulip's authentication API as Latchkey serves it: log in for an API key, \
+            the caller's account and key, bots, forward-auth, and the operational endpoints. \
+            Parameters go in the form body (application/x-www-form-urlencoded or \
+            multipart/form-data) or the query string; answers are Zulip's JSON envelope. \
+            A path answers a verb it does not take with 405 (components/responses/MethodNotAllowed) \
+            and an unknown path with 404 `Endpoint does not exist`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        crate::routes::login::fetch_api_key,
+        crate::routes::login::dev_fetch_api_key,
+        crate::routes::settings::server_settings,
+        crate::routes::dev::dev_list_users,
+        crate::routes::me::get_me,
+        crate::routes::me::regenerate_own_key,
+        crate::routes::me::verify,
+        crate::routes::bots::list_bots,
+        crate::routes::bots::create_bot,
+        crate::routes::bots::deactivate_bot,
+        crate::routes::bots::get_bot_key,
+        crate::routes::bots::regenerate_bot_key,
+        crate::routes::bots::reactivate_user,
+        crate::routes::json::fetch_api_key,
+        crate::routes::json::regenerate_bot_key,
+        crate::routes::health,
+        crate::routes::readyz,
+        crate::metrics::serve,
+        serve,
+    ),
+    components(
+        schemas(SuccessEnvelope, ErrorEnvelope, Empty),
+        responses(
+            BadRequest,
+            Unauthorized,
+            SessionRequired,
+            CsrfFailed,
+            NotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            RateLimited,
+            Unavailable,
+        ),
+    ),
+    modifiers(&Security, &Envelope),
+)]
+pub struct ApiDoc;
+
+/// The answer of an endpoint that says nothing more than success.
+#[derive(ToSchema)]
+pub struct Empty {}
+
+/// 400 `BAD_REQUEST` (a refused value, a bad `Host`), `REQUEST_VARIABLE_MISSING` or
+/// `REQUEST_VARIABLE_INVALID` (with `var_name`, and `bad_value`).
+#[derive(ToResponse)]
+#[allow(dead_code)] // A response of the document only.
+pub struct BadRequest(ErrorEnvelope);
+
+/// 401: the credentials are missing or wrong (`UNAUTHORIZED` for HTTP Basic,
+/// `AUTHENTICATION_FAILED` and the account states for a login).
+#[derive(ToResponse)]
+#[response(headers((
+    "WWW-Authenticate" = String,
+    description = "`Basic realm=\"zulip\"` on a failed HTTP Basic authentication"
+)))]
+#[allow(dead_code)] // A response of the document only.
+pub struct Unauthorized(ErrorEnvelope);
+
+/// 401 `UNAUTHORIZED`: no live web session.
+#[derive(ToResponse)]
+#[response(headers(("WWW-Authenticate" = String, description = "`Session realm=\"zulip\"`")))]
+#[allow(dead_code)] // A response of the document only.
+pub struct SessionRequired(ErrorEnvelope);
+
+/// 403 `CSRF_FAILED` (with `reason`): the CSRF token or the Origin check failed.
+#[derive(ToResponse)]
+#[allow(dead_code)] // A response of the document only.
+pub struct CsrfFailed(ErrorEnvelope);
+
+/// 404 `NONEXISTENT_SUBDOMAIN`: the host names no realm (or not the account's).
+#[derive(ToResponse)]
+#[allow(dead_code)] // A response of the document only.
+pub struct NotFound(ErrorEnvelope);
+
+/// 405 (no `code`, with `allowed_methods`): the path does not take this verb. Any path can
+/// answer it, so no operation lists it.
+#[derive(ToResponse)]
+#[response(headers(("Allow" = String, description = "The verbs the path takes")))]
+#[allow(dead_code)] // A response of the document only.
+pub struct MethodNotAllowed(ErrorEnvelope);
+
+/// 413 `BAD_REQUEST`: the body is over the configured limit.
+#[derive(ToResponse)]
+#[allow(dead_code)] // A response of the document only.
+pub struct PayloadTooLarge(ErrorEnvelope);
+
+/// 429 `RATE_LIMIT_HIT`, with `retry-after` (seconds) in the body.
+#[derive(ToResponse)]
+#[response(headers(("Retry-After" = String, description = "Seconds to wait, fractional")))]
+#[allow(dead_code)] // A response of the document only.
+pub struct RateLimited(ErrorEnvelope);
+
+/// 503 `AUTHENTICATION_BACKEND_UNAVAILABLE`: the database or the directory cannot be reached.
+#[derive(ToResponse)]
+#[response(headers(("Retry-After" = String, description = "Seconds to wait")))]
+#[allow(dead_code)] // A response of the document only.
+pub struct Unavailable(ErrorEnvelope);
+
+/// The security schemes the annotations name: `basic` (email and API key), `session` (the
+/// pages' session cookie, for `/json`), `portal_cookie` (a login portal's cookie, for
+/// forward-auth; its name is configured).
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::pages::csrf::session_cookie_name(true),
+                "The pages' session cookie (`latchkey_session` when cookies are not secure)",
+            ))),
+        );
+        components.add_security_scheme(
+            "portal_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "portal",
+                "A login portal's cookie; its name is set in `[[portal.cookie]]`",
+            ))),
+        );
+    }
+}
+
+/// Wraps the fields schema of every JSON 200 in the success envelope.
+struct Envelope;
+
+impl Modify for Envelope {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.head,
+            ];
+            for op in ops.into_iter().flatten() {
+                let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") else {
+                    continue;
+                };
+                let Some(content) = ok.content.get_mut("application/json") else {
+                    continue;
+                };
+                if let Some(RefOr::Ref(fields)) = &content.schema {
+                    let all = AllOfBuilder::new()
+                        .item(Ref::from_schema_name("SuccessEnvelope"))
+                        .item(RefOr::Ref(fields.clone()))
+                        .build();
+                    content.schema = Some(RefOr::T(Schema::AllOf(all)));
+                }
+            }
+        }
+    }
+}
+
+/// The document as JSON, rendered once.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        ApiDoc::openapi().to_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the OpenAPI document could not be rendered");
+            String::new()
+        })
+    })
+}
+
+/// This document (OpenAPI 3.1). Also answers `HEAD`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The OpenAPI document", body = Object),
+    ),
+    security(()),
+)]
+pub async fn serve() -> Result<HttpResponse, crate::envelope::ApiError> {
+    let doc = json();
+    if doc.is_empty() {
+        return Err(crate::envelope::ApiError::internal());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        // The document changes only with the binary.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(doc))
+}
