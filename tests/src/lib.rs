@@ -11,6 +11,9 @@
 //!   one with a cookie jar for the pages, [`browser`] a headless Chromium over WebDriver.
 //! - [`smtp::SmtpSink`]: a private SMTP server that keeps what it receives.
 //! - [`portal_nginx::PortalNginx`]: nginx with TLS running the portal's worked example.
+//!
+//! Just over 600 lines: the harness's core types (database, server, fixture, client, replies)
+//! that every test module uses; the specialised fixtures live in their own modules.
 
 pub mod browser;
 pub mod ldap_world;

@@ -29,6 +29,9 @@
 //!   operation to `slapd.log` in the fixture's directory.
 //! - `LATCHKEY_SLAPD_KEEP=1`: keep the temporary directory after the fixture is dropped (its path
 //!   is printed to stderr).
+//!
+//! Longer than 600 lines on purpose: one fixture whose start-up, TLS material, seeding and
+//! process control (stop, restart, pause) share private state that a split would have to expose.
 
 use crate::process::{NotReady, ServerProcess, run_with_timeout};
 use std::fmt::Write as _;

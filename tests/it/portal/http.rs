@@ -1,5 +1,7 @@
 //! The portal and forward-auth over HTTP, straight to Latchkey, with the headers a proxy would
 //! add written by the test (web.md §8 cases 13 and 14, decisions 6, 7, 15).
+//!
+//! Just over 600 lines: the cases of one spec table (web.md §8, cases 13 and 14) kept together.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

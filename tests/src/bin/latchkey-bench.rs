@@ -2,6 +2,9 @@
 //!
 //! Every loop is bounded by a request count and a wall-clock budget. Servers run in this process
 //! (release build), on a fresh SQLite file and a fresh PostgreSQL database.
+//!
+//! Just over 600 lines: every scenario of `make bench` in one binary, so that one run writes
+//! one document whose ratios compare numbers measured together.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
