@@ -12,6 +12,7 @@
 //! Invariants: knows no SQL and no configuration file (it is handed an [`HttpOptions`]); nothing
 //! in the workspace but the binary depends on it.
 
+pub mod api_responses;
 pub mod basic;
 pub mod envelope;
 pub mod limits;

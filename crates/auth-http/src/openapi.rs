@@ -16,8 +16,12 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Schema};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 
+use crate::api_responses::{
+    BadRequest, CsrfFailed, Empty, MethodNotAllowed, NotFound, PayloadTooLarge, RateLimited,
+    SessionRequired, Unauthorized, Unavailable,
+};
 use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
 
 /// The document.
@@ -71,66 +75,6 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
     modifiers(&Security, &Envelope),
 )]
 pub struct ApiDoc;
-
-/// The answer of an endpoint that says nothing more than success.
-#[derive(ToSchema)]
-pub struct Empty {}
-
-/// 400 `BAD_REQUEST` (a refused value, a bad `Host`), `REQUEST_VARIABLE_MISSING` or
-/// `REQUEST_VARIABLE_INVALID` (with `var_name`, and `bad_value`).
-#[derive(ToResponse)]
-#[allow(dead_code)] // A response of the document only.
-pub struct BadRequest(ErrorEnvelope);
-
-/// 401: the credentials are missing or wrong (`UNAUTHORIZED` for HTTP Basic,
-/// `AUTHENTICATION_FAILED` and the account states for a login).
-#[derive(ToResponse)]
-#[response(headers((
-    "WWW-Authenticate" = String,
-    description = "`Basic realm=\"zulip\"` on a failed HTTP Basic authentication"
-)))]
-#[allow(dead_code)] // A response of the document only.
-pub struct Unauthorized(ErrorEnvelope);
-
-/// 401 `UNAUTHORIZED`: no live web session.
-#[derive(ToResponse)]
-#[response(headers(("WWW-Authenticate" = String, description = "`Session realm=\"zulip\"`")))]
-#[allow(dead_code)] // A response of the document only.
-pub struct SessionRequired(ErrorEnvelope);
-
-/// 403 `CSRF_FAILED` (with `reason`): the CSRF token or the Origin check failed.
-#[derive(ToResponse)]
-#[allow(dead_code)] // A response of the document only.
-pub struct CsrfFailed(ErrorEnvelope);
-
-/// 404 `NONEXISTENT_SUBDOMAIN`: the host names no realm (or not the account's).
-#[derive(ToResponse)]
-#[allow(dead_code)] // A response of the document only.
-pub struct NotFound(ErrorEnvelope);
-
-/// 405 (no `code`, with `allowed_methods`): the path does not take this verb. Any path can
-/// answer it, so no operation lists it.
-#[derive(ToResponse)]
-#[response(headers(("Allow" = String, description = "The verbs the path takes")))]
-#[allow(dead_code)] // A response of the document only.
-pub struct MethodNotAllowed(ErrorEnvelope);
-
-/// 413 `BAD_REQUEST`: the body is over the configured limit.
-#[derive(ToResponse)]
-#[allow(dead_code)] // A response of the document only.
-pub struct PayloadTooLarge(ErrorEnvelope);
-
-/// 429 `RATE_LIMIT_HIT`, with `retry-after` (seconds) in the body.
-#[derive(ToResponse)]
-#[response(headers(("Retry-After" = String, description = "Seconds to wait, fractional")))]
-#[allow(dead_code)] // A response of the document only.
-pub struct RateLimited(ErrorEnvelope);
-
-/// 503 `AUTHENTICATION_BACKEND_UNAVAILABLE`: the database or the directory cannot be reached.
-#[derive(ToResponse)]
-#[response(headers(("Retry-After" = String, description = "Seconds to wait")))]
-#[allow(dead_code)] // A response of the document only.
-pub struct Unavailable(ErrorEnvelope);
 
 /// The security schemes the annotations name: `basic` (email and API key), `session` (the
 /// pages' session cookie, for `/json`), `portal_cookie` (a login portal's cookie, for

@@ -81,6 +81,14 @@ pub async fn start(
             )
             .wrap(from_fn(request_log))
             .service(web::resource("/metrics").route(web::get().to(crate::metrics::serve)))
+            // Registered here, not in routes/, so that the handlers and the document that
+            // collects them do not import each other.
+            .service(
+                web::resource("/api/v1/openapi.json")
+                    .route(web::get().to(crate::openapi::serve))
+                    .route(web::head().to(crate::openapi::serve))
+                    .default_service(routes::only(&["GET", "HEAD"])),
+            )
             .configure(routes::configure)
             .configure(crate::pages::configure)
             .default_service(web::to(routes::not_found))

@@ -14,7 +14,6 @@ use auth_service::account::PasswordChangeError;
 use auth_service::{App, ServiceError, WebSession};
 
 use super::error::login_failure;
-use super::home::role_label;
 use super::shell::{Flash, Shell, redirect, render};
 use super::{PageError, csrf, realm_of, session_of};
 use crate::params::Params;
@@ -196,4 +195,16 @@ fn password_change_message(e: PasswordChangeError) -> Result<String, PageError> 
         PasswordChangeError::Service(other) => return Err(other.into()),
         other => other.to_string(),
     })
+}
+
+/// How a role is shown.
+fn role_label(role: auth_core::Role) -> &'static str {
+    use auth_core::Role;
+    match role {
+        Role::Owner => "Organization owner",
+        Role::Administrator => "Organization administrator",
+        Role::Moderator => "Moderator",
+        Role::Member => "Member",
+        Role::Guest => "Guest",
+    }
 }

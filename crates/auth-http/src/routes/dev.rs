@@ -32,8 +32,8 @@ pub struct DevUsers {
     tag = "development",
     responses(
         (status = 200, description = "The active people, administrators apart", body = DevUsers),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::api_responses::BadRequest),
+        (status = 503, response = crate::api_responses::Unavailable),
     ),
     security(()),
 )]

@@ -14,7 +14,7 @@ use auth_service::App;
 use crate::envelope::ApiError;
 
 /// A handler answering 405 with the given verbs.
-fn only(allowed: &'static [&'static str]) -> actix_web::Route {
+pub(crate) fn only(allowed: &'static [&'static str]) -> actix_web::Route {
     web::route()
         .to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allowed)) })
 }
@@ -86,12 +86,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(only(&["POST"])),
     )
     .service(
-        web::resource("/api/v1/openapi.json")
-            .route(web::get().to(crate::openapi::serve))
-            .route(web::head().to(crate::openapi::serve))
-            .default_service(only(&["GET", "HEAD"])),
-    )
-    .service(
         web::resource("/health")
             .route(web::get().to(health))
             .route(web::head().to(health))
@@ -125,7 +119,7 @@ pub struct Health {
     tag = "operations",
     responses(
         (status = 200, description = "The database answers", body = Health),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = crate::api_responses::Unavailable),
     ),
     security(()),
 )]
@@ -173,7 +167,7 @@ pub struct DirectoryServer {
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 503, response = crate::api_responses::Unavailable),
     ),
     security(()),
 )]
