@@ -66,6 +66,9 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_cache_lookups() {
     has("latchkey_key_cache_lookups_total{result=\"hit\"}");
     has("latchkey_key_cache_lookups_total{result=\"miss\"}");
     has("latchkey_password_hash_jobs");
+    // Database jobs in flight (the follower may be polling: any count), and their waits.
+    has("latchkey_database_jobs ");
+    has("latchkey_database_wait_seconds_count ");
     // Nothing a client typed becomes a label.
     assert!(!text.contains("nobody@zulip.com") && !text.contains(&key));
 

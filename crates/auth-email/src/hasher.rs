@@ -6,6 +6,11 @@
 //! bcrypt sees. Stored hashes carry the prefix `bcrypt-sha256$`. Plain bcrypt hashes (`$2a$`,
 //! `$2b$`, `$2y$`, for instance imported from another system) are still verified, but only for
 //! passwords of at most 72 bytes, and are replaced on the next successful login.
+//!
+//! Every check is one job on the hash threads ([`crate::pool`]), padding included: a wrong
+//! password against an outdated cheaper hash is followed, in the same job, by a verification at
+//! the configured cost, so a failed login costs one full verification and one trip through the
+//! queue whatever the account's hash looks like.
 
 use std::sync::Arc;
 
@@ -13,7 +18,8 @@ use auth_core::{Password, PasswordHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+
+use crate::pool::{HashPool, PoolOptions};
 
 /// Prefix of Latchkey's own hash format.
 pub const PREFIX: &str = "bcrypt-sha256$";
@@ -29,6 +35,8 @@ pub enum HashError {
     Bcrypt(String),
     #[error("hashing worker failed: {0}")]
     Worker(String),
+    #[error("could not start the password hash threads: {0}")]
+    Start(#[from] std::io::Error),
 }
 
 /// The result of checking a password against a stored hash.
@@ -41,11 +49,12 @@ pub enum Verification {
     Mismatch,
 }
 
-/// Hashes and verifies passwords at a configured bcrypt cost, at most one hash per CPU at a time.
+/// Hashes and verifies passwords at a configured bcrypt cost, on its own low-priority threads
+/// (at most one hash per thread at a time).
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     /// A hash of a random password at the configured cost, verified when there is no account so
     /// that an unknown email costs what a wrong password costs.
     dummy: PasswordHash,
@@ -100,21 +109,24 @@ fn verify_blocking(password: &Password, stored: &str, cost: u32) -> Verification
 }
 
 impl PasswordHasher {
-    /// Builds a hasher; computes the dummy hash once (one bcrypt at the configured cost).
+    /// Builds a hasher with one low-priority hash thread per CPU; computes the dummy hash once
+    /// (one bcrypt at the configured cost).
     pub fn new(cost: u32) -> Result<PasswordHasher, HashError> {
+        PasswordHasher::with_pool(cost, PoolOptions::for_this_machine())
+    }
+
+    /// Builds a hasher whose hash threads are as `pool` says.
+    pub fn with_pool(cost: u32, pool: PoolOptions) -> Result<PasswordHasher, HashError> {
         if !(4..=31).contains(&cost) {
             return Err(HashError::BadCost(cost));
         }
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         let dummy = hash_blocking(
             &Password::new("latchkey dummy password, never matches"),
             cost,
         )?;
         Ok(PasswordHasher {
             cost,
-            permits: Arc::new(Semaphore::new(workers)),
+            pool: Arc::new(HashPool::start(pool)?),
             dummy,
         })
     }
@@ -155,14 +167,10 @@ impl PasswordHasher {
         // Queued and running hash jobs, for `GET /metrics` (a drop guard: a cancelled login
         // leaves the count right).
         let _queued = HashJobGauge::enter();
-        let _permit = self
-            .permits
-            .acquire()
+        self.pool
+            .run(f)
             .await
-            .map_err(|e| HashError::Worker(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| HashError::Worker(e.to_string()))
+            .ok_or_else(|| HashError::Worker("the hash job did not finish".into()))
     }
 
     /// Hashes a new password.
@@ -172,15 +180,19 @@ impl PasswordHasher {
         self.run(move || hash_blocking(&password, cost)).await?
     }
 
-    /// Checks a password. With no stored hash the dummy hash is checked instead (and the answer
-    /// is always a mismatch), so the call costs the same either way.
+    /// Checks a password, in one hash job. With no stored hash the dummy hash is checked instead
+    /// (and the answer is always a mismatch), so the call costs the same either way; a mismatch
+    /// against a hash cheaper than the configured cost is followed by a check of the dummy in
+    /// the same job, so every mismatch costs at least one full verification.
     pub async fn verify(
         &self,
         password: &Password,
         stored: Option<&PasswordHash>,
     ) -> Result<Verification, HashError> {
+        let full = self.verify_costs_full(password, stored);
         let password = password.clone();
         let cost = self.cost;
+        let dummy = self.dummy.0.clone();
         // Anything that cannot match (no hash, an unknown format, a long password against a
         // legacy hash) still pays for one bcrypt, against the dummy.
         let (target, real) = match stored {
@@ -191,7 +203,13 @@ impl PasswordHasher {
             _ => (self.dummy.0.clone(), false),
         };
         let verdict = self
-            .run(move || verify_blocking(&password, &target, cost))
+            .run(move || {
+                let verdict = verify_blocking(&password, &target, cost);
+                if verdict == Verification::Mismatch && !full {
+                    verify_blocking(&password, &dummy, cost);
+                }
+                verdict
+            })
             .await?;
         Ok(if real {
             verdict

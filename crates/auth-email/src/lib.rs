@@ -13,6 +13,7 @@
 //! only workspace dependency is `auth-core`.
 
 mod hasher;
+mod pool;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use auth_core::{
 };
 
 pub use hasher::{HashError, PREFIX as HASH_PREFIX, PasswordHasher, Verification};
+pub use pool::PoolOptions;
 
 /// The email + password backend.
 pub struct EmailAuthBackend {
@@ -121,17 +123,20 @@ impl AuthBackend for EmailAuthBackend {
             .ctx
             .resolved(BackendKind::Email, &limit_identity(record.user.id))
             .await?;
-        if self
-            .hasher
-            .verify_costs_full(attempt.password, Some(stored))
-        {
-            attempt.ctx.note_full_hash();
-        }
+        // A mismatch always costs a full verification (the hasher pads a cheaper hash in the
+        // same job), so the chain need not pad it again.
         let verdict = self
             .hasher
             .verify(attempt.password, Some(stored))
             .await
             .map_err(unavailable)?;
+        if verdict == Verification::Mismatch
+            || self
+                .hasher
+                .verify_costs_full(attempt.password, Some(stored))
+        {
+            attempt.ctx.note_full_hash();
+        }
         match verdict {
             Verification::Mismatch => Err(AuthFailure::BadCredentials),
             Verification::Match { needs_rehash } if is_own => {
@@ -386,10 +391,11 @@ mod tests {
             login_paid(&b, &r1, "nobody@example.org", "x").await,
             (Err(AuthFailure::BadCredentials), false)
         );
-        // A cost-4 hash under a cost-5 server: verified, but not at full cost.
+        // A cost-4 hash under a cost-5 server: the mismatch is padded to full cost in the same
+        // hash job, so the chain need not pad it again.
         assert_eq!(
             login_paid(&b, &r1, "old@example.org", "wrong").await,
-            (Err(AuthFailure::BadCredentials), false)
+            (Err(AuthFailure::BadCredentials), true)
         );
         store.insert(
             user(2, 1, "new@example.org"),

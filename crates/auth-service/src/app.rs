@@ -111,7 +111,7 @@ impl App {
             store: store.clone(),
             keys: keys.clone(),
         });
-        let hasher = PasswordHasher::new(options.bcrypt_cost)?;
+        let hasher = PasswordHasher::with_pool(options.bcrypt_cost, options.hash_pool)?;
         let policy = options.password_policy;
         let ldap = match options.ldap {
             Some(cfg) => {

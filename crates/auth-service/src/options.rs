@@ -30,6 +30,8 @@ pub struct Options {
     /// A development server (the `dev` backend and endpoints may be used).
     pub development: bool,
     pub bcrypt_cost: u32,
+    /// The threads password hashes run on.
+    pub hash_pool: auth_email::PoolOptions,
     pub password_policy: PasswordPolicy,
     /// The directory, when LDAP is configured.
     pub ldap: Option<auth_ldap::LdapConfig>,

@@ -1,7 +1,9 @@
 //! The connection and transaction helper every query goes through: `with_conn` runs a closure
 //! on a pooled connection on tokio's blocking threads (a failed worker maps to `Unavailable`), and
 //! `write` runs it in one transaction, serialised with this process's other writes on SQLite. The
-//! closures return `StoreError`, so diesel's errors map through `From` at each `?`.
+//! closures return `StoreError`, so diesel's errors map through `From` at each `?`. Every job is
+//! counted in `latchkey_database_jobs` (queued or running on the blocking threads) and its wait
+//! for a thread and a connection in `latchkey_database_wait_seconds`.
 
 use diesel::Connection;
 
@@ -15,8 +17,14 @@ impl Store {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // For `GET /metrics`: jobs waiting for a blocking thread or a connection, or running,
+        // and how long each waited before it had a connection.
+        let _in_flight = JobGauge::enter();
+        let queued = std::time::Instant::now();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
+            metrics::histogram!("latchkey_database_wait_seconds")
+                .record(queued.elapsed().as_secs_f64());
             f(&mut conn)
         })
         .await
@@ -37,5 +45,22 @@ impl Store {
             c.transaction(f)
         })
         .await
+    }
+}
+
+/// Counts one database job in `latchkey_database_jobs` while it lives (a drop guard: a
+/// cancelled request leaves the count right).
+struct JobGauge;
+
+impl JobGauge {
+    fn enter() -> JobGauge {
+        metrics::gauge!("latchkey_database_jobs").increment(1.0);
+        JobGauge
+    }
+}
+
+impl Drop for JobGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("latchkey_database_jobs").decrement(1.0);
     }
 }

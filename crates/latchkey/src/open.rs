@@ -157,6 +157,7 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
         backends: settings.backend_kinds(),
         development: settings.development.enabled,
         bcrypt_cost: settings.auth.bcrypt_cost,
+        hash_pool: settings.hash_pool(),
         password_policy: settings.password_policy(),
         ldap: if settings.ldap_enabled() {
             Some(settings.ldap_config()?)

@@ -93,6 +93,17 @@ impl Settings {
         }
     }
 
+    /// The password hash threads: `auth.hash_threads` (0: one per CPU) at the nice value
+    /// `auth.hash_nice`.
+    pub fn hash_pool(&self) -> auth_email::PoolOptions {
+        let mut pool = auth_email::PoolOptions::for_this_machine();
+        if self.auth.hash_threads > 0 {
+            pool.threads = self.auth.hash_threads;
+        }
+        pool.nice = self.auth.hash_nice;
+        pool
+    }
+
     /// Whether `auth.backends` lists the LDAP backend.
     pub fn ldap_enabled(&self) -> bool {
         self.auth.backends.contains(&BackendKind::Ldap)

@@ -79,6 +79,11 @@ pub struct AuthSettings {
     pub backends: Vec<BackendKind>,
     /// bcrypt cost for new hashes; existing hashes are upgraded on the next successful login.
     pub bcrypt_cost: u32,
+    /// Threads that hash passwords (at most this many hashes at once); 0 means one per CPU.
+    pub hash_threads: usize,
+    /// Added to the hash threads' nice value (0 to 19), so that a flood of logins does not slow
+    /// down API-key checks; 0 runs them at the priority of the request threads.
+    pub hash_nice: i32,
     pub password_policy: PasswordPolicySettings,
 }
 
@@ -215,6 +220,8 @@ impl Default for AuthSettings {
         AuthSettings {
             backends: vec![BackendKind::Email],
             bcrypt_cost: 12,
+            hash_threads: 0,
+            hash_nice: auth_email::PoolOptions::DEFAULT_NICE,
             password_policy: PasswordPolicySettings::default(),
         }
     }

@@ -47,6 +47,18 @@ impl Settings {
                 self.auth.bcrypt_cost
             ));
         }
+        if self.auth.hash_threads > 256 {
+            p.push(format!(
+                "auth.hash_threads = {} is more than 256 (0 means one per CPU)",
+                self.auth.hash_threads
+            ));
+        }
+        if !(0..=19).contains(&self.auth.hash_nice) {
+            p.push(format!(
+                "auth.hash_nice = {} must be between 0 and 19",
+                self.auth.hash_nice
+            ));
+        }
         let pp = &self.auth.password_policy;
         if pp.min_length == 0 || pp.min_length > pp.max_length {
             p.push("auth.password_policy: need 1 <= min_length <= max_length".into());

@@ -1,0 +1,155 @@
+//! The threads password hashes run on: a small pool of its own, at a lower CPU priority (a
+//! higher nice value) than the threads that serve requests.
+//!
+//! bcrypt at cost 12 keeps a core busy for about 300 ms. On the tokio blocking pool, a flood of
+//! logins would compete on equal terms with the workers answering API-key checks, and every
+//! key check would wait for a time slice behind a hash. Here each hash thread lowers its own
+//! scheduling priority (its nice value; Linux keeps one per thread) when it starts, so the
+//! kernel prefers a request thread that is ready and hashes take the rest of the CPU: logins
+//! keep their throughput on an otherwise idle machine, key checks keep their latency during a
+//! flood. The nice value is a trade: at 19 a hash gets about 1.5% of a core that a normal
+//! thread keeps busy (a cost-12 login could take 20 s on a host busy with other work), at 10
+//! about 10%. If the priority cannot be lowered (a platform without per-thread nice values, a
+//! container that forbids it), the pool still works, at normal priority, and says so once in
+//! the log.
+
+use std::panic::AssertUnwindSafe;
+
+use crossbeam_channel::{Receiver, Sender};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of threads running hash jobs in the order they arrive.
+#[derive(Debug)]
+pub(crate) struct HashPool {
+    jobs: Sender<Job>,
+}
+
+/// How the pool's threads are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Number of hash threads (at most this many hashes run at once).
+    pub threads: usize,
+    /// The nice value the threads add to their own (0 to 19; 0 leaves them as they are).
+    pub nice: i32,
+}
+
+impl PoolOptions {
+    /// The default nice value of the hash threads.
+    pub const DEFAULT_NICE: i32 = 10;
+
+    /// One thread per CPU, at [`PoolOptions::DEFAULT_NICE`].
+    pub fn for_this_machine() -> PoolOptions {
+        PoolOptions {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            nice: PoolOptions::DEFAULT_NICE,
+        }
+    }
+}
+
+impl HashPool {
+    /// Starts the threads. They end when the last handle to the pool is dropped.
+    pub(crate) fn start(options: PoolOptions) -> std::io::Result<HashPool> {
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..options.threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-hash-{i}"))
+                .spawn(move || work(&queue, options.nice))?;
+        }
+        Ok(HashPool { jobs })
+    }
+
+    /// Runs `f` on a hash thread; `None` if the pool is gone or the job panicked.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have gone (a cancelled request): nothing to tell it.
+            let _ = tx.send(f());
+        });
+        self.jobs.send(job).ok()?;
+        rx.await.ok()
+    }
+}
+
+fn work(queue: &Receiver<Job>, nice: i32) {
+    if nice > 0 {
+        lower_priority(nice);
+    }
+    while let Ok(job) = queue.recv() {
+        // A panicking job loses its own answer (its caller sees a worker error), not the thread.
+        if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+            tracing::error!("a password hash job panicked");
+        }
+    }
+}
+
+/// Adds `nice` to the calling thread's nice value (Linux: the thread only, by its thread id).
+fn lower_priority(nice: i32) {
+    use std::sync::Once;
+    static WARNED: Once = Once::new();
+    let now = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+    let set = now.and_then(|now| {
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), (now + nice).min(19))
+    });
+    if let Err(e) = set {
+        WARNED.call_once(|| {
+            tracing::warn!(error = %e, "could not lower the priority of the password hash threads; they run at normal priority");
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_and_a_panic_keeps_the_thread() {
+        let pool = HashPool::start(PoolOptions {
+            threads: 1,
+            nice: 19,
+        })
+        .unwrap();
+        assert_eq!(pool.run(|| 2 + 2).await, Some(4));
+        let boom: Option<()> = pool.run(|| panic!("boom")).await;
+        assert_eq!(boom, None);
+        // The one thread survived the panic.
+        assert_eq!(pool.run(|| "still here").await, Some("still here"));
+    }
+
+    /// Field 19 of /proc/thread-self/stat (the 17th after the parenthesised name) is the nice value.
+    #[cfg(target_os = "linux")]
+    fn nice_of_this_thread() -> String {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        after_name.split_whitespace().nth(16).unwrap().to_owned()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hash_threads_add_their_nice_value() {
+        let pool = HashPool::start(PoolOptions {
+            threads: 1,
+            nice: 5,
+        })
+        .unwrap();
+        let mine: i32 = nice_of_this_thread().parse().unwrap();
+        let nice = pool.run(nice_of_this_thread).await.unwrap();
+        assert_eq!(nice, (mine + 5).min(19).to_string());
+        // With 0 the threads keep the nice value of the thread that started them.
+        let pool = HashPool::start(PoolOptions {
+            threads: 1,
+            nice: 0,
+        })
+        .unwrap();
+        assert_eq!(
+            pool.run(nice_of_this_thread).await.unwrap(),
+            mine.to_string()
+        );
+    }
+}
