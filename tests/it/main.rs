@@ -3,6 +3,7 @@
 //! harness is the `latchkey_tests` library, `tests/src/`); nextest names a test
 //! `it::<module>::<test>`, e.g. `cargo nextest run -p latchkey-tests -E 'test(/^ldap::/)'`.
 
+mod admin_api;
 mod api_keys;
 mod bad_input;
 mod cli;

@@ -243,6 +243,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::MalformedHost => ApiError::bad_request(e.to_string()),
             ServiceError::NoSuchRealm => ApiError::nonexistent_subdomain(),
             ServiceError::Forbidden(msg) => ApiError::bad_request(msg),
+            ServiceError::Principal(msg) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "UNAUTHORIZED_PRINCIPAL", msg)
+            }
             ServiceError::Key(refusal) => ApiError::unauthorized(match refusal {
                 KeyRefusal::Malformed => MALFORMED_KEY,
                 KeyRefusal::Invalid => INVALID_KEY,

@@ -30,7 +30,8 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
     info(
         title = "Latchkey",
         description = "Zulip's authentication API as Latchkey serves it: log in for an API key, \
-            the caller's account and key, bots, forward-auth, and the operational endpoints. \
+            the caller's account and key, bots, the realm's accounts and login methods for its \
+            administrators, forward-auth, and the operational endpoints. \
             Parameters go in the form body (application/x-www-form-urlencoded or \
             multipart/form-data) or the query string; answers are Zulip's JSON envelope. \
             A path answers a verb it does not take with 405 (components/responses/MethodNotAllowed) \
@@ -51,6 +52,12 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
         crate::routes::bots::get_bot_key,
         crate::routes::bots::regenerate_bot_key,
         crate::routes::bots::reactivate_user,
+        crate::routes::users::list_users,
+        crate::routes::users::get_user,
+        crate::routes::users::update_user,
+        crate::routes::users::deactivate_user,
+        crate::routes::users::create_user,
+        crate::routes::realm::update_realm,
         crate::routes::json::fetch_api_key,
         crate::routes::json::regenerate_bot_key,
         crate::routes::health,

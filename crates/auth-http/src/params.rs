@@ -142,6 +142,37 @@ impl Params {
             .ok_or_else(|| ApiError::missing_argument(name))
     }
 
+    /// A JSON-encoded parameter (Zulip's `json_validator` parameters: booleans, numbers,
+    /// objects), parsed; `'Argument "<name>" is not valid JSON.'` when it is not JSON.
+    pub fn json(&self, name: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        match self.optional(name) {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str(raw).map(Some).map_err(|_| {
+                ApiError::bad_request(format!("Argument \"{name}\" is not valid JSON."))
+            }),
+        }
+    }
+
+    /// A JSON boolean parameter (`true`/`false`); Zulip's `"<name> is not a boolean"` otherwise.
+    pub fn json_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.json(name)? {
+            None => Ok(None),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(ApiError::bad_request(format!("{name} is not a boolean"))),
+        }
+    }
+
+    /// A JSON integer parameter; Zulip's `"<name> is not an integer"` otherwise.
+    pub fn json_int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.json(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("{name} is not an integer"))),
+        }
+    }
+
     /// Sorted names that were sent but never asked for.
     pub fn ignored(&self) -> Vec<String> {
         let used = self.used.borrow();
@@ -283,6 +314,29 @@ mod tests {
         assert_eq!(p.ignored(), vec!["alpha".to_string(), "zeta".to_string()]);
         let e = p.required("password").unwrap_err();
         assert_eq!(e.code, Some("REQUEST_VARIABLE_MISSING"));
+    }
+
+    #[test]
+    fn json_parameters_are_zulips() {
+        let p = Params::from_pairs(
+            &[
+                ("a", "true"),
+                ("b", "yes"),
+                ("c", "1"),
+                ("d", "300"),
+                ("e", "1.5"),
+            ],
+            &[],
+        );
+        assert_eq!(p.json_bool("a").unwrap(), Some(true));
+        assert_eq!(p.json_bool("missing").unwrap(), None);
+        assert_eq!(
+            p.json_bool("b").unwrap_err().msg,
+            "Argument \"b\" is not valid JSON."
+        );
+        assert_eq!(p.json_bool("c").unwrap_err().msg, "c is not a boolean");
+        assert_eq!(p.json_int("d").unwrap(), Some(300));
+        assert_eq!(p.json_int("e").unwrap_err().msg, "e is not an integer");
     }
 
     #[test]

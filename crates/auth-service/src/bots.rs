@@ -141,7 +141,7 @@ pub fn require_member(caller: &User) -> Result<(), ServiceError> {
 }
 
 /// The account `raw_id` names in `realm`; `missing` is the message when there is none.
-async fn user_in_realm(
+pub(crate) async fn user_in_realm(
     app: &App,
     realm: &Realm,
     raw_id: &str,
@@ -244,21 +244,11 @@ pub async fn deactivate_for(app: &App, caller: &Caller, raw_id: &str) -> Result<
 }
 
 /// Reactivates an account: a bot by its owner or an administrator, a person by an
-/// administrator.
+/// administrator ([`crate::members::reactivate_for`], the one path for every account).
 pub async fn reactivate_for(app: &App, caller: &Caller, raw_id: &str) -> Result<(), ServiceError> {
-    require_member(&caller.user)?;
-    let target = user_in_realm(app, &caller.realm, raw_id, "No such user").await?;
-    let allowed = caller.user.role.is_realm_admin()
-        || (target.is_bot() && target.bot_owner_id == Some(caller.user.id));
-    if !allowed {
-        return Err(ServiceError::Forbidden("Insufficient permission"));
-    }
-    app.store
-        .set_user_active(target.id, true, Actor::api(Some(caller.user.id)))
+    crate::members::reactivate_for(app, caller, raw_id)
         .await
-        .map_err(unavailable)?;
-    app.keys.invalidate_user(target.id);
-    Ok(())
+        .map(|_| ())
 }
 
 /// The bots `caller` owns ("Your bots": only the caller's own, even for an administrator),

@@ -21,6 +21,10 @@ pub enum ServiceError {
     /// Not allowed for this caller, with the message to show (Zulip answers these 400).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The caller's role is not enough (Zulip's `UNAUTHORIZED_PRINCIPAL`: "Must be an
+    /// organization administrator", "… owner").
+    #[error("{0}")]
+    Principal(&'static str),
     /// A login (or the rate limit in front of it) refused.
     #[error("{0:?}")]
     Auth(AuthFailure),

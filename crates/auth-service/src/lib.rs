@@ -12,6 +12,9 @@
 //! - [`sessions`]: web sessions (start, look up, end) for the pages; [`account`]: the
 //!   settings page's re-authentication, zuliprc and password change; [`portal`]: the login
 //!   portal's sessions for other apps behind a forward-auth proxy.
+//! - [`members`]: the realm's people and bots as administrators manage them (list, read,
+//!   name and role, deactivate, reactivate, create) and its login methods, with Zulip's role
+//!   rules, for the API, the pages and the CLI.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
@@ -33,6 +36,7 @@ pub mod limits;
 pub mod login;
 pub mod lookup_cache;
 pub mod mail;
+pub mod members;
 mod options;
 pub mod portal;
 pub mod readiness;

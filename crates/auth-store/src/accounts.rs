@@ -94,77 +94,8 @@ impl Store {
         update: DirectoryUpdate,
         actor: Actor,
     ) -> Result<User, StoreError> {
-        self.write(move |c| {
-            let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
-            // Every audit row it writes: this realm, this actor, the user it changed.
-            let realm = Some(current.realm_id);
-            let log = |c: &mut DbConnection, event, changed: UserId, detail| {
-                audit(c, realm, event, &actor, Some(changed), detail)
-            };
-            if let Some(email) = &update.email {
-                let email = email.trim();
-                if email != current.delivery_email {
-                    diesel::update(users::table.find(user.0))
-                        .set((
-                            users::delivery_email.eq(email),
-                            users::email_key.eq(email_lookup_key(email)),
-                        ))
-                        .execute(c)
-                        .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
-                    let detail = serde_json::json!({"old": current.delivery_email, "new": email});
-                    log(c, AuditEvent::UserEmailChanged, user, detail)?;
-                }
-            }
-            if let Some(name) = &update.full_name {
-                if *name != current.full_name {
-                    diesel::update(users::table.find(user.0))
-                        .set(users::full_name.eq(name))
-                        .execute(c)?;
-                    let detail = serde_json::json!({"old": current.full_name, "new": name});
-                    log(c, AuditEvent::UserFullNameChanged, user, detail)?;
-                }
-            }
-            if let Some(id) = &update.external_id {
-                if current.external_id != *id {
-                    diesel::update(users::table.find(user.0))
-                        .set(users::external_id.eq(id))
-                        .execute(c)
-                        .map_err(|e| {
-                            conflict_as(e, "a user with that directory id in this realm")
-                        })?;
-                    let detail = serde_json::json!({"external_id": id, "old": current.external_id});
-                    log(c, AuditEvent::UserExternalIdChanged, user, detail)?;
-                }
-            }
-            if let Some(active) = update.active {
-                if active != current.is_active {
-                    set_active(c, user, active, &actor, update.reason.as_deref())?;
-                    let event = if active {
-                        AuditEvent::UserReactivated
-                    } else {
-                        AuditEvent::UserDeactivated
-                    };
-                    let detail = serde_json::json!({"reason": update.reason});
-                    log(c, event, user, detail)?;
-                    if !active && !current.is_bot() {
-                        // As Zulip does: a deactivated person's bots go with them.
-                        let bots: Vec<i64> = users::table
-                            .filter(users::bot_owner_id.eq(user.0))
-                            .filter(users::is_active.eq(true))
-                            .select(users::id)
-                            .load(c)?;
-                        for bot in bots {
-                            set_active(c, UserId(bot), false, &actor, Some("owner deactivated"))?;
-                            let detail = serde_json::json!({"because_owner_deactivated": user.0});
-                            log(c, AuditEvent::UserDeactivated, UserId(bot), detail)?;
-                        }
-                    }
-                }
-            }
-            // Diesel's own "not found", as a plain `first` would report it.
-            find_user(c, user)?.ok_or(StoreError::NotFound("row"))
-        })
-        .await
+        self.write(move |c| update_user_tx(c, user, &update, &actor))
+            .await
     }
 
     /// Audits a directory entry's refused claim on an account linked to another entry.
@@ -219,4 +150,81 @@ fn set_active(
         end_sessions_of(c, user, None)?;
     }
     Ok(())
+}
+
+/// [`Store::update_user`] inside the caller's transaction: one audit row per changed field; a
+/// person's deactivation takes their active bots with them (as Zulip's does) and ends their web
+/// sessions.
+pub(crate) fn update_user_tx(
+    c: &mut DbConnection,
+    user: UserId,
+    update: &DirectoryUpdate,
+    actor: &Actor,
+) -> Result<User, StoreError> {
+    let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
+    // Every audit row it writes: this realm, this actor, the user it changed.
+    let realm = Some(current.realm_id);
+    let log = |c: &mut DbConnection, event, changed: UserId, detail| {
+        audit(c, realm, event, actor, Some(changed), detail)
+    };
+    if let Some(email) = &update.email {
+        let email = email.trim();
+        if email != current.delivery_email {
+            diesel::update(users::table.find(user.0))
+                .set((
+                    users::delivery_email.eq(email),
+                    users::email_key.eq(email_lookup_key(email)),
+                ))
+                .execute(c)
+                .map_err(|e| conflict_as(e, "a user with that email in this realm"))?;
+            let detail = serde_json::json!({"old": current.delivery_email, "new": email});
+            log(c, AuditEvent::UserEmailChanged, user, detail)?;
+        }
+    }
+    if let Some(name) = &update.full_name {
+        if *name != current.full_name {
+            diesel::update(users::table.find(user.0))
+                .set(users::full_name.eq(name))
+                .execute(c)?;
+            let detail = serde_json::json!({"old": current.full_name, "new": name});
+            log(c, AuditEvent::UserFullNameChanged, user, detail)?;
+        }
+    }
+    if let Some(id) = &update.external_id {
+        if current.external_id != *id {
+            diesel::update(users::table.find(user.0))
+                .set(users::external_id.eq(id))
+                .execute(c)
+                .map_err(|e| conflict_as(e, "a user with that directory id in this realm"))?;
+            let detail = serde_json::json!({"external_id": id, "old": current.external_id});
+            log(c, AuditEvent::UserExternalIdChanged, user, detail)?;
+        }
+    }
+    if let Some(active) = update.active {
+        if active != current.is_active {
+            set_active(c, user, active, actor, update.reason.as_deref())?;
+            let event = if active {
+                AuditEvent::UserReactivated
+            } else {
+                AuditEvent::UserDeactivated
+            };
+            let detail = serde_json::json!({"reason": update.reason});
+            log(c, event, user, detail)?;
+            if !active && !current.is_bot() {
+                // As Zulip does: a deactivated person's bots go with them.
+                let bots: Vec<i64> = users::table
+                    .filter(users::bot_owner_id.eq(user.0))
+                    .filter(users::is_active.eq(true))
+                    .select(users::id)
+                    .load(c)?;
+                for bot in bots {
+                    set_active(c, UserId(bot), false, actor, Some("owner deactivated"))?;
+                    let detail = serde_json::json!({"because_owner_deactivated": user.0});
+                    log(c, AuditEvent::UserDeactivated, UserId(bot), detail)?;
+                }
+            }
+        }
+    }
+    // Diesel's own "not found", as a plain `first` would report it.
+    find_user(c, user)?.ok_or(StoreError::NotFound("row"))
 }

@@ -47,7 +47,7 @@ pub use pool::{DbConnection, DbKind};
 pub use realms::NewRealm;
 pub use reset_tokens::ResetRequest;
 pub use sessions::{NewSession, SessionWithUser, StoredSession};
-pub use users::{KeySealer, NewUser, UserFilter};
+pub use users::{KeySealer, NewUser, OwnerGuarded, UserFilter};
 
 /// Storage failures. Messages name tables and constraints, never values or credentials.
 #[derive(Debug, thiserror::Error)]

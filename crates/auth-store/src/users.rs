@@ -9,12 +9,13 @@ use auth_core::{
 };
 use diesel::prelude::*;
 
+use crate::accounts::update_user_tx;
 use crate::audit::audit;
 use crate::changes::change_user;
 use crate::keys::insert_key;
 use crate::models::UserRow;
 use crate::passwords::set_password_tx;
-use crate::schema::users;
+use crate::schema::{realms, users};
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
@@ -33,6 +34,14 @@ pub struct NewUser {
 
 /// Seals a freshly generated key for the user id the database has just assigned.
 pub type KeySealer = Box<dyn FnOnce(UserId) -> SealedKey + Send>;
+
+/// The outcome of a change that must leave the realm an active human owner (Zulip's
+/// `check_last_owner`): done, or refused because the user is the realm's only one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerGuarded<T> {
+    Done(T),
+    LastOwner,
+}
 
 /// Which users a listing returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +210,59 @@ impl Store {
         .await
     }
 
+    /// Changes a user's role (audited), unless that takes the owner role from the realm's only
+    /// active human owner. Checked and changed in one transaction that holds the realm's row,
+    /// so two owners demoting each other at once cannot both succeed.
+    pub async fn set_role_keeping_an_owner(
+        &self,
+        user: UserId,
+        role: Role,
+        actor: Actor,
+    ) -> Result<OwnerGuarded<User>, StoreError> {
+        self.write(move |c| {
+            let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
+            if role != Role::Owner && is_last_owner(c, &current)? {
+                return Ok(OwnerGuarded::LastOwner);
+            }
+            if current.role != role {
+                let detail = serde_json::json!({"role": role.name(), "old": current.role.name()});
+                change_user(c, user, AuditEvent::UserRoleChanged, &actor, detail, |c| {
+                    diesel::update(users::table.find(user.0))
+                        .set(users::role.eq(role.as_i32()))
+                        .execute(c)
+                })?;
+            }
+            Ok(OwnerGuarded::Done(
+                find_user(c, user)?.ok_or(StoreError::NotFound("user"))?,
+            ))
+        })
+        .await
+    }
+
+    /// Deactivates a user (with their bots, ending their web sessions; audited, with the reason
+    /// given), unless they are the realm's only active human owner; checked and changed in one
+    /// transaction that holds the realm's row.
+    pub async fn deactivate_keeping_an_owner(
+        &self,
+        user: UserId,
+        reason: Option<String>,
+        actor: Actor,
+    ) -> Result<OwnerGuarded<User>, StoreError> {
+        self.write(move |c| {
+            let current = find_user(c, user)?.ok_or(StoreError::NotFound("user"))?;
+            if is_last_owner(c, &current)? {
+                return Ok(OwnerGuarded::LastOwner);
+            }
+            let update = DirectoryUpdate {
+                active: Some(false),
+                reason,
+                ..DirectoryUpdate::default()
+            };
+            update_user_tx(c, user, &update, &actor).map(OwnerGuarded::Done)
+        })
+        .await
+    }
+
     /// Deactivates or reactivates a user (audited when it changes anything).
     pub async fn set_user_active(
         &self,
@@ -243,4 +305,25 @@ pub(crate) fn find_login(
         .first(c)
         .optional()?
         .map(UserRow::into_record))
+}
+
+/// Whether `user` is an owner and no other active human owner of its realm is left. Takes the
+/// realm's row first (a no-op update), so that on PostgreSQL the transactions that ask this
+/// about one realm run one after the other (SQLite serialises every write already).
+fn is_last_owner(c: &mut DbConnection, user: &User) -> Result<bool, StoreError> {
+    if user.role != Role::Owner || user.is_bot() {
+        return Ok(false);
+    }
+    diesel::update(realms::table.find(user.realm_id.0))
+        .set(realms::deactivated.eq(realms::deactivated))
+        .execute(c)?;
+    let others: i64 = users::table
+        .filter(users::realm_id.eq(user.realm_id.0))
+        .filter(users::role.eq(Role::Owner.as_i32()))
+        .filter(users::is_active.eq(true))
+        .filter(users::bot_type.is_null())
+        .filter(users::id.ne(user.id.0))
+        .count()
+        .get_result(c)?;
+    Ok(others == 0)
 }

@@ -6,7 +6,9 @@ pub(crate) mod dev;
 pub(crate) mod json;
 pub(crate) mod login;
 pub mod me;
+pub(crate) mod realm;
 pub(crate) mod settings;
+pub(crate) mod users;
 
 use actix_web::{HttpResponse, web};
 use auth_service::App;
@@ -74,6 +76,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/api/v1/users/{user_id}/reactivate")
             .route(web::post().to(bots::reactivate_user))
             .default_service(only(&["POST"])),
+    )
+    // After `/api/v1/users/me`, which is registered first and so wins over `{user_id}`.
+    .service(
+        web::resource("/api/v1/users")
+            .route(web::get().to(users::list_users))
+            .route(web::head().to(users::list_users))
+            .route(web::post().to(users::create_user))
+            .default_service(only(&["GET", "HEAD", "POST"])),
+    )
+    .service(
+        web::resource("/api/v1/users/{user_id}")
+            .route(web::get().to(users::get_user))
+            .route(web::head().to(users::get_user))
+            .route(web::patch().to(users::update_user))
+            .route(web::delete().to(users::deactivate_user))
+            .default_service(only(&["DELETE", "GET", "HEAD", "PATCH"])),
+    )
+    .service(
+        web::resource("/api/v1/realm")
+            .route(web::patch().to(realm::update_realm))
+            .default_service(only(&["PATCH"])),
     )
     .service(
         web::resource("/json/fetch_api_key")

@@ -185,10 +185,15 @@ pub(crate) async fn realm_command(state: AppState, cmd: RealmCommand) -> Result<
                 ldap: ldap.unwrap_or(realm.methods.ldap),
                 dev: dev.unwrap_or(realm.methods.dev),
             };
-            let realm = state
-                .store
-                .set_realm_methods(realm.id, methods, Actor::cli())
-                .await?;
+            // The path `PATCH /api/v1/realm` takes: at least one method stays on.
+            let realm = auth_service::members::set_auth_methods(
+                &state,
+                auth_service::members::By::Cli,
+                &realm,
+                methods,
+            )
+            .await?
+            .unwrap_or(realm);
             println!("{}", show_realm(&state, &realm));
         }
     }

@@ -1,12 +1,15 @@
 //! `latchkey user …`: create, list, show, change, deactivate and reactivate people, and set
-//! their passwords (read from a prompt, a file or standard input).
+//! their passwords (read from a prompt, a file or standard input). Creating, changing a role,
+//! deactivating and reactivating go through `auth_service::members`, the path the API takes
+//! (as the server's operator: no role rules, but the realm keeps an owner).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use auth_core::{BotType, Password, Realm, Role, User, policy};
-use auth_store::{Actor, NewUser, UserFilter};
+use auth_service::members::{self, By, NewPerson, UserChange};
+use auth_store::{Actor, UserFilter};
 use serde_json::{Value, json};
 
 use auth_service::clock::rfc3339;
@@ -98,29 +101,29 @@ pub(crate) async fn user_command(state: AppState, cmd: UserCommand) -> Result<()
                     realm.subdomain
                 );
             }
-            let hash = if no_password {
+            let pw = if no_password {
                 None
             } else {
                 let pw = read_password(&password)?;
-                Some(hash_new_password(&state, &pw, &[&email, &full_name]).await?)
+                state
+                    .policy
+                    .check(&pw, &[&email, &full_name])
+                    .map_err(|e| anyhow!("password refused: {e}"))?;
+                Some(pw)
             };
-            let user = state
-                .store
-                .create_user(
-                    NewUser {
-                        realm_id: realm.id,
-                        delivery_email: email,
-                        full_name,
-                        password_hash: hash,
-                        role,
-                        bot_type: None,
-                        bot_owner_id: None,
-                        external_id: None,
-                    },
-                    state.keys.sealer(),
-                    Actor::cli(),
-                )
-                .await?;
+            // The path `POST /api/v1/users` takes, as the server's operator.
+            let user = members::create_person(
+                &state,
+                By::Cli,
+                &realm,
+                NewPerson {
+                    email: &email,
+                    full_name: &full_name,
+                    password: pw.as_ref(),
+                    role,
+                },
+            )
+            .await?;
             println!(
                 "created user {} <{}> ({}) in realm {:?}",
                 user.id.0,
@@ -204,7 +207,11 @@ pub(crate) async fn user_command(state: AppState, cmd: UserCommand) -> Result<()
             let role = Role::from_name(&role).ok_or_else(|| {
                 anyhow!("unknown role {role:?} (owner, admin, moderator, member, guest)")
             })?;
-            state.store.set_role(user.id, role, Actor::cli()).await?;
+            let change = UserChange {
+                role: Some(role),
+                ..UserChange::default()
+            };
+            members::update(&state, By::Cli, &user, change).await?;
             println!("{} is now {}", user.delivery_email, role.name());
         }
         UserCommand::RequirePasswordReset { email, realm } => {
@@ -229,24 +236,13 @@ pub(crate) async fn user_command(state: AppState, cmd: UserCommand) -> Result<()
             let reason = reason
                 .map(|r| r.trim().to_owned())
                 .filter(|r| !r.is_empty());
-            let update = auth_core::DirectoryUpdate {
-                active: Some(false),
-                reason,
-                ..Default::default()
-            };
-            state
-                .store
-                .update_user(user.id, update, Actor::cli())
-                .await?;
+            members::deactivate(&state, By::Cli, &user, reason).await?;
             println!("deactivated {}", user.delivery_email);
         }
         UserCommand::Reactivate { email, realm } => {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
-            state
-                .store
-                .set_user_active(user.id, true, Actor::cli())
-                .await?;
+            members::reactivate(&state, By::Cli, &user).await?;
             println!("reactivated {}", user.delivery_email);
         }
     }
