@@ -130,7 +130,10 @@ fn main() -> Result<()> {
         date: report::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         seconds: started.elapsed().as_secs_f64(),
         machine: report::machine(),
-        load,
+        load: format!(
+            "{load} when it started, {} when it ended",
+            report::load_average()
+        ),
         wrk: report::command_line("wrk", &["--version"])
             .split(" [")
             .next()

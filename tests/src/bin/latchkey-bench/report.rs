@@ -79,7 +79,8 @@ impl Report {
              `latchkey-bench --out docs/benchmarks.md`; the code is in \
              tests/src/bin/latchkey-bench/). Do not edit by hand; rerun it. Run: {date}; the \
              bench took **{secs:.0} s** (limit: 15 min on 2 cores), plus the build; load \
-             average {load} when it started.",
+             average {load} (2 cores: above 2, other work shared the CPU and the timed ratios \
+             suffer).",
             date = header.date,
             secs = header.seconds,
             load = header.load,
