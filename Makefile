@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 LATCHKEY := $(CARGO) run --quiet --bin latchkey --
 
-.PHONY: run build test test-deps unit integration bench lint fmt clean-data help screenshots soak
+.PHONY: run build test test-deps unit integration bench bench-deps lint fmt clean-data help screenshots soak
 
 help:
 	@echo "make run    - start Latchkey on http://localhost:9991 (SQLite in ./data)"
@@ -46,7 +46,15 @@ soak: test-deps
 	$(CARGO) build --bin latchkey
 	LATCHKEY_SOAK_SECS=60 $(CARGO) nextest run -p latchkey-tests -E 'test(/^soak::/)' --no-capture
 
-bench: build
+## Benchmarks against their references, in one run (< 15 min on 2 cores, plus the release
+## build): the release `latchkey` in its own process, load from wrk, a constant actix handler,
+## raw bcrypt and ldap3, django-auth-ldap. Installs what is missing (tests/bench/install-deps.sh).
+bench-deps:
+	bash tests/bench/install-deps.sh
+
+bench: bench-deps
+	$(CARGO) build --release --quiet -p latchkey --bin latchkey
+	$(CARGO) build --release --quiet -p latchkey-tests --bin latchkey-bench --bin bench-constant
 	$(CARGO) run --release --quiet -p latchkey-tests --bin latchkey-bench -- --out docs/benchmarks.md
 
 lint:
