@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, User, UserId};
+use crate::domain::{LoginRecord, PasswordHash, Realm, RealmId, Role, User, UserId};
 
 /// The store could not be reached or failed; the message is for logs and never holds secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +41,12 @@ pub struct DirectoryUpdate {
     pub active: Option<bool>,
     /// Why `active` changes (stored with a deactivation, and audited), e.g. `in deny group`.
     pub reason: Option<String>,
+    /// The role the directory's groups give (`[ldap.role_by_group]`). The store never takes
+    /// the owner role from a realm's last active owner: it keeps the role and audits the
+    /// refusal, so the returned user shows whether the change was made.
+    pub role: Option<Role>,
+    /// Why `role` changes (audited), e.g. `in role group cn=admins,ou=groups,dc=example,dc=org`.
+    pub role_reason: Option<String>,
 }
 
 impl DirectoryUpdate {

@@ -232,6 +232,9 @@ impl AccountStore for MemoryAccounts {
         if let Some(v) = update.external_id {
             u.external_id = v;
         }
+        if let Some(v) = update.role {
+            u.role = v;
+        }
         if let Some(v) = update.active {
             if v != u.is_active {
                 u.deactivation = (!v).then(|| Deactivation {

@@ -15,6 +15,7 @@ use ldap3::Ldap;
 use crate::conn::DirError;
 use crate::directory::{BindOutcome, Directory};
 use crate::entry::{self, DirEntry};
+use crate::roles::{RoleGroup, directory_role, role_group};
 use crate::timing::Padder;
 
 /// What the directory says about a person, before any account is looked at.
@@ -31,6 +32,8 @@ pub struct Assessment {
     /// `(group DN, member?)` for the require and deny groups.
     pub require_group: Option<(String, bool)>,
     pub deny_group: Option<(String, bool)>,
+    /// The first role group (most privileged first) the person is in, when roles are mapped.
+    pub role_group: Option<RoleGroup>,
 }
 
 impl Assessment {
@@ -97,9 +100,12 @@ pub async fn assess(
     }
     let mut deny_group = None;
     if let Some(g) = &cfg.deny_group {
-        let member = dir.is_member(conn, entry, &username, g).await?;
+        let member = dir
+            .is_member(conn.as_deref_mut(), entry, &username, g)
+            .await?;
         deny_group = Some((g.clone(), member));
     }
+    let role_group = role_group(dir, conn, entry, &username).await?;
     // Zulip's rule: with an append domain the email is built from the directory username;
     // without any mapping the username itself (as the login used it) is the email.
     let email_base = if cfg.append_domain.is_some() {
@@ -116,6 +122,7 @@ pub async fn assess(
         realm_allowed: entry::realm_allows(entry, realm_subdomain, cfg),
         require_group,
         deny_group,
+        role_group,
         username,
     })
 }
@@ -222,6 +229,38 @@ impl LdapAuthBackend {
         self.account_for(realm, &assessment, &email).await
     }
 
+    /// Adds the role the directory's groups give (`roles.rs`) to a login's changes.
+    fn role_update(&self, update: &mut DirectoryUpdate, u: &User, a: &Assessment) {
+        let groups = &self.dir.config().role_by_group;
+        if let Some((role, why)) = directory_role(groups, u.role, a.role_group.as_ref()) {
+            update.role = Some(role);
+            update.role_reason = Some(why);
+        }
+    }
+
+    /// Records a login's directory changes. The login goes ahead with the account as it was
+    /// when they cannot be written; a role change the store refused (the realm's last owner)
+    /// is logged here and audited by the store.
+    async fn apply(&self, u: User, update: DirectoryUpdate) -> Result<User, AuthFailure> {
+        let wanted = update.role;
+        match self
+            .accounts
+            .update_directory_user(u.id, update, "ldap")
+            .await
+        {
+            Ok(updated) => {
+                if let Some(role) = wanted.filter(|r| *r != updated.role) {
+                    tracing::warn!(user_id = %u.id, wanted = role.name(), kept = updated.role.name(), "the directory's role was not applied: the account is the realm's last owner");
+                }
+                Ok(updated)
+            }
+            Err(e) => {
+                tracing::warn!(user_id = %u.id, error = %e, "could not record directory changes at login");
+                Ok(u)
+            }
+        }
+    }
+
     /// Finds (by directory id, then email) or creates the account for a proven person.
     async fn account_for(
         &self,
@@ -279,16 +318,11 @@ impl LdapAuthBackend {
                 {
                     update.email = Some(email.to_owned());
                 }
+                self.role_update(&mut update, &u, a);
                 if update.is_empty() {
                     return Ok(u);
                 }
-                match accounts.update_directory_user(u.id, update, "ldap").await {
-                    Ok(updated) => Ok(updated),
-                    Err(e) => {
-                        tracing::warn!(user_id = %u.id, error = %e, "could not record directory changes at login");
-                        Ok(u)
-                    }
-                }
+                self.apply(u, update).await
             }
             AccountMatch::None => {
                 if realm.deactivated {
@@ -307,7 +341,12 @@ impl LdapAuthBackend {
                 match accounts.create_directory_user(new, "ldap").await {
                     Ok(u) => {
                         tracing::info!(user_id = %u.id, realm = %realm.subdomain, "created an account from the directory");
-                        Ok(u)
+                        let mut update = DirectoryUpdate::default();
+                        self.role_update(&mut update, &u, a);
+                        if update.is_empty() {
+                            return Ok(u);
+                        }
+                        self.apply(u, update).await
                     }
                     // Someone else created it in the meantime (two first logins at once).
                     Err(AccountWriteError::Conflict(_)) => accounts

@@ -1,8 +1,8 @@
 //! The directory check behind `latchkey config check --connect` and the check `serve` runs at
 //! start: every configured server on its own ([`Prober`]), the search base, the
-//! `require_group`/`deny_group` entries, and the configured attribute names against the
-//! directory's schema (the subschema subentry the root DSE names), or, when the schema cannot be
-//! read, against one entry under the search base. Each finding is one sentence; problems are the
+//! `require_group`/`deny_group`/`role_by_group` entries, and the configured attribute names
+//! against the directory's schema (the subschema subentry the root DSE names), or, when the
+//! schema cannot be read, against one entry under the search base. Each finding is one sentence; problems are the
 //! mistakes that make logins fail or misbehave (a server down, a missing group, a misspelt
 //! attribute), notes are what could not be verified.
 
@@ -223,11 +223,23 @@ pub async fn check_directory(cfg: &LdapConfig) -> Result<DirectoryCheck, DirErro
             Err(e) => Finding::new(Level::Problem, format!("search base {base}: {e}")),
         });
     }
+    let mut groups: Vec<(String, &str, &str)> = Vec::new();
     for (setting, dn, consequence) in [
         ("require_group", &cfg.require_group, "nobody could log in"),
         ("deny_group", &cfg.deny_group, "nobody would be denied"),
     ] {
-        let Some(dn) = dn else { continue };
+        if let Some(dn) = dn {
+            groups.push((setting.to_owned(), dn, consequence));
+        }
+    }
+    for (_, name, dn) in cfg.role_by_group.in_order() {
+        groups.push((
+            format!("role_by_group.{name}"),
+            dn,
+            "nobody would get this role, and whoever has it would lose it at their next login",
+        ));
+    }
+    for (setting, dn, consequence) in groups {
         // Without a service account, logins read groups as the person: what anonymous
         // searches see proves little.
         let missing = if prober.anonymous() {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use auth_core::SecretString;
 
+use crate::roles::RoleGroups;
+
 /// Search scope for the user search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchScope {
@@ -140,6 +142,8 @@ pub struct LdapConfig {
     pub require_group: Option<String>,
     /// Members of this group may not log in.
     pub deny_group: Option<String>,
+    /// Zulip's `AUTH_LDAP_USER_FLAGS_BY_GROUP`: the group that grants each role (`roles.rs`).
+    pub role_by_group: RoleGroups,
     pub group_membership: GroupMembership,
     /// Active Directory nested groups (`LDAP_MATCHING_RULE_IN_CHAIN`, with `memberOf`).
     pub nested_groups: bool,
@@ -176,6 +180,7 @@ impl Default for LdapConfig {
             realm_access: BTreeMap::new(),
             require_group: None,
             deny_group: None,
+            role_by_group: RoleGroups::default(),
             group_membership: GroupMembership::Member,
             nested_groups: false,
             sync: SyncPolicy::default(),
@@ -296,6 +301,7 @@ impl LdapConfig {
                 "ldap.attributes.unique_id must name an attribute (entryUUID, objectGUID)".into(),
             );
         }
+        p.extend(self.role_by_group.problems());
         if self.nested_groups && self.group_membership != GroupMembership::MemberOf {
             p.push(
                 "ldap.nested_groups needs group_membership = \"memberOf\" (Active Directory)"

@@ -2,7 +2,8 @@
 //! (search-then-bind or a DN template; StartTLS or LDAPS with certificate verification on by
 //! default; connect and operation timeouts; failover across servers; a pool of service
 //! connections that survives directory restarts), maps usernames to emails as Zulip does, applies
-//! organization membership, realm access rules and require/deny groups, creates accounts on a
+//! organization membership, realm access rules and require/deny groups, sets roles from
+//! directory groups (`role_by_group`), creates accounts on a
 //! first login when the realm allows it, and syncs accounts with the directory without ever
 //! reading an outage as "everyone left". It also checks a configuration against the directory
 //! (every server on its own, the search base, the groups, the attribute names against the
@@ -24,6 +25,7 @@ mod filter;
 mod finding;
 mod link;
 mod probe;
+mod roles;
 mod schema;
 pub mod sync;
 mod timing;
@@ -38,3 +40,4 @@ pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
 pub use entry::DirEntry;
 pub use link::{RelinkPlan, entries_for_email, plan_relink};
 pub use probe::{Prober, ServerProbe, ServerState};
+pub use roles::{RoleGroup, RoleGroups, directory_role};

@@ -53,7 +53,8 @@ fn configured_attributes(cfg: &LdapConfig) -> Vec<(String, String, Expect)> {
             add(&format!("realm_access.{realm}"), Some(attr), SomePeople);
         }
     }
-    if cfg.require_group.is_some() || cfg.deny_group.is_some() {
+    if cfg.require_group.is_some() || cfg.deny_group.is_some() || cfg.role_by_group.is_configured()
+    {
         let (attr, expect) = match cfg.group_membership {
             GroupMembership::Member => ("member", SchemaOnly),
             GroupMembership::UniqueMember => ("uniqueMember", SchemaOnly),

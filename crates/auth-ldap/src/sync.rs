@@ -1,5 +1,5 @@
 //! `latchkey ldap sync`: bring a realm's directory-managed accounts in line with the directory:
-//! names and emails follow it, people it no longer admits (gone, disabled, outside the realm's
+//! names, emails and roles from groups (`roles.rs`) follow it, people it no longer admits (gone, disabled, outside the realm's
 //! access rules, out of `require_group`, in `deny_group`) are deactivated with that reason, and
 //! accounts sync deactivated (only those) are reactivated once the person is admitted again. An
 //! account moves to a new entry only when its linked entry is gone from the directory (see
@@ -20,6 +20,7 @@ use crate::config::LdapConfig;
 use crate::conn::DirError;
 use crate::directory::Directory;
 use crate::entry::{self, DirEntry};
+use crate::roles::directory_role;
 
 /// The audit source of sync's changes, and how it recognises the deactivations it made.
 pub const SYNC_SOURCE: &str = "ldap-sync";
@@ -337,6 +338,18 @@ pub async fn sync_realm(
                 update.external_id = Some(Some(id.clone()));
             }
         }
+        // Roles from groups: the directory wins for the roles it maps (`roles.rs`).
+        if let Some((role, reason)) =
+            directory_role(&cfg.role_by_group, user.role, a.role_group.as_ref())
+        {
+            why.push(format!(
+                "role {} → {} ({reason})",
+                user.role.name(),
+                role.name()
+            ));
+            update.role = Some(role);
+            update.role_reason = Some(reason);
+        }
         match refusal_reason(&a, cfg, &realm.subdomain) {
             Err(e) => report.failed.push(format!("{email}: {e}")),
             Ok(Some(reason)) if user.is_active => {
@@ -392,13 +405,23 @@ pub async fn sync_realm(
         return Ok(report);
     }
     for change in &report.changes {
-        if let Err(e) = accounts
+        match accounts
             .update_directory_user(change.user.id, change.update.clone(), SYNC_SOURCE)
             .await
         {
-            report
+            Ok(updated) => {
+                // The store keeps a realm's last owner (and audits the refusal).
+                if let Some(role) = change.update.role.filter(|r| *r != updated.role) {
+                    report.failed.push(format!(
+                        "{}: role {} not applied: the account is the realm's last active owner",
+                        change.user.delivery_email,
+                        role.name()
+                    ));
+                }
+            }
+            Err(e) => report
                 .failed
-                .push(format!("{}: {e}", change.user.delivery_email));
+                .push(format!("{}: {e}", change.user.delivery_email)),
         }
     }
     report.applied = true;
@@ -420,6 +443,7 @@ mod tests {
             realm_allowed: true,
             require_group: Some(("cn=staff".into(), true)),
             deny_group: Some(("cn=banned".into(), false)),
+            role_group: None,
         }
     }
 

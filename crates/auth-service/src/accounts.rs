@@ -89,6 +89,9 @@ impl AccountStore for StoreAccounts {
             .map_err(write_error)
     }
 
+    /// Directory changes in one transaction; a role (`[ldap.role_by_group]`) goes through the
+    /// store's owner check, so the directory never leaves a realm without an owner: the refusal
+    /// is audited and the returned user keeps the role.
     async fn update_directory_user(
         &self,
         user: UserId,

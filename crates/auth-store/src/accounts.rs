@@ -1,9 +1,10 @@
 //! The queries the core's `AccountStore` port is built on (the server adapts them): login
 //! records, directory ids, directory-sourced updates (each change audited, deactivations with
-//! who and why), refused claims on linked accounts.
+//! who and why, roles from directory groups that never leave a realm without an owner), refused
+//! claims on linked accounts.
 
 use auth_core::{
-    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, RealmId, User, UserId,
+    DirectoryUpdate, LinkRefusal, LoginRecord, PasswordHash, RealmId, Role, User, UserId,
     email_lookup_key,
 };
 use diesel::prelude::*;
@@ -13,7 +14,7 @@ use crate::changes::change_user;
 use crate::models::UserRow;
 use crate::schema::users;
 use crate::sessions::end_sessions_of;
-use crate::users::{find_login, find_user};
+use crate::users::{find_login, find_user, is_last_owner};
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
 impl Store {
@@ -152,6 +153,46 @@ fn set_active(
     Ok(())
 }
 
+/// The role the directory gives, with its reason in the audit row; refused (and the refusal
+/// audited as `user_role_change_refused`) when it would take the owner role from the realm's
+/// last active owner — the same check, in the same transaction, as
+/// [`Store::set_role_keeping_an_owner`].
+fn set_directory_role(
+    c: &mut DbConnection,
+    current: &User,
+    role: Role,
+    reason: Option<&str>,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    if role == current.role {
+        return Ok(());
+    }
+    let realm = Some(current.realm_id);
+    if role != Role::Owner && is_last_owner(c, current)? {
+        let detail = serde_json::json!({
+            "role": role.name(),
+            "kept": current.role.name(),
+            "reason": reason,
+            "refused": "the realm's last active owner",
+        });
+        let event = AuditEvent::UserRoleChangeRefused;
+        return audit(c, realm, event, actor, Some(current.id), detail);
+    }
+    diesel::update(users::table.find(current.id.0))
+        .set(users::role.eq(role.as_i32()))
+        .execute(c)?;
+    let detail =
+        serde_json::json!({"role": role.name(), "old": current.role.name(), "reason": reason});
+    audit(
+        c,
+        realm,
+        AuditEvent::UserRoleChanged,
+        actor,
+        Some(current.id),
+        detail,
+    )
+}
+
 /// [`Store::update_user`] inside the caller's transaction: one audit row per changed field; a
 /// person's deactivation takes their active bots with them (as Zulip's does) and ends their web
 /// sessions.
@@ -199,6 +240,9 @@ pub(crate) fn update_user_tx(
             let detail = serde_json::json!({"external_id": id, "old": current.external_id});
             log(c, AuditEvent::UserExternalIdChanged, user, detail)?;
         }
+    }
+    if let Some(role) = update.role {
+        set_directory_role(c, &current, role, update.role_reason.as_deref(), actor)?;
     }
     if let Some(active) = update.active {
         if active != current.is_active {

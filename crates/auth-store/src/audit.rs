@@ -27,6 +27,8 @@ pub enum AuditEvent {
     UserPasswordHashUpgraded,
     UserApiKeyChanged,
     UserRoleChanged,
+    /// A directory role change refused: it would have left the realm without an active owner.
+    UserRoleChangeRefused,
     UserEmailChanged,
     UserFullNameChanged,
     UserExternalIdChanged,
@@ -56,6 +58,7 @@ impl AuditEvent {
                 | AuditEvent::UserLoggedIn
                 | AuditEvent::UserLoginFailed
                 | AuditEvent::UserDirectoryLinkRefused
+                | AuditEvent::UserRoleChangeRefused
                 | AuditEvent::AuditPruned
                 | AuditEvent::PasswordResetRequested
                 | AuditEvent::PasswordResetDone
@@ -77,6 +80,7 @@ impl AuditEvent {
             AuditEvent::UserPasswordHashUpgraded => "user_password_hash_upgraded",
             AuditEvent::UserApiKeyChanged => "user_api_key_changed",
             AuditEvent::UserRoleChanged => "user_role_changed",
+            AuditEvent::UserRoleChangeRefused => "user_role_change_refused",
             AuditEvent::UserEmailChanged => "user_email_changed",
             AuditEvent::UserFullNameChanged => "user_full_name_changed",
             AuditEvent::UserExternalIdChanged => "user_external_id_changed",

@@ -310,7 +310,7 @@ pub(crate) fn find_login(
 /// Whether `user` is an owner and no other active human owner of its realm is left. Takes the
 /// realm's row first (a no-op update), so that on PostgreSQL the transactions that ask this
 /// about one realm run one after the other (SQLite serialises every write already).
-fn is_last_owner(c: &mut DbConnection, user: &User) -> Result<bool, StoreError> {
+pub(crate) fn is_last_owner(c: &mut DbConnection, user: &User) -> Result<bool, StoreError> {
     if user.role != Role::Owner || user.is_bot() {
         return Ok(false);
     }

@@ -7,7 +7,8 @@
 //! - [`limits`]: password policy, login limits and timing;
 //! - [`links`]: accounts and the entries they are linked to; [`cli`]: `ldap sync`,
 //!   `ldap query`, `config check --connect`; [`check`]: the checks that catch configuration
-//!   mistakes, at the command line, at start and in `/readyz`.
+//!   mistakes, at the command line, at start and in `/readyz`;
+//! - [`roles`]: roles from directory groups at login and sync.
 //!
 //! What the suites share lives here: login tables ([`Login`], [`Outcome`], [`check_logins`]).
 
@@ -22,6 +23,7 @@ mod failover;
 mod limits;
 mod links;
 mod login;
+mod roles;
 
 /// Zulip's answer to a person a group or an access rule keeps out of the realm.
 const NOT_ALLOWED: &str = "Your account is not allowed to log in to this organization";

@@ -171,6 +171,12 @@ async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> 
             );
         }
     }
+    if dir.config().role_by_group.is_configured() {
+        match &a.role_group {
+            Some(g) => println!("role group:      {} ({})", g.group, g.role.name()),
+            None => println!("role group:      none of the role groups"),
+        }
+    }
     let found = match_account(
         dir,
         state.accounts.as_ref(),

@@ -72,6 +72,8 @@ pub struct LdapSettings {
     /// Members of this group (a DN) may not log in.
     #[serde(with = "opt_string")]
     pub deny_group: Option<String>,
+    /// `[ldap.role_by_group]`: roles from groups (Zulip's `AUTH_LDAP_USER_FLAGS_BY_GROUP`).
+    pub role_by_group: LdapRoleSettings,
     /// `member` (groupOfNames), `uniqueMember` (groupOfUniqueNames), `memberUid` (posixGroup)
     /// or `memberOf` (Active Directory, OpenLDAP memberof overlay); any case, and the object
     /// class names `groupOfNames`, `groupOfUniqueNames`, `posixGroup` too.
@@ -114,6 +116,21 @@ pub struct LdapAttributeSettings {
     pub unique_id: String,
 }
 
+/// `[ldap.role_by_group]`: the group DN that grants each role, applied at every login and
+/// `ldap sync` (the directory wins; see docs/ldap.md, "Roles from groups").
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapRoleSettings {
+    #[serde(with = "opt_string")]
+    pub owner: Option<String>,
+    #[serde(with = "opt_string")]
+    pub administrator: Option<String>,
+    #[serde(with = "opt_string")]
+    pub moderator: Option<String>,
+    #[serde(with = "opt_string")]
+    pub guest: Option<String>,
+}
+
 /// `[ldap.sync]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -148,6 +165,7 @@ impl Default for LdapSettings {
             username_attr: d.username_attr,
             require_group: None,
             deny_group: None,
+            role_by_group: LdapRoleSettings::default(),
             group_membership: GroupMembership::Member,
             nested_groups: false,
             pool_size: d.pool_size,
@@ -272,6 +290,12 @@ impl Settings {
             realm_access: l.realm_access.clone(),
             require_group: l.require_group.clone(),
             deny_group: l.deny_group.clone(),
+            role_by_group: auth_ldap::RoleGroups {
+                owner: l.role_by_group.owner.clone(),
+                administrator: l.role_by_group.administrator.clone(),
+                moderator: l.role_by_group.moderator.clone(),
+                guest: l.role_by_group.guest.clone(),
+            },
             group_membership: l.group_membership,
             nested_groups: l.nested_groups,
             sync: auth_ldap::SyncPolicy {
@@ -319,6 +343,26 @@ mod tests {
         assert_eq!(cfg.attributes.first_name.as_deref(), Some("givenName"));
         assert_eq!(cfg.connect_timeout, Duration::from_millis(2500));
         assert_eq!(cfg.operation_timeout, MAX_TIMEOUT, "cut to an hour");
+    }
+
+    #[test]
+    fn roles_by_group_reach_the_backend() {
+        let s = load(
+            "[ldap.role_by_group]\nadministrator = \"cn=admins,ou=groups,dc=example,dc=org\"\n\
+             guest = \"\"\n",
+        )
+        .unwrap();
+        let cfg = s.ldap_config().unwrap();
+        assert_eq!(
+            cfg.role_by_group.administrator.as_deref(),
+            Some("cn=admins,ou=groups,dc=example,dc=org")
+        );
+        assert_eq!(cfg.role_by_group.guest, None, "empty means not mapped");
+        assert_eq!(cfg.role_by_group.owner, None);
+        let err = load("[ldap.role_by_group]\nadmin = \"cn=x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin"), "{err}");
     }
 
     #[test]
