@@ -91,17 +91,25 @@ impl AccountStore for StoreAccounts {
 
     /// Directory changes in one transaction; a role (`[ldap.role_by_group]`) goes through the
     /// store's owner check, so the directory never leaves a realm without an owner: the refusal
-    /// is audited and the returned user keeps the role.
+    /// is audited and the returned user keeps the role. This instance's cached copy of the
+    /// person is dropped at once (a new role or name holds for the very next API call here;
+    /// other instances follow through the invalidation log).
     async fn update_directory_user(
         &self,
         user: UserId,
         update: DirectoryUpdate,
         source: &'static str,
     ) -> Result<User, AccountWriteError> {
-        self.store
+        let changes = !update.is_empty();
+        let updated = self
+            .store
             .update_user(user, update, Actor { source, user: None })
             .await
-            .map_err(write_error)
+            .map_err(write_error)?;
+        if changes {
+            self.keys.invalidate_user(user);
+        }
+        Ok(updated)
     }
 
     async fn record_link_refusal(&self, refusal: LinkRefusal) -> Result<(), StoreUnavailable> {
