@@ -72,6 +72,34 @@ async fn metrics_count_requests_by_route_logins_by_outcome_and_cache_lookups() {
     // Nothing a client typed becomes a label.
     assert!(!text.contains("nobody@zulip.com") && !text.contains(&key));
 
+    // A regenerated key is an invalidation: the instance's follower reads it back from the log
+    // and records how long that took (bounded wait: the poll interval is well under a second).
+    let r = Client::send(
+        c.request(
+            reqwest::Method::POST,
+            "zulip",
+            "/api/v1/users/me/api_key/regenerate",
+        )
+        .basic_auth("hamlet@zulip.com", Some(&key)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = metrics_text(&c).await;
+        if text
+            .lines()
+            .any(|l| l.starts_with("latchkey_invalidation_lag_seconds_count "))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no invalidation lag recorded in:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
     // An unknown path is one series, whatever the path.
     for p in ["/no/such/1", "/no/such/2"] {
         Client::send(c.request(reqwest::Method::GET, "zulip", p)).await;

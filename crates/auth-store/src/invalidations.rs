@@ -76,19 +76,35 @@ impl Store {
     ) -> Result<(i64, Vec<(i64, Invalidation)>), StoreError> {
         const BATCH: i64 = 10_000;
         self.with_conn(move |c| {
-            let recent = db_now_micros(c)? - lookback.as_micros() as i64;
+            let now = db_now_micros(c)?;
+            let recent = now - lookback.as_micros() as i64;
             let columns = (
                 invalidations::seq,
                 invalidations::kind,
                 invalidations::target,
             );
             // What is new, in order (a burst larger than a batch is read over several polls)...
-            let mut rows: Vec<(i64, String, i64)> = invalidations::table
+            let fresh: Vec<(i64, String, i64, i64)> = invalidations::table
                 .filter(invalidations::seq.gt(seq))
                 .order(invalidations::seq.asc())
                 .limit(BATCH)
-                .select(columns)
+                .select((
+                    invalidations::seq,
+                    invalidations::kind,
+                    invalidations::target,
+                    invalidations::created_at,
+                ))
                 .load(c)?;
+            // How long each new invalidation took to reach this instance (both times from the
+            // database's clock): `latchkey_invalidation_lag_seconds` in `GET /metrics`.
+            for (_, _, _, created_at) in &fresh {
+                metrics::histogram!("latchkey_invalidation_lag_seconds")
+                    .record((now - created_at).max(0) as f64 / 1e6);
+            }
+            let mut rows: Vec<(i64, String, i64)> = fresh
+                .into_iter()
+                .map(|(seq, kind, target, _)| (seq, kind, target))
+                .collect();
             // Ordered by seq and all above `seq`: the last is the newest.
             let newest = rows.last().map_or(seq, |r| r.0);
             // ...and what committed late below the cursor.
