@@ -17,7 +17,9 @@ impl Store {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            conn.used(result.is_ok());
+            result
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database worker failed: {e}")))?
