@@ -78,6 +78,9 @@ impl Settings {
         if self.cache.ttl_secs.is_zero() {
             p.push("cache.ttl_secs must be positive".into());
         }
+        if self.cache.ttl_jitter_percent > 50 {
+            p.push("cache.ttl_jitter_percent must be at most 50".into());
+        }
         self.mail.problems(&mut p);
         self.reset.problems(&mut p);
         if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
