@@ -80,6 +80,10 @@ impl CacheSettings {
     }
 }
 
+/// A database read of a key's owner, as the cache runs it.
+type OwnerRead =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<KeyOwner>, StoreError>> + Send>>;
+
 /// One shared copy of each realm the cached owners belong to.
 #[derive(Default)]
 struct RealmCopies(Mutex<HashMap<RealmId, Arc<Realm>>>);
@@ -201,14 +205,7 @@ impl KeyService {
 
     /// The database read of a key's owner, as the cache calls it (on a miss, and again to
     /// refresh the entry).
-    fn loader(
-        &self,
-        digest: KeyDigest,
-    ) -> impl Fn() -> std::pin::Pin<
-        Box<dyn Future<Output = Result<Option<KeyOwner>, StoreError>> + Send>,
-    > + Send
-    + Sync
-    + 'static {
+    fn loader(&self, digest: KeyDigest) -> impl Fn() -> OwnerRead + Send + Sync + 'static {
         let store = self.store.clone();
         let realms = self.realms.clone();
         move || {
