@@ -164,6 +164,7 @@ mod tests {
         s.auth.bcrypt_cost = 40;
         s.server.external_host = "https://x".into();
         s.cache.ttl_secs = Duration::ZERO;
+        s.cache.ttl_jitter_percent = 51;
         s.rate_limits.api_by_ip = Rules(vec![Rule {
             window: Duration::from_secs(60),
             max: 0,
@@ -175,6 +176,10 @@ mod tests {
         assert!(problems.contains("server.external_host"), "{problems}");
         assert!(
             problems.contains("cache.ttl_secs must be positive"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("cache.ttl_jitter_percent must be at most 50"),
             "{problems}"
         );
         assert!(
