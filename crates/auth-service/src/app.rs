@@ -160,8 +160,15 @@ impl App {
             crate::reset::ResetLimits::new(&options.limits),
             options.reset,
         );
-        let realm_ttl = options.cache.ttl.max(Duration::from_secs(1));
-        let missing_ttl = options.cache.negative_ttl.max(Duration::from_secs(1));
+        // Realms are cached under the same rules as key owners (invalidated through the log,
+        // the TTL a jittered safety net), in a smaller cache.
+        let realm_policy = crate::lookup_cache::CachePolicy {
+            capacity: 10_000,
+            ttl: options.cache.ttl.max(Duration::from_secs(1)),
+            negative_ttl: options.cache.negative_ttl.max(Duration::from_secs(1)),
+            missing_capacity: 10_000,
+            ..options.cache.policy()
+        };
         Ok(App {
             development: options.development,
             dev_backend,
@@ -183,16 +190,7 @@ impl App {
             resets,
             sessions: options.sessions,
             portal: options.portal,
-            realms: LookupCache::new(
-                moka::sync::Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_live(realm_ttl)
-                    .build(),
-                moka::sync::Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_live(missing_ttl)
-                    .build(),
-            ),
+            realms: LookupCache::new(&realm_policy),
         })
     }
 
@@ -204,12 +202,17 @@ impl App {
 
     /// The realm for a subdomain, if there is one (cached; see [`LookupCache`]).
     pub async fn realm_for_subdomain(&self, subdomain: &str) -> Result<Option<Realm>, StoreError> {
-        if let Some(cached) = self.realms.cached(subdomain) {
-            return Ok(cached);
-        }
-        self.realms
-            .load(subdomain, self.store.realm_by_subdomain(subdomain))
-            .await
+        let answer = self
+            .realms
+            .get(subdomain, || {
+                let (store, subdomain) = (self.store.clone(), subdomain.to_owned());
+                move || {
+                    let (store, subdomain) = (store.clone(), subdomain.clone());
+                    async move { store.realm_by_subdomain(&subdomain).await }
+                }
+            })
+            .await?;
+        Ok(answer.value.map(|realm| Realm::clone(&realm)))
     }
 
     /// Forgets every cached realm (a realm was created, deactivated or changed somewhere).

@@ -4,18 +4,22 @@
 //! Resolving is the hot path: a bounded in-memory cache keyed by the key's HMAC digest answers
 //! without touching the database on a hit. Every change that makes a cached owner stale
 //! (regeneration, deactivation, a renamed email, a deactivated realm) is written to the store's
-//! invalidation log, which every instance follows ([`crate::invalidation`]); a short TTL is the
-//! safety net.
+//! invalidation log, which every instance follows ([`crate::invalidation`]); the TTL is only a
+//! safety net, jittered and refreshed ahead of expiry for keys in use ([`crate::lookup_cache`]).
+//!
+//! Memory: an entry is the 32-byte digest, the owner's [`User`] and a shared [`Arc`] of the
+//! realm (one copy per realm, not per key). `cache_memory` in this crate's tests measures the
+//! whole cost per entry, moka's bookkeeping included; docs/deploy.md gives sizing advice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::{ApiKey, KeyDigest, KeyVault, Realm, RealmId, User, UserId};
 use auth_store::{Actor, KeySealer, Store, StoreError};
-use moka::sync::Cache;
 
-use crate::lookup_cache::LookupCache;
+use crate::lookup_cache::{CachePolicy, LookupCache};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -27,12 +31,27 @@ pub enum KeyError {
     Vault(#[from] auth_core::VaultError),
 }
 
+/// The cache's key: the digest's 32 bytes (not its 64 hex characters on the heap).
+pub type KeyId = [u8; 32];
+
+/// What the cache keeps for a key: its owner, and the owner's realm, shared by every owner in
+/// that realm.
+#[derive(Debug)]
+pub struct KeyOwner {
+    pub user: User,
+    pub realm: Arc<Realm>,
+}
+
 /// Cache sizes and lifetimes.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
     pub capacity: u64,
-    /// How long a resolved owner is trusted without hearing of a change.
+    /// The longest a resolved owner is trusted without a re-read (the safety net behind the
+    /// invalidation log; keys in use are re-read before, in the background).
     pub ttl: Duration,
+    /// Each entry's life is `ttl` shortened by a random fraction up to this (0 to 0.5), so that
+    /// entries read together do not expire together.
+    pub jitter: f64,
     /// How long "no such key" is remembered.
     pub negative_ttl: Duration,
 }
@@ -41,9 +60,61 @@ impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
             capacity: 100_000,
-            ttl: Duration::from_secs(30),
+            ttl: Duration::from_secs(300),
+            jitter: 0.2,
             negative_ttl: Duration::from_secs(5),
         }
+    }
+}
+
+impl CacheSettings {
+    /// The owner cache's policy: "no such key" answers take at most a tenth of the room.
+    pub fn policy(&self) -> CachePolicy {
+        CachePolicy {
+            capacity: self.capacity,
+            ttl: self.ttl,
+            jitter: self.jitter,
+            negative_ttl: self.negative_ttl,
+            missing_capacity: self.capacity / 10 + 1,
+        }
+    }
+}
+
+/// A database read of a key's owner, as the cache runs it.
+type OwnerRead =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<KeyOwner>, StoreError>> + Send>>;
+
+/// One shared copy of each realm the cached owners belong to.
+#[derive(Default)]
+struct RealmCopies(Mutex<HashMap<RealmId, Arc<Realm>>>);
+
+impl RealmCopies {
+    /// Bounds the map should realms come and go by the thousand.
+    const MAX: usize = 10_000;
+
+    /// The shared copy of `realm`, replaced when the row changed.
+    fn share(&self, realm: Realm) -> Arc<Realm> {
+        let mut copies = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(copy) = copies.get(&realm.id).filter(|c| ***c == realm) {
+            return copy.clone();
+        }
+        if copies.len() >= Self::MAX {
+            copies.clear();
+        }
+        let copy = Arc::new(realm);
+        copies.insert(copy.id, copy.clone());
+        copy
+    }
+
+    fn forget(&self, realm: RealmId) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&realm);
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -59,7 +130,8 @@ pub struct CacheStats {
 pub struct KeyService {
     vault: Arc<KeyVault>,
     store: Store,
-    owners: LookupCache<KeyDigest, (User, Realm)>,
+    owners: LookupCache<KeyId, KeyOwner>,
+    realms: Arc<RealmCopies>,
     pub stats: Arc<CacheStats>,
 }
 
@@ -68,17 +140,11 @@ impl KeyService {
         KeyService {
             vault: Arc::new(vault),
             store,
-            owners: LookupCache::new(
-                Cache::builder()
-                    .max_capacity(cache.capacity)
-                    .time_to_live(cache.ttl)
-                    .support_invalidation_closures()
-                    .build(),
-                Cache::builder()
-                    .max_capacity(cache.capacity / 10 + 1)
-                    .time_to_live(cache.negative_ttl)
-                    .build(),
+            owners: LookupCache::with_refresh_hook(
+                &cache.policy(),
+                Some(crate::telemetry::key_cache_refresh),
             ),
+            realms: Arc::default(),
             stats: Arc::new(CacheStats::default()),
         }
     }
@@ -114,33 +180,67 @@ impl KeyService {
         Ok(key)
     }
 
-    /// Who owns this key, with their realm: from the cache, else from the database.
+    /// Who owns this key, with their realm: from the cache, else from the database (one read,
+    /// shared by concurrent requests for the same key).
     pub async fn owner_of(&self, key: &ApiKey) -> Result<Option<(User, Realm)>, KeyError> {
         let digest = self.vault.digest(key);
-        if let Some(cached) = self.owners.cached(&digest) {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
-            crate::telemetry::key_cache(true);
-            return Ok(cached);
+        let mut id: KeyId = [0; 32];
+        if hex::decode_to_slice(digest.as_str(), &mut id).is_err() {
+            // Not a digest this vault makes; read without caching rather than fail.
+            let owner = self.store.user_by_key_digest(&digest).await?;
+            return Ok(owner);
         }
-        self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        crate::telemetry::key_cache(false);
-        let read = self.store.user_by_key_digest(&digest);
-        Ok(self.owners.load(&digest, read).await?)
+        let answer = self.owners.get(&id, || self.loader(digest)).await?;
+        self.stats
+            .hits
+            .fetch_add(u64::from(answer.hit), Ordering::Relaxed);
+        self.stats
+            .misses
+            .fetch_add(u64::from(!answer.hit), Ordering::Relaxed);
+        crate::telemetry::key_cache(answer.hit);
+        Ok(answer
+            .value
+            .map(|owner| (owner.user.clone(), Realm::clone(&owner.realm))))
+    }
+
+    /// The database read of a key's owner, as the cache calls it (on a miss, and again to
+    /// refresh the entry).
+    fn loader(&self, digest: KeyDigest) -> impl Fn() -> OwnerRead + Send + Sync + 'static {
+        let store = self.store.clone();
+        let realms = self.realms.clone();
+        move || {
+            let (store, realms, digest) = (store.clone(), realms.clone(), digest.clone());
+            Box::pin(async move {
+                let owner = store.user_by_key_digest(&digest).await?;
+                Ok(owner.map(|(user, realm)| KeyOwner {
+                    user,
+                    realm: realms.share(realm),
+                }))
+            })
+        }
     }
 
     /// Forgets cached owners that are this user.
     pub fn invalidate_user(&self, user: UserId) {
-        self.owners.invalidate_where(move |_, (u, _)| u.id == user);
+        self.owners.invalidate_where(move |_, o| o.user.id == user);
     }
 
     /// Forgets cached owners in this realm.
     pub fn invalidate_realm(&self, realm: RealmId) {
-        self.owners.invalidate_where(move |_, (_, r)| r.id == realm);
+        self.realms.forget(realm);
+        self.owners
+            .invalidate_where(move |_, o| o.realm.id == realm);
     }
 
     /// Forgets everything (after missing invalidations, e.g. a lost listener connection).
     pub fn invalidate_all(&self) {
+        self.realms.clear();
         self.owners.invalidate_all();
+    }
+
+    /// Owners cached now (approximate).
+    pub fn cached_owners(&self) -> u64 {
+        self.owners.entry_count()
     }
 
     pub fn fingerprint(&self) -> String {

@@ -37,3 +37,15 @@ pub fn key_cache(hit: bool) {
     let result = if hit { "hit" } else { "miss" };
     metrics::counter!("latchkey_key_cache_lookups_total", "result" => result).increment(1);
 }
+
+/// A background refresh of a cached API-key owner, by how it ended.
+pub fn key_cache_refresh(outcome: crate::lookup_cache::Refreshed) {
+    use crate::lookup_cache::Refreshed;
+    let outcome = match outcome {
+        Refreshed::Fresh => "fresh",
+        Refreshed::Gone => "gone",
+        Refreshed::Dropped => "dropped",
+        Refreshed::Failed => "failed",
+    };
+    metrics::counter!("latchkey_key_cache_refreshes_total", "outcome" => outcome).increment(1);
+}

@@ -49,8 +49,9 @@ pub use reset_tokens::ResetRequest;
 pub use sessions::{NewSession, SessionWithUser, StoredSession};
 pub use users::{KeySealer, NewUser, OwnerGuarded, UserFilter};
 
-/// Storage failures. Messages name tables and constraints, never values or credentials.
-#[derive(Debug, thiserror::Error)]
+/// Storage failures. Messages name tables and constraints, never values or credentials. `Clone`
+/// so that one failed read can be reported to every request that waited for it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -83,6 +83,48 @@ impl Target {
     }
 }
 
+/// A connection is pinged at checkout only when it has not proved alive (opened, answered a
+/// ping, or ran a query without error) for this long. A ping on every checkout doubled the
+/// round trips of a one-query read (an API key not yet cached); a connection that died since
+/// its last proof fails its next query, which is then reported as usual and makes the
+/// connection be pinged (and replaced) at its next checkout.
+const TRUST_FOR: Duration = Duration::from_secs(1);
+
+/// A pooled connection and when it last proved alive (see [`TRUST_FOR`]).
+pub(crate) struct Conn {
+    conn: DbConnection,
+    /// `None`: ping at the next checkout.
+    proved: Option<std::time::Instant>,
+}
+
+impl Conn {
+    fn new(conn: DbConnection) -> Conn {
+        Conn {
+            conn,
+            proved: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// What the last use says: a success proves the connection alive, an error makes the
+    /// next checkout ping it.
+    pub(crate) fn used(&mut self, ok: bool) {
+        self.proved = ok.then(std::time::Instant::now);
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 /// Opens connections of the configured kind only (the derive's own `establish` would try every
 /// kind in turn, and SQLite accepts any string as a file name), and tells [`Reachability`] how
 /// each attempt went.
@@ -115,10 +157,10 @@ impl Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Conn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Conn, r2d2::Error> {
         let _attempt = self
             .reach
             .begin_attempt()
@@ -131,17 +173,22 @@ impl ManageConnection for Manager {
             Err(r2d2::Error::ConnectionError(e)) => self.reach.failed(&e.to_string()),
             Err(r2d2::Error::QueryError(_)) => {}
         }
-        result
+        result.map(Conn::new)
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)?;
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), r2d2::Error> {
+        if conn.proved.is_some_and(|at| at.elapsed() < TRUST_FOR) {
+            return Ok(());
+        }
+        conn.proved = None;
+        conn.conn.ping().map_err(r2d2::Error::QueryError)?;
+        conn.proved = Some(std::time::Instant::now());
         self.reach.connected();
         Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.conn.is_broken()
     }
 }
 

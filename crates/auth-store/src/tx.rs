@@ -25,7 +25,9 @@ impl Store {
             let mut conn = pool.get()?;
             metrics::histogram!("latchkey_database_wait_seconds")
                 .record(queued.elapsed().as_secs_f64());
-            f(&mut conn)
+            let result = f(&mut conn);
+            conn.used(result.is_ok());
+            result
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database worker failed: {e}")))?

@@ -139,6 +139,7 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
         cache: CacheSettings {
             capacity: settings.cache.capacity,
             ttl: settings.cache.ttl_secs,
+            jitter: f64::from(settings.cache.ttl_jitter_percent) / 100.0,
             negative_ttl: settings.cache.negative_ttl_secs,
         },
         poll_interval: settings.cache.poll_interval_ms,

@@ -125,15 +125,21 @@ pub struct LoggingSettings {
 }
 
 /// `[cache]`: the API-key owner cache on the Basic-auth hot path. Durations are numbers in the
-/// key's unit or texts such as `"30s"`.
+/// key's unit or texts such as `"30s"`. Revocations reach the cache through the invalidation log
+/// (within about a second); the TTL is only the safety net behind it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
-    /// Resolved keys kept in memory per instance.
+    /// Resolved keys kept in memory per instance (about 0.5 KB each; see docs/deploy.md).
     pub capacity: u64,
-    /// Safety net: a cached owner is re-read at least this often.
+    /// Safety net: a cached owner is re-read at least this often. Keys in use are re-read in
+    /// the background before then, so they never expire; this is also how long a cached key
+    /// keeps working while the database is down.
     #[serde(with = "values::secs")]
     pub ttl_secs: Duration,
+    /// Each cached owner's life is `ttl_secs` shortened by a random 0 to this many percent
+    /// (at most 50), so that owners read together do not expire together.
+    pub ttl_jitter_percent: u32,
     /// How long an unknown key is remembered as unknown.
     #[serde(with = "values::secs")]
     pub negative_ttl_secs: Duration,
@@ -262,7 +268,8 @@ impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
             capacity: 100_000,
-            ttl_secs: Duration::from_secs(30),
+            ttl_secs: Duration::from_secs(300),
+            ttl_jitter_percent: 20,
             negative_ttl_secs: Duration::from_secs(5),
             poll_interval_ms: Duration::from_millis(500),
         }

@@ -90,6 +90,9 @@ impl Settings {
         if self.cache.ttl_secs.is_zero() {
             p.push("cache.ttl_secs must be positive".into());
         }
+        if self.cache.ttl_jitter_percent > 50 {
+            p.push("cache.ttl_jitter_percent must be at most 50".into());
+        }
         self.mail.problems(&mut p);
         self.reset.problems(&mut p);
         if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
@@ -173,6 +176,7 @@ mod tests {
         s.auth.bcrypt_cost = 40;
         s.server.external_host = "https://x".into();
         s.cache.ttl_secs = Duration::ZERO;
+        s.cache.ttl_jitter_percent = 51;
         s.rate_limits.api_by_ip = Rules(vec![Rule {
             window: Duration::from_secs(60),
             max: 0,
@@ -184,6 +188,10 @@ mod tests {
         assert!(problems.contains("server.external_host"), "{problems}");
         assert!(
             problems.contains("cache.ttl_secs must be positive"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("cache.ttl_jitter_percent must be at most 50"),
             "{problems}"
         );
         assert!(
