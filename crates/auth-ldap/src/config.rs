@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use auth_core::SecretString;
-
-use crate::roles::RoleGroups;
+use auth_core::{Role, SecretString};
 
 /// Search scope for the user search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,5 +381,52 @@ mod tests {
         let w = c.warnings().join("\n");
         assert!(w.contains("verification is OFF"));
         assert!(w.contains("clear text"));
+    }
+}
+
+/// `[ldap.role_by_group]`: the group DN that grants each role. All `None`: roles are not read
+/// from the directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleGroups {
+    pub owner: Option<String>,
+    pub administrator: Option<String>,
+    pub moderator: Option<String>,
+    pub guest: Option<String>,
+}
+
+impl RoleGroups {
+    /// Whether any role is mapped.
+    pub fn is_configured(&self) -> bool {
+        self.in_order().next().is_some()
+    }
+
+    /// The mapped roles with their setting name and group, in precedence order.
+    pub fn in_order(&self) -> impl Iterator<Item = (Role, &'static str, &str)> {
+        [
+            (Role::Owner, "owner", &self.owner),
+            (Role::Administrator, "administrator", &self.administrator),
+            (Role::Moderator, "moderator", &self.moderator),
+            (Role::Guest, "guest", &self.guest),
+        ]
+        .into_iter()
+        .filter_map(|(role, name, dn)| dn.as_deref().map(|dn| (role, name, dn)))
+    }
+
+    /// Whether the directory decides who has `role`.
+    pub fn maps(&self, role: Role) -> bool {
+        self.in_order().any(|(r, _, _)| r == role)
+    }
+
+    /// Settings that cannot work, as sentences.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        for (_, name, dn) in self.in_order() {
+            if dn.trim().is_empty() || !dn.contains('=') {
+                p.push(format!(
+                    "ldap.role_by_group.{name} must be a group DN such as cn=admins,ou=groups,dc=example,dc=org"
+                ));
+            }
+        }
+        p
     }
 }

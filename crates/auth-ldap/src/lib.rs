@@ -34,10 +34,10 @@ pub use backend::{
     AccountMatch, Assessment, LdapAuthBackend, assess, limit_identity_of, match_account,
 };
 pub use check::{DirectoryCheck, Finding, Level, check_directory};
-pub use config::{AttributeMap, GroupMembership, LdapConfig, SearchScope, SyncPolicy};
+pub use config::{AttributeMap, GroupMembership, LdapConfig, RoleGroups, SearchScope, SyncPolicy};
 pub use conn::DirError;
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
 pub use entry::DirEntry;
 pub use link::{RelinkPlan, entries_for_email, plan_relink};
 pub use probe::{Prober, ServerProbe, ServerState};
-pub use roles::{RoleGroup, RoleGroups, directory_role};
+pub use roles::{RoleGroup, directory_role};

@@ -18,56 +18,10 @@
 use auth_core::Role;
 use ldap3::Ldap;
 
+use crate::config::RoleGroups;
 use crate::conn::DirError;
 use crate::directory::Directory;
 use crate::entry::DirEntry;
-
-/// `[ldap.role_by_group]`: the group DN that grants each role. All `None`: roles are not read
-/// from the directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleGroups {
-    pub owner: Option<String>,
-    pub administrator: Option<String>,
-    pub moderator: Option<String>,
-    pub guest: Option<String>,
-}
-
-impl RoleGroups {
-    /// Whether any role is mapped.
-    pub fn is_configured(&self) -> bool {
-        self.in_order().next().is_some()
-    }
-
-    /// The mapped roles with their setting name and group, in precedence order.
-    pub fn in_order(&self) -> impl Iterator<Item = (Role, &'static str, &str)> {
-        [
-            (Role::Owner, "owner", &self.owner),
-            (Role::Administrator, "administrator", &self.administrator),
-            (Role::Moderator, "moderator", &self.moderator),
-            (Role::Guest, "guest", &self.guest),
-        ]
-        .into_iter()
-        .filter_map(|(role, name, dn)| dn.as_deref().map(|dn| (role, name, dn)))
-    }
-
-    /// Whether the directory decides who has `role`.
-    pub fn maps(&self, role: Role) -> bool {
-        self.in_order().any(|(r, _, _)| r == role)
-    }
-
-    /// Settings that cannot work, as sentences.
-    pub(crate) fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        for (_, name, dn) in self.in_order() {
-            if dn.trim().is_empty() || !dn.contains('=') {
-                p.push(format!(
-                    "ldap.role_by_group.{name} must be a group DN such as cn=admins,ou=groups,dc=example,dc=org"
-                ));
-            }
-        }
-        p
-    }
-}
 
 /// The role group a person is in, as read from the directory: `None` when in none of them.
 #[derive(Debug, Clone, PartialEq, Eq)]

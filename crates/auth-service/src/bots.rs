@@ -243,14 +243,6 @@ pub async fn deactivate_for(app: &App, caller: &Caller, raw_id: &str) -> Result<
         .map_err(unavailable)
 }
 
-/// Reactivates an account: a bot by its owner or an administrator, a person by an
-/// administrator ([`crate::members::reactivate_for`], the one path for every account).
-pub async fn reactivate_for(app: &App, caller: &Caller, raw_id: &str) -> Result<(), ServiceError> {
-    crate::members::reactivate_for(app, caller, raw_id)
-        .await
-        .map(|_| ())
-}
-
 /// The bots `caller` owns ("Your bots": only the caller's own, even for an administrator),
 /// active or inactive ones, oldest first; each with its key when `with_keys` (a session that
 /// has re-authenticated).

@@ -12,9 +12,9 @@ use diesel::prelude::*;
 use crate::audit::audit;
 use crate::changes::change_user;
 use crate::models::UserRow;
+use crate::rows::{find_login, find_user, is_last_owner};
 use crate::schema::users;
 use crate::sessions::end_sessions_of;
-use crate::users::{find_login, find_user, is_last_owner};
 use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as};
 
 impl Store {

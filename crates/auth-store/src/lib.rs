@@ -30,6 +30,7 @@ mod pool;
 mod reach;
 mod realms;
 mod reset_tokens;
+mod rows;
 pub mod schema;
 mod sessions;
 mod tx;

@@ -10,8 +10,8 @@ use diesel::prelude::*;
 
 use crate::audit::audit;
 use crate::passwords::{delete_user_tokens, set_password_tx};
+use crate::rows::find_user;
 use crate::schema::password_reset_tokens as tokens;
-use crate::users::find_user;
 use crate::{Actor, AuditEvent, Store, StoreError, now_micros};
 
 /// A reset link to record for a user.

@@ -4,7 +4,7 @@
 //! table, are in `accounts.rs`; the row lookups both share are here.
 
 use auth_core::{
-    BotType, DirectoryUpdate, LoginRecord, PasswordHash, RealmId, Role, SealedKey, User, UserId,
+    BotType, DirectoryUpdate, PasswordHash, RealmId, Role, SealedKey, User, UserId,
     email_lookup_key,
 };
 use diesel::prelude::*;
@@ -15,8 +15,9 @@ use crate::changes::change_user;
 use crate::keys::insert_key;
 use crate::models::UserRow;
 use crate::passwords::set_password_tx;
-use crate::schema::{realms, users};
-use crate::{Actor, AuditEvent, DbConnection, Store, StoreError, conflict_as, now_micros};
+use crate::rows::{find_login, find_user, is_last_owner};
+use crate::schema::users;
+use crate::{Actor, AuditEvent, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
 #[derive(Debug, Clone)]
@@ -280,50 +281,4 @@ impl Store {
         )
         .await
     }
-}
-
-/// A password change inside a transaction, whatever the path (an administrator, a reset link):
-/// the hash, the reset flag cleared, the user's reset tokens deleted, the audit row.
-pub(crate) fn find_user(c: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {
-    Ok(users::table
-        .find(id.0)
-        .select(UserRow::as_select())
-        .first(c)
-        .optional()?
-        .map(UserRow::into_user))
-}
-
-pub(crate) fn find_login(
-    c: &mut DbConnection,
-    realm: RealmId,
-    key: &str,
-) -> QueryResult<Option<LoginRecord>> {
-    Ok(users::table
-        .filter(users::realm_id.eq(realm.0))
-        .filter(users::email_key.eq(key))
-        .select(UserRow::as_select())
-        .first(c)
-        .optional()?
-        .map(UserRow::into_record))
-}
-
-/// Whether `user` is an owner and no other active human owner of its realm is left. Takes the
-/// realm's row first (a no-op update), so that on PostgreSQL the transactions that ask this
-/// about one realm run one after the other (SQLite serialises every write already).
-pub(crate) fn is_last_owner(c: &mut DbConnection, user: &User) -> Result<bool, StoreError> {
-    if user.role != Role::Owner || user.is_bot() {
-        return Ok(false);
-    }
-    diesel::update(realms::table.find(user.realm_id.0))
-        .set(realms::deactivated.eq(realms::deactivated))
-        .execute(c)?;
-    let others: i64 = users::table
-        .filter(users::realm_id.eq(user.realm_id.0))
-        .filter(users::role.eq(Role::Owner.as_i32()))
-        .filter(users::is_active.eq(true))
-        .filter(users::bot_type.is_null())
-        .filter(users::id.ne(user.id.0))
-        .count()
-        .get_result(c)?;
-    Ok(others == 0)
 }

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use auth_core::{BotType, User};
-use auth_service::{App, ServiceError, bots};
+use auth_service::{App, ServiceError, bots, members};
 
 use super::PageError;
 use super::api_key::{ConfirmPage, zuliprc_download};
@@ -276,7 +276,8 @@ pub async fn do_action(
             BOTS
         }
         Action::Reactivate => {
-            bots::reactivate_for(&app, &caller, &id)
+            // One path for every account: a bot by its owner or an administrator.
+            members::reactivate_for(&app, &caller, &id)
                 .await
                 .map_err(refused)?;
             "/settings/your-bots?inactive"

@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::{BotType, User};
-use auth_service::{App, bots};
+use auth_service::{App, bots, members};
 use serde_json::Map;
 
 use crate::basic::ApiCaller;
@@ -274,6 +274,7 @@ pub async fn reactivate_user(
     app: web::Data<App>,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::of(&req, payload).await?;
-    bots::reactivate_for(&app, &caller, &path).await?;
+    // One path for every account: a bot by its owner or an administrator.
+    members::reactivate_for(&app, &caller, &path).await?;
     Ok(success(Map::new(), &params.ignored()))
 }
