@@ -1,17 +1,26 @@
-//! The threads password hashes run on: a small pool of its own, at a lower CPU priority (a
-//! higher nice value) than the threads that serve requests.
+//! The threads password hashes run on: a small pool of its own, at a lower CPU priority than
+//! the threads that serve requests.
 //!
 //! bcrypt at cost 12 keeps a core busy for about 300 ms. On the tokio blocking pool, a flood of
 //! logins would compete on equal terms with the workers answering API-key checks, and every
 //! key check would wait for a time slice behind a hash. Here each hash thread lowers its own
-//! scheduling priority (its nice value; Linux keeps one per thread) when it starts, so the
-//! kernel prefers a request thread that is ready and hashes take the rest of the CPU: logins
-//! keep their throughput on an otherwise idle machine, key checks keep their latency during a
-//! flood. The nice value is a trade: at 19 a hash gets about 1.5% of a core that a normal
-//! thread keeps busy (a cost-12 login could take 20 s on a host busy with other work), at 10
-//! about 10%. If the priority cannot be lowered (a platform without per-thread nice values, a
-//! container that forbids it), the pool still works, at normal priority, and says so once in
-//! the log.
+//! scheduling priority when it starts, so the kernel prefers a request thread that is ready and
+//! hashes take the rest of the CPU: logins keep their throughput on an otherwise idle machine,
+//! key checks keep their latency during a flood.
+//!
+//! Two ways, chosen by [`PoolOptions::idle`]:
+//! - **Linux's `SCHED_IDLE` policy** (the default): a hash runs only on a core that nothing else
+//!   wants, and a request thread that wakes up takes the core from it at once. A raised nice
+//!   value alone does not do that: the kernel lets the running hash finish its time slice
+//!   first (about a millisecond), which is what a key check waits during a flood.
+//! - **A raised nice value** ([`PoolOptions::nice`], Linux keeps one per thread): the hash still
+//!   gets a share of a core its neighbours keep busy (about a tenth at 10).
+//!
+//! Either is a trade against busy neighbours: next to programs that keep every core busy at
+//! normal priority, an idle-policy hash gets almost nothing (a login may wait for seconds) and
+//! a nice-19 hash about 1.5% of a core. If the priority cannot be lowered (a platform without
+//! these, a container that forbids it), the pool still works, at normal priority, and says so
+//! once in the log.
 
 use std::panic::AssertUnwindSafe;
 
@@ -30,7 +39,10 @@ pub(crate) struct HashPool {
 pub struct PoolOptions {
     /// Number of hash threads (at most this many hashes run at once).
     pub threads: usize,
-    /// The nice value the threads add to their own (0 to 19; 0 leaves them as they are).
+    /// The threads take the `SCHED_IDLE` scheduling policy (Linux); `nice` is then unused.
+    pub idle: bool,
+    /// The nice value the threads add to their own (0 to 19; 0 leaves them as they are), when
+    /// not `idle`.
     pub nice: i32,
 }
 
@@ -38,12 +50,13 @@ impl PoolOptions {
     /// The default nice value of the hash threads.
     pub const DEFAULT_NICE: i32 = 10;
 
-    /// One thread per CPU, at [`PoolOptions::DEFAULT_NICE`].
+    /// One thread per CPU, with the idle policy.
     pub fn for_this_machine() -> PoolOptions {
         PoolOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            idle: true,
             nice: PoolOptions::DEFAULT_NICE,
         }
     }
@@ -57,7 +70,7 @@ impl HashPool {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("latchkey-hash-{i}"))
-                .spawn(move || work(&queue, options.nice))?;
+                .spawn(move || work(&queue, options))?;
         }
         Ok(HashPool { jobs })
     }
@@ -77,14 +90,39 @@ impl HashPool {
     }
 }
 
-fn work(queue: &Receiver<Job>, nice: i32) {
-    if nice > 0 {
-        lower_priority(nice);
+fn work(queue: &Receiver<Job>, options: PoolOptions) {
+    if options.idle {
+        idle_policy(options.nice);
+    } else if options.nice > 0 {
+        lower_priority(options.nice);
     }
     while let Ok(job) = queue.recv() {
         // A panicking job loses its own answer (its caller sees a worker error), not the thread.
         if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
             tracing::error!("a password hash job panicked");
+        }
+    }
+}
+
+/// Gives the calling thread the `SCHED_IDLE` policy; where that fails, raises its nice value
+/// by `nice` instead.
+fn idle_policy(nice: i32) {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let set = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
+    if let Err(e) = set {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(error = ?e, "could not give the password hash threads the idle scheduling policy; raising their nice value instead");
+        });
+        if nice > 0 {
+            lower_priority(nice);
         }
     }
 }
@@ -112,6 +150,7 @@ mod tests {
     async fn jobs_run_and_a_panic_keeps_the_thread() {
         let pool = HashPool::start(PoolOptions {
             threads: 1,
+            idle: false,
             nice: 19,
         })
         .unwrap();
@@ -135,6 +174,7 @@ mod tests {
     async fn hash_threads_add_their_nice_value() {
         let pool = HashPool::start(PoolOptions {
             threads: 1,
+            idle: false,
             nice: 5,
         })
         .unwrap();
@@ -144,6 +184,7 @@ mod tests {
         // With 0 the threads keep the nice value of the thread that started them.
         let pool = HashPool::start(PoolOptions {
             threads: 1,
+            idle: false,
             nice: 0,
         })
         .unwrap();
@@ -151,5 +192,32 @@ mod tests {
             pool.run(nice_of_this_thread).await.unwrap(),
             mine.to_string()
         );
+    }
+
+    /// Field 41 of /proc/thread-self/stat (the 39th after the parenthesised name) is the
+    /// scheduling policy; 5 is `SCHED_IDLE`.
+    #[cfg(target_os = "linux")]
+    fn policy_of_this_thread() -> String {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        after_name.split_whitespace().nth(38).unwrap().to_owned()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_hash_threads_take_the_idle_policy() {
+        let pool = HashPool::start(PoolOptions {
+            threads: 1,
+            idle: true,
+            nice: 10,
+        })
+        .unwrap();
+        assert_eq!(
+            policy_of_this_thread(),
+            "0",
+            "the test thread is SCHED_OTHER"
+        );
+        assert_eq!(pool.run(policy_of_this_thread).await.unwrap(), "5");
+        assert_eq!(pool.run(|| 6 * 7).await, Some(42));
     }
 }

@@ -93,13 +93,14 @@ impl Settings {
         }
     }
 
-    /// The password hash threads: `auth.hash_threads` (0: one per CPU) at the nice value
-    /// `auth.hash_nice`.
+    /// The password hash threads: `auth.hash_threads` (0: one per CPU) with the idle policy
+    /// (`auth.hash_idle`) or the nice value `auth.hash_nice`.
     pub fn hash_pool(&self) -> auth_email::PoolOptions {
         let mut pool = auth_email::PoolOptions::for_this_machine();
         if self.auth.hash_threads > 0 {
             pool.threads = self.auth.hash_threads;
         }
+        pool.idle = self.auth.hash_idle;
         pool.nice = self.auth.hash_nice;
         pool
     }

@@ -81,8 +81,11 @@ pub struct AuthSettings {
     pub bcrypt_cost: u32,
     /// Threads that hash passwords (at most this many hashes at once); 0 means one per CPU.
     pub hash_threads: usize,
-    /// Added to the hash threads' nice value (0 to 19), so that a flood of logins does not slow
-    /// down API-key checks; 0 runs them at the priority of the request threads.
+    /// The hash threads take Linux's `SCHED_IDLE` policy: they use only CPU time no other
+    /// thread wants, so a flood of logins does not slow down API-key checks.
+    pub hash_idle: bool,
+    /// Without `hash_idle` (or where it cannot be set): added to the hash threads' nice value
+    /// (0 to 19); 0 runs them at the priority of the request threads.
     pub hash_nice: i32,
     pub password_policy: PasswordPolicySettings,
 }
@@ -227,6 +230,7 @@ impl Default for AuthSettings {
             backends: vec![BackendKind::Email],
             bcrypt_cost: 12,
             hash_threads: 0,
+            hash_idle: true,
             hash_nice: auth_email::PoolOptions::DEFAULT_NICE,
             password_policy: PasswordPolicySettings::default(),
         }
