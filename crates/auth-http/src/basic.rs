@@ -28,13 +28,14 @@ pub fn parse_header(value: Option<&str>) -> Result<(String, String), ApiError> {
     }
     // Python's lenient base64: characters outside the alphabet are discarded, padding must
     // still be right.
-    let cleaned: String = credentials
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-        .collect();
-    let bytes = STANDARD
-        .decode(cleaned.as_bytes())
-        .map_err(|_| ApiError::unauthorized(INVALID_HEADER))?;
+    let in_alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let decoded = if credentials.chars().all(in_alphabet) {
+        STANDARD.decode(credentials.as_bytes())
+    } else {
+        let cleaned: String = credentials.chars().filter(|c| in_alphabet(*c)).collect();
+        STANDARD.decode(cleaned.as_bytes())
+    };
+    let bytes = decoded.map_err(|_| ApiError::unauthorized(INVALID_HEADER))?;
     let text = String::from_utf8(bytes).map_err(|_| ApiError::unauthorized(INVALID_HEADER))?;
     let mut parts = text.split(':');
     match (parts.next(), parts.next(), parts.next()) {

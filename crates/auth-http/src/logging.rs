@@ -6,6 +6,7 @@
 //! else a new random one. It is on the response, in the request line, and in a span around the
 //! handler, so every log line the request causes carries it.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -81,12 +82,24 @@ const RESET_LINKS: &str = "/accounts/password/reset/";
 
 /// The path as logged: a password-reset link's token (`/accounts/password/reset/<token>/`) is
 /// replaced by `[token]`, so the line never carries one.
-pub fn loggable_path(path: &str) -> String {
+pub fn loggable_path(path: &str) -> Cow<'_, str> {
     match path.strip_prefix(RESET_LINKS) {
         Some(rest) if !matches!(rest, "" | "done/" | "set-password/") => {
-            format!("{RESET_LINKS}[token]/")
+            Cow::Owned(format!("{RESET_LINKS}[token]/"))
         }
-        _ => path.to_owned(),
+        _ => Cow::Borrowed(path),
+    }
+}
+
+/// A value of the request line, or `-` when there is none.
+struct OrDash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
 
@@ -96,9 +109,9 @@ pub async fn request_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let path = loggable_path(req.path());
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let method = req.method().clone();
+    let path = loggable_path(req.path()).into_owned();
+    let peer = req.peer_addr().map(|a| a.ip());
     let id = request_id(&req);
     let span = tracing::info_span!("request", request_id = %id);
     let mut result = next.call(req).instrument(span).await;
@@ -108,22 +121,20 @@ pub async fn request_log(
                 .insert(HeaderName::from_static(REQUEST_ID), value);
         }
     }
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     let elapsed = start.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     match &result {
         Ok(res) => {
-            let route = res.request().match_pattern();
+            let request = res.request();
             crate::metrics::record_request(
-                route.as_deref().unwrap_or("unmatched"),
-                res.request().method(),
+                request.match_pattern(),
+                request.method(),
                 res.status().as_u16(),
                 elapsed,
             );
-            let ctx = res
-                .request()
-                .extensions()
-                .get::<RequestContext>()
-                .cloned()
+            let ctx = request
+                .extensions_mut()
+                .remove::<RequestContext>()
                 .unwrap_or_default();
             tracing::info!(
                 target: "latchkey::request",
@@ -132,8 +143,8 @@ pub async fn request_log(
                 status = res.status().as_u16(),
                 latency_ms = format_args!("{latency_ms:.2}"),
                 realm = ctx.realm.as_deref().unwrap_or("-"),
-                user_id = ctx.user_id.map(|u| u.to_string()).as_deref().unwrap_or("-"),
-                peer = peer.as_deref().unwrap_or("-"),
+                user_id = %OrDash(ctx.user_id),
+                peer = %OrDash(peer),
                 request_id = %id,
                 "request"
             );

@@ -56,8 +56,23 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Records one answered request.
-pub fn record_request(route: &str, method: &Method, status: u16, elapsed: Duration) {
+/// The request metrics of one route, method and status.
+struct RequestMetrics {
+    count: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+thread_local! {
+    /// Each worker thread keeps the handles it has used, so that a request costs a map lookup
+    /// rather than a registration (label strings built and hashed, the registry locked). The map
+    /// is bounded by the routes, methods and statuses there are.
+    static REQUEST_METRICS: std::cell::RefCell<
+        std::collections::HashMap<(String, &'static str, u16), RequestMetrics>,
+    > = std::cell::RefCell::default();
+}
+
+/// Records one answered request (`route`: the matched pattern, `None` when no route matched).
+pub fn record_request(route: Option<String>, method: &Method, status: u16, elapsed: Duration) {
     let method = match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -68,16 +83,29 @@ pub fn record_request(route: &str, method: &Method, status: u16, elapsed: Durati
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     };
-    let route = route.to_owned();
-    metrics::counter!(
-        "latchkey_http_requests_total",
-        "route" => route.clone(),
-        "method" => method,
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("latchkey_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    let key = (
+        route.unwrap_or_else(|| "unmatched".to_owned()),
+        method,
+        status,
+    );
+    REQUEST_METRICS.with_borrow_mut(|known| {
+        let handles = known
+            .entry(key)
+            .or_insert_with_key(|(route, method, status)| RequestMetrics {
+                count: metrics::counter!(
+                    "latchkey_http_requests_total",
+                    "route" => route.clone(),
+                    "method" => *method,
+                    "status" => status.to_string()
+                ),
+                duration: metrics::histogram!(
+                    "latchkey_http_request_duration_seconds",
+                    "route" => route.clone()
+                ),
+            });
+        handles.count.increment(1);
+        handles.duration.record(elapsed.as_secs_f64());
+    });
 }
 
 /// The process's metrics in Prometheus's text format.

@@ -58,8 +58,8 @@ impl WebSession {
     /// The session's person as the caller of a service action (bots, key regeneration).
     pub fn as_caller(&self) -> Caller {
         Caller {
-            user: self.user.clone(),
-            realm: self.realm.clone(),
+            user: std::sync::Arc::new(self.user.clone()),
+            realm: std::sync::Arc::new(self.realm.clone()),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! realm, and checked as Zulip checks it (spec §9) — the owner's email, an active realm and
 //! account, the realm the request's host names, and what the key may be used for.
 
+use std::sync::Arc;
+
 use auth_core::{ApiKey, BotType, Realm, User};
 
 use crate::App;
@@ -10,8 +12,9 @@ use crate::error::{KeyRefusal, ServiceError};
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user: User,
-    pub realm: Realm,
+    /// Shared with the key cache: a request holds the cached account, it does not copy it.
+    pub user: Arc<User>,
+    pub realm: Arc<Realm>,
 }
 
 /// What a request authenticates for.

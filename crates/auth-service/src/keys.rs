@@ -38,7 +38,7 @@ pub type KeyId = [u8; 32];
 /// that realm.
 #[derive(Debug)]
 pub struct KeyOwner {
-    pub user: User,
+    pub user: Arc<User>,
     pub realm: Arc<Realm>,
 }
 
@@ -182,15 +182,15 @@ impl KeyService {
 
     /// Who owns this key, with their realm: from the cache, else from the database (one read,
     /// shared by concurrent requests for the same key).
-    pub async fn owner_of(&self, key: &ApiKey) -> Result<Option<(User, Realm)>, KeyError> {
-        let digest = self.vault.digest(key);
-        let mut id: KeyId = [0; 32];
-        if hex::decode_to_slice(digest.as_str(), &mut id).is_err() {
-            // Not a digest this vault makes; read without caching rather than fail.
-            let owner = self.store.user_by_key_digest(&digest).await?;
-            return Ok(owner);
-        }
-        let answer = self.owners.get(&id, || self.loader(digest)).await?;
+    pub async fn owner_of(
+        &self,
+        key: &ApiKey,
+    ) -> Result<Option<(Arc<User>, Arc<Realm>)>, KeyError> {
+        let id: KeyId = self.vault.digest_bytes(key);
+        let answer = self
+            .owners
+            .get(&id, || self.loader(KeyDigest::of_bytes(&id)))
+            .await?;
         self.stats
             .hits
             .fetch_add(u64::from(answer.hit), Ordering::Relaxed);
@@ -200,7 +200,7 @@ impl KeyService {
         crate::telemetry::key_cache(answer.hit);
         Ok(answer
             .value
-            .map(|owner| (owner.user.clone(), Realm::clone(&owner.realm))))
+            .map(|owner| (owner.user.clone(), owner.realm.clone())))
     }
 
     /// The database read of a key's owner, as the cache calls it (on a miss, and again to
@@ -213,7 +213,7 @@ impl KeyService {
             Box::pin(async move {
                 let owner = store.user_by_key_digest(&digest).await?;
                 Ok(owner.map(|(user, realm)| KeyOwner {
-                    user,
+                    user: Arc::new(user),
                     realm: realms.share(realm),
                 }))
             })

@@ -26,7 +26,7 @@ fn resident_bytes() -> Option<u64> {
 
 fn bot(n: u32, realm: &Arc<Realm>) -> KeyOwner {
     KeyOwner {
-        user: User {
+        user: Arc::new(User {
             id: UserId(i64::from(n) + 10),
             realm_id: realm.id,
             delivery_email: format!("build-bot-{n}-bot@zulip.example.com"),
@@ -39,7 +39,7 @@ fn bot(n: u32, realm: &Arc<Realm>) -> KeyOwner {
             external_id: None,
             deactivation: None,
             created_at: Timestamp(1_700_000_000_000_000),
-        },
+        }),
         realm: realm.clone(),
     }
 }
