@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use auth_core::{RealmId, Timestamp, fold_login_name};
-use auth_store::AuditEntry;
+pub use auth_store::{AuditEntry, AuditEvent};
 
 use crate::App;
 use crate::error::ServiceError;
