@@ -179,7 +179,9 @@ pub async fn set_auth_methods_from_session(
             .and_then(|(name, _)| requested.iter().find(|(n, _)| n == name))
             .map_or(current, |(_, on)| *on)
     };
-    if let Some(used) = BackendKind::from_name(used).filter(|k| !state(*k)) {
+    // Nothing switched on: Zulip's own refusal, from the shared path below.
+    let some_on = requested.iter().any(|(_, on)| *on);
+    if let Some(used) = BackendKind::from_name(used).filter(|k| some_on && !state(*k)) {
         let mut others = false;
         for kind in [BackendKind::Email, BackendKind::Ldap, BackendKind::Dev] {
             if kind != used && state(kind) && can_use(app, caller, kind).await? {

@@ -150,7 +150,7 @@ fn who(users: &HashMap<i64, User>, id: Option<auth_core::UserId>) -> String {
 fn line(users: &HashMap<i64, User>, e: &AuditEntry) -> Line {
     let person = match (e.modified_user_id, e.detail["username"].as_str()) {
         (Some(id), _) => who(users, Some(id)),
-        (None, Some(typed)) => format!("“{typed}” (as typed)"),
+        (None, Some(typed)) => format!("{typed} (typed at login)"),
         (None, None) => String::new(),
     };
     Line {
