@@ -4,7 +4,8 @@
 //! The list reads the audit log: login refusals (429) are audited (the first per name and
 //! minute on each instance), so it shows who was refused within the login limit's longest
 //! window and not cleared since, whatever the limiter's storage; each name says how long the
-//! limiter (Redis when shared, else this server's memory) still refuses it.
+//! limiter (Redis when shared, else the serving instance's memory) still refuses it, or, where
+//! that cannot be known (the command line without Redis), the latest it can last.
 //!
 //! A clear forgets the failures counted under the name as typed and under every identity it
 //! resolves to (the local accounts with that email, the directory entry), in Redis when it is
@@ -38,8 +39,14 @@ pub struct Block {
     /// Refusals audited (one per name and minute on each instance).
     pub refusals: u64,
     pub last_refused: Timestamp,
-    /// How long the limiter still refuses the name (`None`: a login would be let through now).
+    /// Whether [`Block::blocked_for`] is known: the limiter asked holds the counts (Redis, or
+    /// this server's own memory when it serves the logins).
+    pub known: bool,
+    /// How long the limiter still refuses the name (`None`: a login would be let through now,
+    /// or not [`Block::known`]).
     pub blocked_for: Option<Duration>,
+    /// The latest the refusal can last: the last refusal plus the limit's longest window.
+    pub ends_by: Timestamp,
 }
 
 impl Block {
@@ -51,10 +58,13 @@ impl Block {
 }
 
 /// The names refused within the login limit's longest window and not cleared since, by name
-/// (of `realm` only, when given); with that window.
+/// (of `realm` only, when given); with that window. `serving`: this process serves the logins
+/// (a page), so its memory limiter holds counts; the command line's does not, and without Redis
+/// it says only [`Block::ends_by`].
 pub async fn list(
     app: &App,
     realm: Option<RealmId>,
+    serving: bool,
 ) -> Result<(Vec<Block>, Duration), ServiceError> {
     let window = app.limits.login_window();
     let rows = app
@@ -87,14 +97,21 @@ pub async fn list(
             realm: row.realm_id,
             refusals: 0,
             last_refused: row.event_time,
+            known: false,
             blocked_for: None,
+            ends_by: row.event_time,
         });
         b.refusals += 1;
         b.last_refused = row.event_time;
+        b.ends_by = Timestamp(row.event_time.0 + window.as_micros() as i64);
     }
     let mut out: Vec<Block> = blocks.into_values().collect();
+    let known = serving || app.limits.mode().await == "shared";
     for b in &mut out {
-        b.blocked_for = app.limits.login_block(&b.name).await;
+        b.known = known;
+        if known {
+            b.blocked_for = app.limits.login_block(&b.name).await;
+        }
     }
     Ok((out, window))
 }
@@ -122,7 +139,7 @@ pub async fn clear(app: &App, by: By<'_>, username: &str) -> Result<Cleared, Ser
     let realm = match by {
         By::Caller(c) => {
             crate::admin::require_admin(c)?;
-            let (listed, _) = list(app, Some(c.realm.id)).await?;
+            let (listed, _) = list(app, Some(c.realm.id), true).await?;
             if !listed.iter().any(|b| b.name == name) {
                 return Err(ServiceError::invalid(
                     "No login of that name is blocked in this organization.",

@@ -31,7 +31,7 @@ pub async fn clear(state: &AppState, username: &str) -> Result<()> {
 }
 
 pub async fn list(state: &AppState, as_json: bool) -> Result<()> {
-    let (blocks, window) = blocks::list(state, None).await?;
+    let (blocks, window) = blocks::list(state, None, false).await?;
     let window = window.as_secs();
     if as_json {
         let list: Vec<_> = blocks
@@ -43,6 +43,7 @@ pub async fn list(state: &AppState, as_json: bool) -> Result<()> {
                     "refusals_audited": b.refusals,
                     "last_refused": rfc3339(b.last_refused),
                     "blocked_until": b.blocked_until().map(rfc3339),
+                    "ends_by": rfc3339(b.ends_by),
                 })
             })
             .collect();
@@ -55,9 +56,10 @@ pub async fn list(state: &AppState, as_json: bool) -> Result<()> {
     }
     println!("refused for too many failed logins in the last {window} s (not cleared since):");
     for b in &blocks {
-        let until = match b.blocked_until() {
-            Some(t) => format!("blocked until {}", rfc3339(t)),
-            None => "not blocked now".to_owned(),
+        let until = match (b.known, b.blocked_until()) {
+            (true, Some(t)) => format!("blocked until {}", rfc3339(t)),
+            (true, None) => "not blocked now".to_owned(),
+            (false, _) => format!("blocked at most until {}", rfc3339(b.ends_by)),
         };
         println!(
             "  {:<40} last refused {}  ({} audited refusals; {until})",

@@ -254,3 +254,39 @@ pub async fn csv_export(req: HttpRequest, app: web::Data<App>) -> Result<HttpRes
         ))
         .body(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_whole_utc_days() {
+        let start = day("2026-11-30", false).unwrap().unwrap();
+        let end = day("2026-11-30", true).unwrap().unwrap();
+        assert_eq!(start.0, 1_795_996_800_000_000);
+        assert_eq!(end.0 - start.0, 86_400_000_000 - 1);
+        assert_eq!(day("", true).unwrap(), None);
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-11-31",
+            "2026-1-1",
+            "2026-11-30T00:00",
+        ] {
+            assert!(day(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(cell("=1+2"), "'=1+2");
+        assert_eq!(cell("+1"), "'+1");
+        assert_eq!(cell("-1"), "'-1");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(
+            cell("hamlet <hamlet@zulip.com>"),
+            "hamlet <hamlet@zulip.com>"
+        );
+        assert_eq!(cell(r#"{"a":1}"#), r#"{"a":1}"#);
+    }
+}

@@ -40,7 +40,7 @@ async fn view(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let (list, window) = blocks::list(app, Some(a.caller.realm.id))
+    let (list, window) = blocks::list(app, Some(a.caller.realm.id), true)
         .await
         .map_err(refused)?;
     let rows = list
