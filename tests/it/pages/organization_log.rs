@@ -1,12 +1,16 @@
 //! Organization → Bots, Audit log (filters and the CSV export) and Rate-limit blocks over
 //! HTTP: every bot with its owner, failed logins in the log, the export's headers and quoting,
-//! a block listed with its end and lifted (the same call as `latchkey limits clear`).
+//! a block listed with its end and lifted (the same call as `latchkey limits clear`); a key
+//! replaced and a role changed on one instance's page, seen by another within a second.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use auth_core::BotType;
+use auth_core::{BotType, Role};
 use auth_store::Actor;
-use latchkey_tests::{DbKind, Fixture, PW, Reply, both_dbs};
+use latchkey_tests::pages::PageClient;
+use latchkey_tests::{
+    Client, DbKind, Fixture, PW, Reply, TestDb, TestServer, both_dbs, eventually,
+};
 
 use super::organization::{audited, post_from, staff};
 use super::settings::signed_in;
@@ -246,4 +250,81 @@ async fn blocks_are_listed_and_lifted(kind: DbKind) {
     )
     .await;
     ok.assert_success();
+}
+
+/// Two instances on one PostgreSQL database: a key an administrator replaces on A's page, and a
+/// role changed there, reach B within a second (the invalidation log), with B's cache warm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_key_and_a_new_role_reach_the_other_instance() {
+    let Some(db) = TestDb::new(DbKind::Postgres) else {
+        return;
+    };
+    let settings = db.settings();
+    let a = TestServer::start(settings.clone()).await;
+    let b = TestServer::start(settings).await;
+    let zulip = a.create_realm("zulip", "Zulip").await;
+    let hamlet = a
+        .create_user(&zulip, "hamlet@zulip.com", Some(PW), Role::Member)
+        .await;
+    a.create_user(&zulip, "iago@zulip.com", Some(PW), Role::Administrator)
+        .await;
+    let key = a.key_of(&hamlet).await;
+    let me = |key: String| {
+        let c = b.client();
+        async move {
+            let rb = c
+                .request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
+                .basic_auth("hamlet@zulip.com", Some(key));
+            Client::send(rb).await
+        }
+    };
+    let warm = me(key.clone()).await;
+    warm.assert_success();
+    assert_eq!(warm.body["role"], 400);
+
+    let admin = PageClient::new(a.addr, "zulip");
+    assert_eq!(admin.log_in("iago@zulip.com", PW, None).await.status, 302);
+    let person = format!("/organization/users/{}", hamlet.id.0);
+    let r = post_from(
+        &admin,
+        &person,
+        &format!("{person}/role"),
+        &[("role", "moderator")],
+    )
+    .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let changed = Instant::now();
+    let seen = eventually(
+        Duration::from_secs(1),
+        || me(key.clone()),
+        |r: &Reply| r.body["role"] == 300,
+    )
+    .await;
+    assert_eq!(
+        seen.body["role"],
+        300,
+        "B still says {} after {:?}",
+        seen.raw,
+        changed.elapsed()
+    );
+
+    let r = post_from(&admin, &person, &format!("{person}/regenerate-key"), &[]).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let replaced = Instant::now();
+    let refused = eventually(
+        Duration::from_secs(1),
+        || me(key.clone()),
+        |r: &Reply| r.status == 401,
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        401,
+        "B still accepts the old key after {:?}",
+        replaced.elapsed()
+    );
+    let new_key = a.key_of(&hamlet).await;
+    me(new_key).await.assert_success();
+    a.stop().await;
+    b.stop().await;
 }
