@@ -5,8 +5,9 @@
 //! (`settings_browser.rs`); password reset
 //! (`reset.rs` over HTTP, `reset_browser.rs` in Chromium, both with real mail); idle sessions
 //! (`idle.rs`); the organization pages for owners and administrators (`organization.rs`:
-//! gating, methods, users and their actions; `organization_log.rs`: bots, audit log and CSV,
-//! rate-limit blocks; `organization_browser.rs` in Chromium).
+//! gating and methods; `organization_users.rs`: users and their actions;
+//! `organization_log.rs`: bots, audit log and CSV, rate-limit blocks, two instances;
+//! `organization_browser.rs` in Chromium).
 
 mod bots;
 mod browser;
@@ -15,6 +16,7 @@ mod idle;
 mod organization;
 mod organization_browser;
 mod organization_log;
+mod organization_users;
 mod reset;
 mod reset_browser;
 mod settings;
