@@ -5,8 +5,8 @@
 //! function the API and the CLI call (`auth_service::members`, `admin`, `audit_log`, `blocks`).
 //!
 //! What every page here shares: the gate (signed in, else the login page; an owner or an
-//! administrator, else a 403 page — checked on every request, GET and POST, before anything
-//! else is read), the form check of every POST (the session's CSRF token and a same-origin
+//! administrator, else a 403 page — checked on every request, GET and POST, before any data is
+//! read or changed), the form check of every POST (the session's CSRF token and a same-origin
 //! `Origin`/`Referer`), the flash message shown after a POST's redirect (`?done=<what>`, a
 //! fixed sentence per code, so no text travels in the URL), and how a service refusal becomes
 //! a page.

@@ -150,10 +150,12 @@ async fn person_view(
     let mut shell = a.shell(req);
     shell.flashes.extend(error.map(Flash::error));
     let owner = match target.bot_owner_id {
-        Some(o) => members::get(app, &a.caller, &o.0.to_string())
-            .await
-            .ok()
-            .map(|u| Row::of(&u)),
+        Some(o) => match members::get(app, &a.caller, &o.0.to_string()).await {
+            Ok(u) => Some(Row::of(&u)),
+            Err(e @ ServiceError::Unavailable { .. }) => return Err(e.into()),
+            // An owner gone from the realm: shown as none.
+            Err(_) => None,
+        },
         None => None,
     };
     let me_owner = a.caller.user.role == Role::Owner;
