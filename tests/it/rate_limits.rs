@@ -67,6 +67,11 @@ async fn limits_clear_reaches_running_servers_without_redis(kind: DbKind) {
     assert_eq!(json[0]["username"], "hamlet@zulip.com", "{json}");
     // One audited refusal per name and minute, however many requests were refused.
     assert_eq!(json[0]["refusals_audited"], 1, "{json}");
+    // The command line holds no counts without Redis: the latest the refusal can last, from
+    // the audit log (Organization → Rate-limit blocks, served by the server, says exactly).
+    assert_eq!(json[0]["blocked_until"], serde_json::Value::Null, "{json}");
+    assert!(json[0]["ends_by"].is_string(), "{json}");
+    assert!(listed.contains("blocked at most until"), "{listed}");
     // The audit log, filtered as an administrator would.
     let rows = |args: &[&str]| -> Vec<serde_json::Value> {
         let mut all = vec!["audit", "list", "--json"];

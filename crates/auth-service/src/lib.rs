@@ -14,7 +14,10 @@
 //!   portal's sessions for other apps behind a forward-auth proxy.
 //! - [`members`]: the realm's people and bots as administrators manage them (list, read,
 //!   name and role, deactivate, reactivate, create) and its login methods, with Zulip's role
-//!   rules, for the API, the pages and the CLI.
+//!   rules, for the API, the pages and the CLI; [`admin`]: what administrators do besides
+//!   (require a password reset, replace a key, every bot with its owner, login methods from a
+//!   session without locking oneself out); [`audit_log`]: the audit log as administrators
+//!   filter it; [`blocks`]: logins refused for too many failures, listed and lifted.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
@@ -23,7 +26,10 @@
 
 pub mod account;
 pub mod accounts;
+pub mod admin;
 mod app;
+pub mod audit_log;
+pub mod blocks;
 pub mod bots;
 pub mod caller;
 pub mod clock;

@@ -345,6 +345,21 @@ impl Limits {
         }
     }
 
+    /// The longest window of the login limit (how long a refusal can last).
+    pub fn login_window(&self) -> Duration {
+        self.by_username.longest_window()
+    }
+
+    /// How long the login name `name` stays refused from now, as this server's limiter (Redis
+    /// when shared) counts it; `None` when a login of it would be let through.
+    pub async fn login_block(&self, name: &str) -> Option<Duration> {
+        if !self.authenticate_enabled || self.by_username.0.is_empty() {
+            return None;
+        }
+        let d = self.logins.peek(&login_key(name), &self.by_username).await;
+        (!d.allowed).then(|| d.retry_after.unwrap_or_default())
+    }
+
     /// Whether a refusal of this name should be audited now (the first in a minute).
     pub fn first_refusal(&self, name: &str) -> bool {
         let key = fold_login_name(name);

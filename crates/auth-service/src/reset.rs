@@ -89,11 +89,26 @@ impl App {
             .map_err(|_| ServiceError::invalid(policy::INVALID_EMAIL_MSG))?;
         let (_, realm) = self.realm_of_host(client.host).await?;
         let realm = realm.ok_or(ServiceError::NoSuchRealm)?;
-        let job = worker::Job {
+        self.queue_reset(worker::Job {
             realm,
             email: email.to_owned(),
             ip: client.ip,
-        };
+        });
+        Ok(())
+    }
+
+    /// Queues a reset link for an administrator's "require a password reset"
+    /// ([`crate::admin::require_password_reset`]): the worker's usual path, so the address's
+    /// limits, the directory check and the Email method decide as for a request of the person.
+    pub(crate) fn queue_reset_link(&self, realm: &Realm, email: &str) {
+        self.queue_reset(worker::Job {
+            realm: realm.clone(),
+            email: email.to_owned(),
+            ip: None,
+        });
+    }
+
+    fn queue_reset(&self, job: worker::Job) {
         match self.resets.jobs.try_send(job) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -103,7 +118,6 @@ impl App {
                 tracing::error!("password reset worker stopped; a request was dropped");
             }
         }
-        Ok(())
     }
 
     /// The account and realm a reset link is for, when the link works on this host: the token

@@ -14,9 +14,10 @@ use crate::audit::audit;
 use crate::changes::change_user;
 use crate::keys::insert_key;
 use crate::models::UserRow;
-use crate::passwords::set_password_tx;
+use crate::passwords::{delete_user_tokens, set_password_tx};
 use crate::rows::{find_login, find_user, is_last_owner};
 use crate::schema::users;
+use crate::sessions::end_sessions_of;
 use crate::{Actor, AuditEvent, Store, StoreError, conflict_as, now_micros};
 
 /// A user (or bot) to create.
@@ -180,6 +181,8 @@ impl Store {
     }
 
     /// Forces (or lifts) a password reset: the old password is refused until a new one is set.
+    /// Forcing one also ends every web session of the user and every reset link issued before
+    /// (a password thought leaked must not keep a session open), in the same transaction.
     pub async fn set_password_reset_needed(
         &self,
         user: UserId,
@@ -192,8 +195,16 @@ impl Store {
             change_user(c, user, event, &actor, detail, |c| {
                 diesel::update(users::table.find(user.0))
                     .set(users::password_reset_needed.eq(needed))
-                    .execute(c)
-            })
+                    .execute(c)?;
+                if needed {
+                    end_sessions_of(c, user, None)?;
+                }
+                Ok::<(), StoreError>(())
+            })?;
+            if needed {
+                delete_user_tokens(c, user)?;
+            }
+            Ok(())
         })
         .await
     }

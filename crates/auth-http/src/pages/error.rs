@@ -34,6 +34,12 @@ pub enum PageError {
     RealmDeactivated,
     #[error("not found")]
     NotFound,
+    /// Signed in, but the page or action needs a role the visitor does not have.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A page's own "not found", with what was missing (an unknown user id).
+    #[error("missing: {0}")]
+    Missing(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The database or a directory could not be reached.
@@ -62,6 +68,8 @@ impl PageError {
                 "This organization has been deactivated.",
             ),
             PageError::NotFound => ("Page not found", "There is no page at this address."),
+            PageError::Forbidden(msg) => ("Permission denied", msg),
+            PageError::Missing(msg) => ("Not found", msg),
             PageError::MethodNotAllowed => (
                 "Method not allowed",
                 "This page does not accept that kind of request.",
@@ -82,7 +90,8 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::Csrf | PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::Missing(_) => StatusCode::NOT_FOUND,
             PageError::RealmDeactivated => StatusCode::FOUND,
             PageError::NoSuchRealm | PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -15,6 +15,8 @@
 //!
 //! - [`settings`] (Settings → Account & privacy, and what the settings pages share),
 //!   `api_key` (the password re-entry, zuliprc, a new key), `your_bots` (Settings → Your bots).
+//! - `organization` (`/organization/`: owners' and administrators' pages — login methods,
+//!   users, bots, audit log, rate-limit blocks; a 403 page for everyone else).
 //!
 //! Other page groups (password reset) add a file here and reuse these.
 
@@ -26,6 +28,7 @@ mod home;
 mod login;
 pub mod next;
 mod notice;
+mod organization;
 mod portal;
 mod reset;
 pub mod settings;
@@ -79,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     reset::configure(cfg);
     configure_settings(cfg);
+    organization::configure(cfg);
 }
 
 /// Settings → Account & privacy and Settings → Your bots.

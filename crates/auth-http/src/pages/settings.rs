@@ -30,6 +30,7 @@ impl SignedIn {
         let mut shell = Shell::new(self.realm.name.as_str());
         shell.csrf = Some(self.session.csrf_secret.expose().to_owned());
         shell.signed_in = Some(self.session.user.full_name.clone());
+        shell.org_admin = self.session.user.role.is_realm_admin() && !self.session.user.is_bot();
         shell
     }
 }
@@ -198,7 +199,7 @@ fn password_change_message(e: PasswordChangeError) -> Result<String, PageError> 
 }
 
 /// How a role is shown.
-fn role_label(role: auth_core::Role) -> &'static str {
+pub fn role_label(role: auth_core::Role) -> &'static str {
     use auth_core::Role;
     match role {
         Role::Owner => "Organization owner",

@@ -45,6 +45,9 @@ pub struct Shell {
     pub flashes: Vec<Flash>,
     /// Who is signed in (shown with a "Log out" button).
     pub signed_in: Option<String>,
+    /// The visitor is one of the organization's owners or administrators (the settings
+    /// navigation links the organization pages).
+    pub org_admin: bool,
 }
 
 impl Shell {
@@ -56,6 +59,7 @@ impl Shell {
             csrf: None,
             flashes: Vec::new(),
             signed_in: None,
+            org_admin: false,
         }
     }
 

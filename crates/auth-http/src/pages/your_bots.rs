@@ -50,7 +50,7 @@ struct BotsPage<'a> {
 }
 
 /// How a bot type is named on the page (Zulip's labels).
-fn type_label(t: Option<BotType>) -> &'static str {
+pub fn type_label(t: Option<BotType>) -> &'static str {
     match t {
         Some(BotType::Generic) => "Generic bot",
         Some(BotType::IncomingWebhook) => "Incoming webhook",

@@ -1,15 +1,12 @@
-//! `latchkey audit list` (with filters) and `latchkey audit prune`.
-
-use std::collections::HashSet;
+//! `latchkey audit list` (with filters: `auth_service::audit_log`, as the organization pages
+//! filter it) and `latchkey audit prune`.
 
 use anyhow::Result;
+use auth_service::audit_log::{self, AuditQuery};
 use auth_store::{Actor, AuditEntry};
 
 use super::{AuditCommand, find_realm};
 use crate::open::AppState;
-
-/// Rows read per page while filtering (the filters on details are applied here).
-const PAGE: i64 = 1_000;
 
 pub async fn run(state: AppState, cmd: AuditCommand) -> Result<()> {
     match cmd {
@@ -34,65 +31,21 @@ pub async fn run(state: AppState, cmd: AuditCommand) -> Result<()> {
                 Some(sub) => Some(find_realm(&state, &sub).await?.id),
                 None => None,
             };
-            let since = since.map(auth_service::clock::ago);
-            let person = match &user {
-                Some(email) => Some(Person {
-                    ids: state
-                        .store
-                        .login_records_any_realm(email)
-                        .await?
-                        .into_iter()
-                        .map(|r| r.user.id.0)
-                        .collect(),
-                    name: auth_core::fold_login_name(email),
-                }),
-                None => None,
+            let query = AuditQuery {
+                realm: realm_id,
+                event,
+                since: since.map(auth_service::clock::ago),
+                until: None,
+                person: user,
+                actor: None,
+                reason,
+                limit: usize::try_from(limit).unwrap_or(0),
             };
-            let mut shown = 0;
-            let mut before = None;
-            while shown < limit {
-                let page = state
-                    .store
-                    .audit_page(realm_id, event.clone(), since, before, PAGE)
-                    .await?;
-                let Some(last) = page.last() else { break };
-                before = Some(last.id);
-                for e in &page {
-                    if shown >= limit {
-                        break;
-                    }
-                    let about_person = person.as_ref().is_none_or(|p| p.matches(e));
-                    let with_reason = reason
-                        .as_deref()
-                        .is_none_or(|r| e.detail["reason"].as_str() == Some(r));
-                    if about_person && with_reason {
-                        print_entry(e, json);
-                        shown += 1;
-                    }
-                }
-                if (page.len() as i64) < PAGE {
-                    break;
-                }
+            for e in audit_log::search(&state, &query).await? {
+                print_entry(&e, json);
             }
             Ok(())
         }
-    }
-}
-
-/// Whom `--user` names: the accounts with that email in any realm, and the name as typed at
-/// failed logins.
-struct Person {
-    ids: HashSet<i64>,
-    name: String,
-}
-
-impl Person {
-    fn matches(&self, e: &AuditEntry) -> bool {
-        let ids = [e.acting_user_id, e.modified_user_id];
-        ids.iter().flatten().any(|u| self.ids.contains(&u.0))
-            || e.detail["username"]
-                .as_str()
-                .is_some_and(|n| auth_core::fold_login_name(n) == self.name)
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use auth_core::{BotType, Password, Realm, Role, User, policy};
+use auth_service::admin;
 use auth_service::members::{self, By, NewPerson, UserChange};
 use auth_store::{Actor, UserFilter};
 use serde_json::{Value, json};
@@ -191,11 +192,7 @@ pub(crate) async fn user_command(state: AppState, cmd: UserCommand) -> Result<()
         UserCommand::RegenerateKey { email, realm } => {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
-            state
-                .keys
-                .regenerate(user.id, Actor::cli())
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            admin::regenerate_key(&state, By::Cli, &user).await?;
             println!(
                 "regenerated the API key of {}; the old key no longer works",
                 user.delivery_email
@@ -217,12 +214,10 @@ pub(crate) async fn user_command(state: AppState, cmd: UserCommand) -> Result<()
         UserCommand::RequirePasswordReset { email, realm } => {
             let realm = find_realm(&state, &realm).await?;
             let user = find_user(&state, &realm, &email).await?;
-            state
-                .store
-                .set_password_reset_needed(user.id, true, Actor::cli())
-                .await?;
+            // No link from here: this process ends before the reset worker would mail it.
+            admin::require_password_reset(&state, By::Cli, &realm, &user, false).await?;
             println!(
-                "{} must set a new password before logging in again",
+                "{} must set a new password (\"Forgot your password?\") before logging in again",
                 user.delivery_email
             );
         }
