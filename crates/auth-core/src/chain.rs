@@ -33,6 +33,12 @@ pub struct LoginAttempt<'a> {
 pub trait AuthBackend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
+    /// Whether the backend can serve the realm at all (the LDAP backend: whether a directory is
+    /// configured for it). One that cannot is treated as not enabled for the realm.
+    fn serves(&self, _realm: &Realm) -> bool {
+        true
+    }
+
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure>;
 }
 
@@ -76,7 +82,9 @@ impl BackendChain {
 
     /// Configured on the server and switched on for the realm.
     pub fn is_enabled(&self, kind: BackendKind, realm: Option<&Realm>) -> bool {
-        self.is_configured(kind) && realm.is_none_or(|r| kind.enabled_in(r))
+        self.backends
+            .iter()
+            .any(|b| b.kind() == kind && realm.is_none_or(|r| kind.enabled_in(r) && b.serves(r)))
     }
 
     /// Zulip's `password_auth_enabled`: Email or LDAP enabled for the realm.
@@ -136,7 +144,7 @@ impl BackendChain {
         let mut rejected = false;
         for backend in &self.backends {
             let kind = backend.kind();
-            if !kind.is_password_backend() || !kind.enabled_in(realm) {
+            if !kind.is_password_backend() || !kind.enabled_in(realm) || !backend.serves(realm) {
                 continue;
             }
             match backend.authenticate(attempt).await {

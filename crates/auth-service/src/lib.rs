@@ -16,6 +16,8 @@
 //!   name and role, deactivate, reactivate, create) and its login methods, with Zulip's role
 //!   rules, for the API, the pages and the CLI.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
+//! - [`realm_ldap`]: a realm's own LDAP directory set at run time (owners), its connection and
+//!   person tests and sync, for the page and the CLI.
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
 //! Invariants: no HTTP (no actix), no command-line parsing, no configuration files; failures
@@ -40,6 +42,7 @@ pub mod members;
 mod options;
 pub mod portal;
 pub mod readiness;
+pub mod realm_ldap;
 pub mod reset;
 pub mod sessions;
 pub mod telemetry;

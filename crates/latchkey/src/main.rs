@@ -125,7 +125,7 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
         }
         return Ok(ExitCode::FAILURE);
     }
-    if settings.ldap_enabled() {
+    if settings.ldap_default_configured() {
         if let Ok(cfg) = settings.ldap_config() {
             for w in cfg.warnings() {
                 eprintln!("warning: {w}");
@@ -138,7 +138,7 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         store.ping().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!("database: connected ({})", store.kind().name());
-        if settings.ldap_enabled() {
+        if settings.ldap_default_configured() {
             let cfg = settings.ldap_config()?;
             let problems = latchkey::ldap_check::print_check(&cfg)
                 .await
