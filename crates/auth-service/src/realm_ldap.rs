@@ -17,9 +17,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use auth_core::{Realm, RealmId, SecretString, Timestamp};
-use auth_ldap::{Directory, LdapConfig, RealmDirectory, Serving};
+use auth_ldap::{Directory, RealmDirectory, Serving};
 use auth_store::{RealmLdapRow, SealedPasswordChange, StoreError};
 
+// The directory types the page and the CLI fill and show, so that they need no LDAP crate.
+pub use auth_ldap::{
+    AttributeMap, ConnectionTest, Finding, GroupMembership, LdapConfig, Level, RoleGroups,
+    SearchScope, ServerSteps, Step, SyncPolicy,
+};
 pub use stored::{StoredAttributes, StoredRoles, StoredSettings, StoredSync};
 pub use tools::{PersonTest, SyncPreview};
 

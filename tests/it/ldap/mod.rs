@@ -10,7 +10,8 @@
 //!   mistakes, at the command line, at start and in `/readyz`;
 //! - [`roles`]: roles from directory groups at login and sync;
 //! - [`realm_config`]: a realm's own directory settings set at run time (service and CLI, two
-//!   instances) and the administrator's tools (connection test by steps, person test, sync).
+//!   instances) and the administrator's tools (connection test by steps, person test, sync);
+//!   [`directory_page`]: the same on Organization → Directory, over HTTP and in Chromium.
 //!
 //! What the suites share lives here: login tables ([`Login`], [`Outcome`], [`check_logins`]).
 
@@ -21,6 +22,7 @@ mod access;
 mod check;
 mod cli;
 mod connection;
+mod directory_page;
 mod failover;
 mod limits;
 mod links;

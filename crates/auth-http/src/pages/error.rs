@@ -27,6 +27,10 @@ pub enum PageError {
     /// The CSRF token or the Origin/Referer check failed.
     #[error("CSRF check failed")]
     Csrf,
+    /// The visitor's role may not see this page (an organization page for a member), with
+    /// the reason to show.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("no such realm")]
     NoSuchRealm,
     /// The organization is deactivated: its pages send visitors to `/accounts/deactivated/`.
@@ -56,6 +60,7 @@ impl PageError {
         match self {
             PageError::BadRequest(msg) => ("Bad request", msg),
             PageError::Csrf => ("Forbidden", CSRF_FAILED),
+            PageError::Forbidden(msg) => ("Forbidden", msg),
             PageError::NoSuchRealm => ("Organization not found", NO_SUCH_REALM),
             PageError::RealmDeactivated => (
                 "Organization deactivated",
@@ -82,7 +87,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::Csrf | PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::RealmDeactivated => StatusCode::FOUND,
             PageError::NoSuchRealm | PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

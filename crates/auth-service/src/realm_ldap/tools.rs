@@ -199,7 +199,7 @@ impl App {
         .map_err(dir_unavailable)?;
         let Some(entry) = entry else {
             t.verdict =
-                "no such person in the directory (a login fails as a wrong password)".into();
+                "no such user in the directory (a login would fail as a wrong password)".into();
             return Ok(t);
         };
         t.found = true;
@@ -258,10 +258,11 @@ impl App {
         // The login's own decision, in the login's order.
         let refused = |why: String| (format!("refused ({why})"), false);
         let (verdict, allowed) = match (a.refusal(), &found) {
-            (Some(r), _) => refused(
+            (Some(r), _) => refused(format!(
+                "{r:?}: {}",
                 a.refusal_reason()
-                    .unwrap_or_else(|| refusal_words(r).to_owned()),
-            ),
+                    .unwrap_or_else(|| refusal_words(r).to_owned())
+            )),
             (None, AccountMatch::LinkedElsewhere { .. }) => {
                 refused("the account belongs to another directory entry".into())
             }
