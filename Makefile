@@ -67,12 +67,15 @@ fmt:
 clean-data:
 	rm -rf data
 
-## Copy the screenshots docs/user-guide.md uses from the last browser-test run.
+## Copy the screenshots docs/user-guide.md and docs/admin-guide.md use from the last browser-test run.
 GUIDE_SHOTS := login-desktop login-phone login-failed-desktop settings-account-desktop \
 	settings-reauth-desktop settings-api-key-desktop settings-regenerate-key-desktop \
 	settings-account-directory-desktop settings-your-bots-desktop settings-your-bots-keys-phone \
 	settings-bot-regenerate-desktop reset-form-desktop reset-done-desktop \
-	reset-set-password-phone reset-complete-desktop portal-login-desktop
+	reset-set-password-phone reset-complete-desktop portal-login-desktop \
+	admin-directory-tls-failed-desktop admin-directory-connection-desktop \
+	admin-directory-person-desktop admin-directory-sync-preview-desktop \
+	admin-directory-sync-preview-phone
 screenshots:
 	@dir="$${CARGO_TARGET_DIR:-target}/screenshots"; \
 	for s in $(GUIDE_SHOTS); do cp "$$dir/$$s.png" docs/images/ || exit 1; done; \
