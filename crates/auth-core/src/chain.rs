@@ -435,6 +435,49 @@ mod tests {
         assert_eq!(email.calls.load(Ordering::SeqCst), 0);
     }
 
+    /// A backend that cannot serve any realm (LDAP with no directory for it).
+    struct Unserving(Arc<Fixed>);
+
+    #[async_trait]
+    impl AuthBackend for Unserving {
+        fn kind(&self) -> BackendKind {
+            self.0.kind
+        }
+        fn serves(&self, _realm: &Realm) -> bool {
+            false
+        }
+        async fn authenticate(&self, a: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
+            self.0.authenticate(a).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_cannot_serve_the_realm_counts_as_off() {
+        let ldap = fixed(
+            BackendKind::Ldap,
+            Err(AuthFailure::unavailable(BackendKind::Ldap, "no directory")),
+        );
+        let email = fixed(BackendKind::Email, Err(AuthFailure::BadCredentials));
+        let chain = BackendChain::new(vec![Arc::new(Unserving(ldap.clone())), email.clone()]);
+        let r = realm(true, true);
+        assert!(!chain.is_enabled(BackendKind::Ldap, Some(&r)));
+        assert!(chain.is_enabled(BackendKind::Email, Some(&r)));
+        assert!(chain.is_enabled(BackendKind::Ldap, None), "configured on the server");
+        // Never asked, so never "unavailable": a wrong password is a wrong password.
+        let err = chain
+            .authenticate(&r, "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::BadCredentials);
+        assert_eq!(ldap.calls.load(Ordering::SeqCst), 0);
+        // With LDAP the only method left, password logins are off.
+        let err = chain
+            .authenticate(&realm(false, true), "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::PasswordAuthDisabled);
+    }
+
     #[tokio::test]
     async fn empty_password_never_reaches_a_backend() {
         let email = fixed(BackendKind::Email, Ok(()));
