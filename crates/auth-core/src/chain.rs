@@ -462,7 +462,10 @@ mod tests {
         let r = realm(true, true);
         assert!(!chain.is_enabled(BackendKind::Ldap, Some(&r)));
         assert!(chain.is_enabled(BackendKind::Email, Some(&r)));
-        assert!(chain.is_enabled(BackendKind::Ldap, None), "configured on the server");
+        assert!(
+            chain.is_enabled(BackendKind::Ldap, None),
+            "configured on the server"
+        );
         // Never asked, so never "unavailable": a wrong password is a wrong password.
         let err = chain
             .authenticate(&r, "h", &Password::new("pw"))

@@ -62,6 +62,20 @@ async fn hamlet_until(c: &Client, status: u16, limit: Duration, what: &str) -> D
     }
 }
 
+/// Polls realm `zulip`'s `server_settings` until `require_email_format_usernames` is `want`;
+/// returns how long that took (panics after 5 s).
+async fn email_usernames_until(c: &Client, want: bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = c.get("zulip", "/api/v1/server_settings").await;
+        if r.body["require_email_format_usernames"] == want {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", r.raw);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn two_instances(kind: DbKind) {
     let Some(db) = TestDb::new(kind) else {
         return;
@@ -88,13 +102,17 @@ async fn two_instances(kind: DbKind) {
     assert_eq!(r.status, 401, "{}", r.raw);
     assert_eq!(r.body["code"], "AUTHENTICATION_FAILED", "{}", r.raw);
 
-    // Saved through one instance (`a.admin`, as the page and the CLI do), used by the other.
+    // Saved through one instance (`a.admin`, as the page and the CLI do), used by the other
+    // within a second: timed on `server_settings` (no directory or bcrypt work in the request),
+    // whose `require_email_format_usernames` turns false once the realm's directory (with an
+    // append domain) serves it; then a login proves it.
     a.admin
         .set_realm_ldap(By::Cli, &zulip, realm_cfg(&d), service_password())
         .await
         .expect("save");
-    let took = hamlet_until(&cb, 200, Duration::from_secs(1), "after the save").await;
+    let took = email_usernames_until(&cb, false).await;
     assert!(took <= Duration::from_secs(1), "{kind:?}: took {took:?}");
+    hamlet_until(&cb, 200, Duration::from_secs(5), "after the save").await;
 
     // A change (a people base nobody is under) reaches it too.
     let mut elsewhere = realm_cfg(&d);
@@ -103,17 +121,22 @@ async fn two_instances(kind: DbKind) {
         .set_realm_ldap(By::Cli, &zulip, elsewhere, BindPassword::Keep)
         .await
         .expect("save");
-    hamlet_until(&cb, 401, Duration::from_secs(1), "after the change").await;
+    hamlet_until(&cb, 401, Duration::from_secs(5), "after the change").await;
 
     // Back, then removed: the realm has no directory again.
     a.admin
         .set_realm_ldap(By::Cli, &zulip, realm_cfg(&d), BindPassword::Keep)
         .await
         .expect("save");
-    hamlet_until(&cb, 200, Duration::from_secs(1), "after the second change").await;
+    hamlet_until(&cb, 200, Duration::from_secs(5), "after the second change").await;
     assert!(a.admin.unset_realm_ldap(By::Cli, &zulip).await.unwrap());
+    let took = email_usernames_until(&cb, true).await;
+    assert!(
+        took <= Duration::from_secs(1),
+        "{kind:?}: removal took {took:?}"
+    );
     // No directory: usernames must be emails again.
-    hamlet_until(&cb, 400, Duration::from_secs(1), "after the removal").await;
+    hamlet_until(&cb, 400, Duration::from_secs(5), "after the removal").await;
     assert!(!a.admin.unset_realm_ldap(By::Cli, &zulip).await.unwrap());
 }
 
@@ -236,7 +259,7 @@ async fn settings_are_validated_audited_and_the_bind_password_is_sealed_and_neve
         .expect("test");
     assert!(t.passed(), "{t:?}");
     let c = w.client();
-    hamlet_until(&c, 200, Duration::from_secs(2), "with the kept password").await;
+    hamlet_until(&c, 200, Duration::from_secs(5), "with the kept password").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +400,7 @@ async fn test_a_person_and_sync_with_a_preview() {
     // Accounts from real logins (once the server has followed the save), then one person
     // leaves the directory.
     let c = w.client();
-    hamlet_until(&c, 200, Duration::from_secs(1), "after the save").await;
+    hamlet_until(&c, 200, Duration::from_secs(5), "after the save").await;
     for who in [&slapd::HAMLET, &slapd::AARON] {
         c.fetch_api_key("zulip", who.uid, who.password)
             .await
@@ -463,10 +486,12 @@ async fn cli_sets_shows_tests_and_unsets_a_realms_directory_without_printing_the
     assert!(out.status.success(), "{}", text(&out));
     no_secret(&out);
     // The running server picks it up from the invalidation log.
+    let took = email_usernames_until(&w.client(), false).await;
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
     hamlet_until(
         &w.client(),
         200,
-        Duration::from_secs(1),
+        Duration::from_secs(5),
         "after `ldap config set`",
     )
     .await;
@@ -550,10 +575,12 @@ async fn cli_sets_shows_tests_and_unsets_a_realms_directory_without_printing_the
         text(&out)
     );
     // No directory: usernames must be emails again.
+    let took = email_usernames_until(&w.client(), true).await;
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
     hamlet_until(
         &w.client(),
         400,
-        Duration::from_secs(1),
+        Duration::from_secs(5),
         "after `ldap config unset`",
     )
     .await;
