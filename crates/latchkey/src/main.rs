@@ -71,12 +71,17 @@ async fn serve(
     let backends = backends.join(", ");
     let db = state.store.kind().name();
     let ldap = state.ldap.as_ref().map(|d| d.config().clone());
+    let ldap_listed = state.settings.ldap_enabled();
     let mail = state.mailer.describe().to_owned();
     let file_mail = state.mailer.is_file_transport();
     let server = latchkey::start(state, bind).await?;
     if let Some(cfg) = ldap {
         // In the background: the directory may be slow or briefly down; start-up does not wait.
         latchkey::ldap_check::spawn_startup_check(cfg);
+    } else if ldap_listed {
+        tracing::info!(
+            "auth.backends lists ldap but [ldap] names no servers: only organizations with their own directory settings use LDAP"
+        );
     }
     tracing::info!(
         address = %server.addr,
