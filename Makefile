@@ -74,7 +74,10 @@ GUIDE_SHOTS := login-desktop login-phone login-failed-desktop settings-account-d
 	settings-bot-regenerate-desktop reset-form-desktop reset-done-desktop \
 	reset-set-password-phone reset-complete-desktop portal-login-desktop \
 	admin-index-desktop admin-users-desktop admin-user-desktop admin-user-phone \
-	admin-auth-methods-desktop admin-audit-desktop admin-limits-desktop admin-denied-desktop
+	admin-auth-methods-desktop admin-audit-desktop admin-limits-desktop admin-denied-desktop \
+	admin-directory-tls-failed-desktop admin-directory-connection-desktop \
+	admin-directory-person-desktop admin-directory-sync-preview-desktop \
+	admin-directory-sync-preview-phone
 screenshots:
 	@dir="$${CARGO_TARGET_DIR:-target}/screenshots"; \
 	for s in $(GUIDE_SHOTS); do cp "$$dir/$$s.png" docs/images/ || exit 1; done; \

@@ -18,7 +18,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::domain::UserId;
-use crate::secret::SecretBytes;
+use crate::secret::{SecretBytes, SecretString};
 
 /// Length of every API key, in characters.
 pub const API_KEY_LEN: usize = 32;
@@ -32,6 +32,9 @@ const HKDF_SALT: &[u8] = b"latchkey server secret v1";
 const INFO_AEAD: &[u8] = b"latchkey api-key aead v1";
 const INFO_MAC: &[u8] = b"latchkey api-key hmac v1";
 const AAD_PREFIX: &[u8] = b"latchkey api-key for user ";
+/// Other sealed secrets (a realm's LDAP bind password) carry this prefix and their context, so
+/// neither kind can be passed off as the other.
+const SECRET_AAD_PREFIX: &[u8] = b"latchkey secret for ";
 
 /// An API key. `Debug` and `Display` redact it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
@@ -131,6 +134,8 @@ pub enum VaultError {
         "a stored API key could not be decrypted (wrong server secret, or the row was altered)"
     )]
     Undecryptable,
+    #[error("a stored secret could not be decrypted (wrong server secret, or the row was altered)")]
+    SecretUndecryptable,
 }
 
 /// Derives the key-encryption and key-digest keys from the server secret and applies them.
@@ -247,6 +252,61 @@ impl KeyVault {
     }
 }
 
+impl KeyVault {
+    /// Encrypts another secret for storage (an LDAP bind password), bound to `context` (what
+    /// and whose it is, e.g. `realm-ldap-bind/7`): it opens only with the same context.
+    pub fn seal_secret<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        secret: &SecretString,
+        context: &str,
+        rng: &mut R,
+    ) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let aad = secret_aad(context);
+        // Encryption with a valid key and nonce only fails for plaintexts over 256 GiB.
+        let ct = self
+            .aead
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.expose().as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+        out.push(SEALED_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    /// Decrypts what [`KeyVault::seal_secret`] sealed with the same `context`.
+    pub fn open_secret(&self, sealed: &[u8], context: &str) -> Result<SecretString, VaultError> {
+        if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_VERSION {
+            return Err(VaultError::SecretUndecryptable);
+        }
+        let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
+        let aad = secret_aad(context);
+        let mut plain = self
+            .aead
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| VaultError::SecretUndecryptable)?;
+        let secret = std::str::from_utf8(&plain)
+            .map(SecretString::new)
+            .map_err(|_| VaultError::SecretUndecryptable);
+        plain.zeroize();
+        secret
+    }
+}
+
+fn secret_aad(context: &str) -> Vec<u8> {
+    let mut aad = SECRET_AAD_PREFIX.to_vec();
+    aad.extend_from_slice(context.as_bytes());
+    aad
+}
+
 fn aad_for(owner: UserId) -> Vec<u8> {
     let mut aad = AAD_PREFIX.to_vec();
     aad.extend_from_slice(owner.0.to_string().as_bytes());
@@ -265,6 +325,26 @@ mod tests {
 
     fn vault(byte: u8) -> KeyVault {
         KeyVault::new(&SecretBytes::new(vec![byte; 32])).unwrap()
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_context_and_secret() {
+        let mut rng = rand::rng();
+        let secret = SecretString::new("bind pässword");
+        let sealed = vault(1).seal_secret(&secret, "realm-ldap-bind/7", &mut rng);
+        assert!(!sealed.windows(4).any(|w| w == b"bind"), "not in clear");
+        let opened = vault(1).open_secret(&sealed, "realm-ldap-bind/7").unwrap();
+        assert_eq!(opened.expose(), "bind pässword");
+        assert_eq!(
+            vault(1).open_secret(&sealed, "realm-ldap-bind/8"),
+            Err(VaultError::SecretUndecryptable)
+        );
+        assert_eq!(
+            vault(2).open_secret(&sealed, "realm-ldap-bind/7"),
+            Err(VaultError::SecretUndecryptable)
+        );
+        // Not an API key either.
+        assert!(vault(1).open(&sealed, UserId(7)).is_err());
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub struct LoginAttempt<'a> {
 pub trait AuthBackend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
+    /// Whether the backend can serve the realm at all (the LDAP backend: whether a directory is
+    /// configured for it). One that cannot is treated as not enabled for the realm.
+    fn serves(&self, _realm: &Realm) -> bool {
+        true
+    }
+
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure>;
 }
 
@@ -76,7 +82,9 @@ impl BackendChain {
 
     /// Configured on the server and switched on for the realm.
     pub fn is_enabled(&self, kind: BackendKind, realm: Option<&Realm>) -> bool {
-        self.is_configured(kind) && realm.is_none_or(|r| kind.enabled_in(r))
+        self.backends
+            .iter()
+            .any(|b| b.kind() == kind && realm.is_none_or(|r| kind.enabled_in(r) && b.serves(r)))
     }
 
     /// Zulip's `password_auth_enabled`: Email or LDAP enabled for the realm.
@@ -136,7 +144,7 @@ impl BackendChain {
         let mut rejected = false;
         for backend in &self.backends {
             let kind = backend.kind();
-            if !kind.is_password_backend() || !kind.enabled_in(realm) {
+            if !kind.is_password_backend() || !kind.enabled_in(realm) || !backend.serves(realm) {
                 continue;
             }
             match backend.authenticate(attempt).await {
@@ -425,6 +433,52 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, AuthFailure::PasswordAuthDisabled);
         assert_eq!(email.calls.load(Ordering::SeqCst), 0);
+    }
+
+    /// A backend that cannot serve any realm (LDAP with no directory for it).
+    struct Unserving(Arc<Fixed>);
+
+    #[async_trait]
+    impl AuthBackend for Unserving {
+        fn kind(&self) -> BackendKind {
+            self.0.kind
+        }
+        fn serves(&self, _realm: &Realm) -> bool {
+            false
+        }
+        async fn authenticate(&self, a: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
+            self.0.authenticate(a).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_cannot_serve_the_realm_counts_as_off() {
+        let ldap = fixed(
+            BackendKind::Ldap,
+            Err(AuthFailure::unavailable(BackendKind::Ldap, "no directory")),
+        );
+        let email = fixed(BackendKind::Email, Err(AuthFailure::BadCredentials));
+        let chain = BackendChain::new(vec![Arc::new(Unserving(ldap.clone())), email.clone()]);
+        let r = realm(true, true);
+        assert!(!chain.is_enabled(BackendKind::Ldap, Some(&r)));
+        assert!(chain.is_enabled(BackendKind::Email, Some(&r)));
+        assert!(
+            chain.is_enabled(BackendKind::Ldap, None),
+            "configured on the server"
+        );
+        // Never asked, so never "unavailable": a wrong password is a wrong password.
+        let err = chain
+            .authenticate(&r, "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::BadCredentials);
+        assert_eq!(ldap.calls.load(Ordering::SeqCst), 0);
+        // With LDAP the only method left, password logins are off.
+        let err = chain
+            .authenticate(&realm(false, true), "h", &Password::new("pw"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthFailure::PasswordAuthDisabled);
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use auth_core::{
 use ldap3::Ldap;
 
 use crate::conn::DirError;
+use crate::directories::{Directories, Serving};
 use crate::directory::{BindOutcome, Directory};
 use crate::entry::{self, DirEntry};
 use crate::roles::{RoleGroup, directory_role, role_group};
@@ -129,7 +130,7 @@ pub async fn assess(
 
 /// The LDAP backend of the chain.
 pub struct LdapAuthBackend {
-    dir: Arc<Directory>,
+    dirs: Arc<Directories>,
     accounts: Arc<dyn AccountStore>,
     padder: Padder,
 }
@@ -139,16 +140,13 @@ fn unavailable(e: impl std::fmt::Display) -> AuthFailure {
 }
 
 impl LdapAuthBackend {
-    pub fn new(dir: Arc<Directory>, accounts: Arc<dyn AccountStore>) -> Self {
+    /// The backend over the server-wide directory and the realms' own ([`Directories`]).
+    pub fn new(dirs: Arc<Directories>, accounts: Arc<dyn AccountStore>) -> Self {
         LdapAuthBackend {
-            dir,
+            dirs,
             accounts,
             padder: Padder::new(),
         }
-    }
-
-    pub fn directory(&self) -> &Arc<Directory> {
-        &self.dir
     }
 
     async fn login(
@@ -165,7 +163,17 @@ impl LdapAuthBackend {
         if password.is_empty() {
             return Err(AuthFailure::BadCredentials);
         }
-        let dir = &self.dir;
+        // Held for the whole attempt: a settings change meanwhile does not cut it short.
+        let dir = match self.dirs.for_realm(realm.id) {
+            Serving::Own(d) | Serving::Default(d) => d,
+            Serving::Broken(why) => {
+                return Err(unavailable(format!(
+                    "the organization's directory settings cannot be used: {why}"
+                )));
+            }
+            Serving::None => return Err(AuthFailure::BadCredentials),
+        };
+        let dir = &dir;
         let Some(username) = dir.translate_username(typed).await.map_err(unavailable)? else {
             return Err(AuthFailure::BadCredentials);
         };
@@ -226,12 +234,12 @@ impl LdapAuthBackend {
             return Err(AuthFailure::Refused(r));
         }
         let email = assessment.email.clone().map_err(AuthFailure::Refused)?;
-        self.account_for(realm, &assessment, &email).await
+        self.account_for(dir, realm, &assessment, &email).await
     }
 
     /// Adds the role the directory's groups give (`roles.rs`) to a login's changes.
-    fn role_update(&self, update: &mut DirectoryUpdate, u: &User, a: &Assessment) {
-        let groups = &self.dir.config().role_by_group;
+    fn role_update(dir: &Directory, update: &mut DirectoryUpdate, u: &User, a: &Assessment) {
+        let groups = &dir.config().role_by_group;
         if let Some((role, why)) = directory_role(groups, u.role, a.role_group.as_ref()) {
             update.role = Some(role);
             update.role_reason = Some(why);
@@ -264,12 +272,13 @@ impl LdapAuthBackend {
     /// Finds (by directory id, then email) or creates the account for a proven person.
     async fn account_for(
         &self,
+        dir: &Directory,
         realm: &Realm,
         a: &Assessment,
         email: &str,
     ) -> Result<User, AuthFailure> {
         let accounts = &self.accounts;
-        match match_account(&self.dir, accounts.as_ref(), realm.id, a, Some(email)).await? {
+        match match_account(dir, accounts.as_ref(), realm.id, a, Some(email)).await? {
             AccountMatch::LinkedElsewhere {
                 user: u,
                 linked_id,
@@ -318,7 +327,7 @@ impl LdapAuthBackend {
                 {
                     update.email = Some(email.to_owned());
                 }
-                self.role_update(&mut update, &u, a);
+                Self::role_update(dir, &mut update, &u, a);
                 if update.is_empty() {
                     return Ok(u);
                 }
@@ -342,7 +351,7 @@ impl LdapAuthBackend {
                     Ok(u) => {
                         tracing::info!(user_id = %u.id, realm = %realm.subdomain, "created an account from the directory");
                         let mut update = DirectoryUpdate::default();
-                        self.role_update(&mut update, &u, a);
+                        Self::role_update(dir, &mut update, &u, a);
                         if update.is_empty() {
                             return Ok(u);
                         }
@@ -453,6 +462,10 @@ pub async fn match_account(
 impl AuthBackend for LdapAuthBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Ldap
+    }
+
+    fn serves(&self, realm: &Realm) -> bool {
+        !matches!(self.dirs.for_realm(realm.id), Serving::None)
     }
 
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {

@@ -199,11 +199,19 @@ pub async fn check_directory(cfg: &LdapConfig) -> Result<DirectoryCheck, DirErro
         ));
         return Ok(DirectoryCheck { findings: out });
     };
+    out.extend(check_on(cfg, prober.anonymous(), ldap).await);
+    Ok(DirectoryCheck { findings: out })
+}
+
+/// What the check reads on a server that took the service step (`ldap`, which is unbound
+/// afterwards): the people base, the groups, the attribute names.
+pub(crate) async fn check_on(cfg: &LdapConfig, anonymous: bool, ldap: Ldap) -> Vec<Finding> {
+    let mut out = Vec::new();
     let mut r = Reader {
         ldap,
         t: cfg.operation_timeout,
     };
-    let who = if prober.anonymous() {
+    let who = if anonymous {
         "anonymous searches"
     } else {
         "the service account"
@@ -242,7 +250,7 @@ pub async fn check_directory(cfg: &LdapConfig) -> Result<DirectoryCheck, DirErro
     for (setting, dn, consequence) in groups {
         // Without a service account, logins read groups as the person: what anonymous
         // searches see proves little.
-        let missing = if prober.anonymous() {
+        let missing = if anonymous {
             Level::Note
         } else {
             Level::Problem
@@ -293,7 +301,7 @@ pub async fn check_directory(cfg: &LdapConfig) -> Result<DirectoryCheck, DirErro
         out.extend(attribute_findings(cfg, &known));
     }
     let _ = tokio::time::timeout(r.t, r.ldap.unbind()).await;
-    Ok(DirectoryCheck { findings: out })
+    out
 }
 
 #[cfg(test)]

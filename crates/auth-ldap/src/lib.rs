@@ -19,6 +19,7 @@ mod bind;
 mod check;
 mod config;
 mod conn;
+mod directories;
 mod directory;
 mod entry;
 mod filter;
@@ -27,6 +28,7 @@ mod link;
 mod probe;
 mod roles;
 mod schema;
+mod steps;
 pub mod sync;
 mod timing;
 
@@ -36,8 +38,10 @@ pub use backend::{
 pub use check::{DirectoryCheck, Finding, Level, check_directory};
 pub use config::{AttributeMap, GroupMembership, LdapConfig, RoleGroups, SearchScope, SyncPolicy};
 pub use conn::DirError;
+pub use directories::{Directories, RealmDirectory, Serving};
 pub use directory::{BindOutcome, Directory, fill_dn, fill_filter};
 pub use entry::DirEntry;
 pub use link::{RelinkPlan, entries_for_email, plan_relink};
 pub use probe::{Prober, ServerProbe, ServerState};
 pub use roles::{RoleGroup, directory_role};
+pub use steps::{ConnectionTest, ServerSteps, Step, test_connection};

@@ -45,17 +45,21 @@ pub struct App {
     pub keys: KeyService,
     pub hasher: PasswordHasher,
     pub policy: PasswordPolicy,
-    /// Whether the LDAP configuration maps usernames to emails (append domain or email
-    /// attribute); feeds `require_email_format_usernames`.
-    pub ldap_maps_usernames: bool,
     /// A development server (the `dev` endpoints answer as on Zulip's development server).
     pub development: bool,
     /// Development server with the `dev` backend configured (passwordless logins).
     pub dev_backend: bool,
     /// The configured backends, in order.
     pub backends: Vec<BackendKind>,
-    /// The directory, when the LDAP backend is configured (for `ldap sync` and `ldap query`).
+    /// The server-wide directory (`[ldap]`), when configured.
     pub ldap: Option<Arc<auth_ldap::Directory>>,
+    /// The server-wide directory and the realms' own (`realm_ldap.rs`): what serves each
+    /// realm's LDAP logins.
+    pub directories: Arc<auth_ldap::Directories>,
+    /// Subdomains that mean the root realm, for the realms' own directories.
+    pub ldap_root_aliases: Vec<String>,
+    /// The version of each realm's own directory settings this instance runs.
+    pub(crate) ldap_versions: crate::realm_ldap::Versions,
     /// The account port the backends use.
     pub accounts: Arc<StoreAccounts>,
     /// Rate limits (shared through Redis when configured).
@@ -126,7 +130,7 @@ impl App {
         };
         let readiness = crate::readiness::Readiness::new(ldap.as_ref().map(|d| d.config()))
             .map_err(|e| OpenError::Ldap(e.to_string()))?;
-        let ldap_maps_usernames = ldap.as_ref().is_some_and(|d| d.config().maps_usernames());
+        let directories = Arc::new(auth_ldap::Directories::new(ldap.clone()));
         let mut backends: Vec<Arc<dyn AuthBackend>> = Vec::new();
         for kind in &options.backends {
             match kind {
@@ -138,12 +142,11 @@ impl App {
                 // Not a password backend: the dev login handles it (see `dev_backend`).
                 BackendKind::Dev => {}
                 BackendKind::Ldap => {
-                    if let Some(dir) = &ldap {
-                        backends.push(Arc::new(auth_ldap::LdapAuthBackend::new(
-                            dir.clone(),
-                            accounts.clone(),
-                        )));
-                    }
+                    // Serves the realms with a directory: their own, else the server-wide one.
+                    backends.push(Arc::new(auth_ldap::LdapAuthBackend::new(
+                        directories.clone(),
+                        accounts.clone(),
+                    )));
                 }
             }
         }
@@ -153,7 +156,7 @@ impl App {
             &crate::reset::AppParts {
                 store: store.clone(),
                 hosts: options.hosts.clone(),
-                ldap: ldap.clone(),
+                ldap: directories.clone(),
                 backends: options.backends.clone(),
             },
             mailer.clone(),
@@ -169,7 +172,7 @@ impl App {
             missing_capacity: 10_000,
             ..options.cache.policy()
         };
-        Ok(App {
+        let app = App {
             development: options.development,
             dev_backend,
             backends: options.backends,
@@ -178,8 +181,10 @@ impl App {
             keys,
             hasher,
             policy,
-            ldap_maps_usernames,
             ldap,
+            directories,
+            ldap_root_aliases: options.ldap_root_aliases,
+            ldap_versions: Default::default(),
             accounts,
             limits,
             readiness,
@@ -191,7 +196,9 @@ impl App {
             sessions: options.sessions,
             portal: options.portal,
             realms: LookupCache::new(&realm_policy),
-        })
+        };
+        app.load_realm_directories().await?;
+        Ok(app)
     }
 
     /// The subdomain a host value names ([`crate::host::subdomain_for_host`]): `None` for a host
@@ -229,10 +236,22 @@ impl App {
     }
 
     /// Zulip's `require_email_format_usernames(realm)`.
+    /// Whether usernames map to emails comes from the directory that serves the realm.
     pub fn require_email_format_usernames(&self, realm: Option<&Realm>) -> bool {
+        let maps = match realm {
+            Some(r) => self
+                .directories
+                .for_realm(r.id)
+                .directory()
+                .is_some_and(|d| d.config().maps_usernames()),
+            None => self
+                .ldap
+                .as_ref()
+                .is_some_and(|d| d.config().maps_usernames()),
+        };
         auth_core::policy::require_email_format_usernames(
             self.chain.is_enabled(BackendKind::Ldap, realm),
-            self.ldap_maps_usernames,
+            maps,
         )
     }
 

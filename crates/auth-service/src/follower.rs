@@ -1,11 +1,12 @@
 //! Starts the invalidation follower for a running application: the key cache, the realm cache,
-//! cleared login limits and new passwords of every instance follow the database's log.
+//! cleared login limits, new passwords and realms' own directories of every instance follow
+//! the database's log.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::App;
-use crate::invalidation::{Hooks, LimitsHook, PasswordHook, RealmHook, follow};
+use crate::invalidation::{Hooks, LimitsHook, PasswordHook, RealmHook, RealmLdapHook, follow};
 
 impl App {
     /// Spawns the follower on the current runtime; it runs until the handle is aborted. Should
@@ -31,10 +32,16 @@ impl App {
             let app = limits_app.clone();
             Box::pin(async move { app.limits.apply_clears(&app.store).await })
         });
+        let ldap_app = app.clone();
+        let on_realm_ldap: RealmLdapHook = Arc::new(move |realm| {
+            let app = ldap_app.clone();
+            Box::pin(async move { app.reload_realm_ldap(realm).await })
+        });
         let hooks = Hooks {
             on_password: Some(on_password),
             on_realm: Some(on_realm),
             on_limits: Some(on_limits),
+            on_realm_ldap: Some(on_realm_ldap),
         };
         tokio::spawn(async move {
             use futures_util::FutureExt;

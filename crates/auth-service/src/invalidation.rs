@@ -38,12 +38,20 @@ pub type RealmHook = Arc<dyn Fn() + Send + Sync>;
 pub type LimitsHook =
     Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
+/// Called for each realm whose own directory settings changed (to rebuild its directory).
+pub type RealmLdapHook = Arc<
+    dyn Fn(auth_core::RealmId) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// What the follower calls besides the key cache.
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub on_password: Option<PasswordHook>,
     pub on_realm: Option<RealmHook>,
     pub on_limits: Option<LimitsHook>,
+    pub on_realm_ldap: Option<RealmLdapHook>,
 }
 
 /// While the log cannot be read (the database is down): the first pause before reading again,
@@ -57,6 +65,7 @@ pub async fn follow(store: Store, keys: KeyService, poll_interval: Duration, hoo
         on_password,
         on_realm,
         on_limits,
+        on_realm_ldap,
     } = hooks;
     let mut seq = match store.latest_invalidation().await {
         Ok(s) => s,
@@ -100,6 +109,7 @@ pub async fn follow(store: Store, keys: KeyService, poll_interval: Duration, hoo
                 // Caches first, all of them; the slower hooks after, off this loop.
                 let mut passwords = Vec::new();
                 let mut limits_cleared = false;
+                let mut directories = Vec::new();
                 for (n, item) in items {
                     if applied.insert(n, Instant::now()).is_some() {
                         continue;
@@ -117,6 +127,16 @@ pub async fn follow(store: Store, keys: KeyService, poll_interval: Duration, hoo
                             }
                         }
                         Invalidation::LoginLimits => limits_cleared = true,
+                        Invalidation::RealmLdap(r) => {
+                            if !directories.contains(&r) {
+                                directories.push(r);
+                            }
+                        }
+                    }
+                }
+                if let Some(hook) = &on_realm_ldap {
+                    for r in directories {
+                        tokio::spawn(hook(r));
                     }
                 }
                 if let (true, Some(hook)) = (limits_cleared, &on_limits) {

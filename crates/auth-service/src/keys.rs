@@ -159,6 +159,20 @@ impl KeyService {
         })
     }
 
+    /// Seals a secret other than a key (a realm's LDAP bind password), bound to `context`.
+    pub fn seal_secret(&self, secret: &auth_core::SecretString, context: &str) -> Vec<u8> {
+        self.vault.seal_secret(secret, context, &mut rand::rng())
+    }
+
+    /// Opens what [`KeyService::seal_secret`] sealed with the same `context`.
+    pub fn open_secret(
+        &self,
+        sealed: &[u8],
+        context: &str,
+    ) -> Result<auth_core::SecretString, auth_core::VaultError> {
+        self.vault.open_secret(sealed, context)
+    }
+
     /// The user's current key, decrypted.
     pub async fn key_for(&self, user: UserId) -> Result<ApiKey, KeyError> {
         let sealed = self

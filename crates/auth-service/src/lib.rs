@@ -19,6 +19,8 @@
 //!   session without locking oneself out); [`audit_log`]: the audit log as administrators
 //!   filter it; [`blocks`]: logins refused for too many failures, listed and lifted.
 //! - [`bots`], [`host`] (realms by host), [`limits`] (Zulip's rate limits), [`readiness`].
+//! - [`realm_ldap`]: a realm's own LDAP directory set at run time (owners), its connection and
+//!   person tests and sync, for the page and the CLI.
 //! - [`reset`]: password reset by email (queued work, hashed single-use tokens) over [`mail`].
 //!
 //! Invariants: no HTTP (no actix), no command-line parsing, no configuration files; failures
@@ -46,6 +48,7 @@ pub mod members;
 mod options;
 pub mod portal;
 pub mod readiness;
+pub mod realm_ldap;
 pub mod reset;
 pub mod sessions;
 pub mod telemetry;

@@ -291,6 +291,26 @@ impl Limits {
         decisions
     }
 
+    /// Settles a password check made outside the chain (an administrator testing a person's
+    /// directory password): a rejected password stays counted, anything else is withdrawn; a
+    /// right one clears nothing (it proves only the test).
+    pub(crate) async fn settle_check(
+        &self,
+        ticket: LoginTicket,
+        guard: LoginGuard<'_>,
+        rejected: bool,
+    ) {
+        let (tickets, _) = guard.take();
+        if rejected {
+            return;
+        }
+        for ticket in std::iter::once(ticket).chain(tickets) {
+            if let Some(t) = ticket.ticket {
+                self.logins.withdraw(&ticket.key, t).await;
+            }
+        }
+    }
+
     /// A new password for a local account: its email's and the account's failures forgotten.
     pub async fn clear_account(&self, user: &User) {
         self.clear_keys(&account_keys(user)).await;

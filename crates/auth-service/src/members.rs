@@ -44,7 +44,7 @@ pub enum By<'a> {
 }
 
 impl By<'_> {
-    fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         match self {
             By::Caller(c) => Actor::api(Some(c.user.id)),
             By::Cli => Actor::cli(),

@@ -33,8 +33,10 @@ pub struct Options {
     /// The threads password hashes run on.
     pub hash_pool: auth_email::PoolOptions,
     pub password_policy: PasswordPolicy,
-    /// The directory, when LDAP is configured.
+    /// The server-wide directory (`[ldap]`), when configured.
     pub ldap: Option<auth_ldap::LdapConfig>,
+    /// Subdomains that mean the root realm (`org_membership` in the realms' own directories).
+    pub ldap_root_aliases: Vec<String>,
     /// How mail leaves (SMTP or files) and who it is from.
     pub mail: crate::mail::MailOptions,
     pub reset: ResetOptions,

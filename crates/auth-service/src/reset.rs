@@ -74,7 +74,7 @@ impl ResetQueue {
 pub(crate) struct AppParts {
     pub store: auth_store::Store,
     pub hosts: crate::host::Hosts,
-    pub ldap: Option<Arc<auth_ldap::Directory>>,
+    pub ldap: Arc<auth_ldap::Directories>,
     pub backends: Vec<BackendKind>,
 }
 

@@ -35,6 +35,14 @@ pub enum AuditEvent {
     /// A directory entry claimed an account linked to another entry and was refused.
     UserDirectoryLinkRefused,
     RealmSettingsChanged,
+    /// The realm's own LDAP directory settings were set or removed (never with the bind
+    /// password); every instance rebuilds the realm's directory.
+    RealmLdapChanged,
+    /// An administrator tested a person against the realm's directory (with or without their
+    /// password; never the password itself).
+    LdapPersonTested,
+    /// An administrator ran a directory sync (its preview, or applied).
+    LdapSyncRun,
     UserLoggedIn,
     UserLoginFailed,
     LoginLimitCleared,
@@ -57,6 +65,8 @@ impl AuditEvent {
                 | AuditEvent::UserPasswordHashUpgraded
                 | AuditEvent::UserLoggedIn
                 | AuditEvent::UserLoginFailed
+                | AuditEvent::LdapPersonTested
+                | AuditEvent::LdapSyncRun
                 | AuditEvent::UserDirectoryLinkRefused
                 | AuditEvent::UserRoleChangeRefused
                 | AuditEvent::AuditPruned
@@ -86,6 +96,9 @@ impl AuditEvent {
             AuditEvent::UserExternalIdChanged => "user_external_id_changed",
             AuditEvent::UserDirectoryLinkRefused => "user_directory_link_refused",
             AuditEvent::RealmSettingsChanged => "realm_settings_changed",
+            AuditEvent::RealmLdapChanged => "realm_ldap_changed",
+            AuditEvent::LdapPersonTested => "ldap_person_tested",
+            AuditEvent::LdapSyncRun => "ldap_sync_run",
             AuditEvent::UserLoggedIn => "user_logged_in",
             AuditEvent::UserLoginFailed => "user_login_failed",
             AuditEvent::LoginLimitCleared => "login_limit_cleared",

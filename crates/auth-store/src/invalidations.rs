@@ -27,6 +27,9 @@ pub enum Invalidation {
     /// recent `login_limit_cleared` audit rows it has not applied yet (memory limiters have no
     /// other way to hear of it).
     LoginLimits,
+    /// The realm's own directory settings changed: every instance rebuilds its directory for
+    /// the realm (cached identities are not stale).
+    RealmLdap(RealmId),
 }
 
 impl Invalidation {
@@ -37,6 +40,7 @@ impl Invalidation {
             Invalidation::Password(u) => ("user_password", u.0),
             Invalidation::Realm(r) => ("realm", r.0),
             Invalidation::LoginLimits => ("login_limits", 0),
+            Invalidation::RealmLdap(r) => ("realm_ldap", r.0),
         }
     }
 
@@ -47,6 +51,7 @@ impl Invalidation {
             "user_password" => Invalidation::Password(UserId(target)),
             "realm" => Invalidation::Realm(RealmId(target)),
             "login_limits" => Invalidation::LoginLimits,
+            "realm_ldap" => Invalidation::RealmLdap(RealmId(target)),
             _ => return None,
         })
     }
@@ -168,6 +173,10 @@ pub(crate) fn invalidate_for(
     }
     let (kind, target) = match modified_user {
         _ if event == AuditEvent::LoginLimitCleared => Invalidation::LoginLimits,
+        _ if event == AuditEvent::RealmLdapChanged => match realm {
+            Some(r) => Invalidation::RealmLdap(r),
+            None => return Ok(()),
+        },
         Some(u) if event == AuditEvent::UserPasswordChanged => Invalidation::Password(u),
         Some(u) => Invalidation::User(u),
         None => match realm {

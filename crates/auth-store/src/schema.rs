@@ -115,3 +115,15 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+
+diesel::table! {
+    realm_ldap (realm_id) {
+        realm_id -> BigInt,
+        settings -> Text,
+        bind_password -> Nullable<Binary>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(realm_ldap -> realms (realm_id));
+diesel::allow_tables_to_appear_in_same_query!(realm_ldap, realms);

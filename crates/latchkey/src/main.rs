@@ -71,12 +71,17 @@ async fn serve(
     let backends = backends.join(", ");
     let db = state.store.kind().name();
     let ldap = state.ldap.as_ref().map(|d| d.config().clone());
+    let ldap_listed = state.settings.ldap_enabled();
     let mail = state.mailer.describe().to_owned();
     let file_mail = state.mailer.is_file_transport();
     let server = latchkey::start(state, bind).await?;
     if let Some(cfg) = ldap {
         // In the background: the directory may be slow or briefly down; start-up does not wait.
         latchkey::ldap_check::spawn_startup_check(cfg);
+    } else if ldap_listed {
+        tracing::info!(
+            "auth.backends lists ldap but [ldap] names no servers: only organizations with their own directory settings use LDAP"
+        );
     }
     tracing::info!(
         address = %server.addr,
@@ -125,7 +130,7 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
         }
         return Ok(ExitCode::FAILURE);
     }
-    if settings.ldap_enabled() {
+    if settings.ldap_default_configured() {
         if let Ok(cfg) = settings.ldap_config() {
             for w in cfg.warnings() {
                 eprintln!("warning: {w}");
@@ -138,7 +143,7 @@ async fn config_check(file: Option<&std::path::Path>, connect: bool) -> Result<E
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         store.ping().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!("database: connected ({})", store.kind().name());
-        if settings.ldap_enabled() {
+        if settings.ldap_default_configured() {
             let cfg = settings.ldap_config()?;
             let problems = latchkey::ldap_check::print_check(&cfg)
                 .await

@@ -160,11 +160,12 @@ pub fn service_options(settings: &Settings) -> Result<Options, StartupError> {
         bcrypt_cost: settings.auth.bcrypt_cost,
         hash_pool: settings.hash_pool(),
         password_policy: settings.password_policy(),
-        ldap: if settings.ldap_enabled() {
+        ldap: if settings.ldap_default_configured() {
             Some(settings.ldap_config()?)
         } else {
             None
         },
+        ldap_root_aliases: settings.server.root_subdomain_aliases.clone(),
         mail: mail_options(settings)?,
         reset: ResetOptions {
             token_lifetime: settings.reset.token_lifetime,

@@ -8,7 +8,10 @@
 //! - [`links`]: accounts and the entries they are linked to; [`cli`]: `ldap sync`,
 //!   `ldap query`, `config check --connect`; [`check`]: the checks that catch configuration
 //!   mistakes, at the command line, at start and in `/readyz`;
-//! - [`roles`]: roles from directory groups at login and sync.
+//! - [`roles`]: roles from directory groups at login and sync;
+//! - [`realm_config`]: a realm's own directory settings set at run time (service and CLI, two
+//!   instances) and the administrator's tools (connection test by steps, person test, sync);
+//!   [`directory_page`]: the same on Organization → Directory, over HTTP and in Chromium.
 //!
 //! What the suites share lives here: login tables ([`Login`], [`Outcome`], [`check_logins`]).
 
@@ -19,10 +22,12 @@ mod access;
 mod check;
 mod cli;
 mod connection;
+mod directory_page;
 mod failover;
 mod limits;
 mod links;
 mod login;
+mod realm_config;
 mod roles;
 
 /// Zulip's answer to a person a group or an access rule keeps out of the realm.

@@ -13,6 +13,8 @@
 //! - [`reset`] (password reset: the form, the mailed link, the new password), [`notice`]
 //!   (one-sentence pages and `/accounts/deactivated/`).
 //!
+//! - `directory` (Organization → Directory: the realm's own LDAP settings, Test connection,
+//!   Test a person, Sync now; `directory_form` reads and fills its form).
 //! - [`settings`] (Settings → Account & privacy, and what the settings pages share),
 //!   `api_key` (the password re-entry, zuliprc, a new key), `your_bots` (Settings → Your bots).
 //! - `organization` (`/organization/`: owners' and administrators' pages — login methods,
@@ -23,6 +25,8 @@
 mod api_key;
 pub mod assets;
 pub mod csrf;
+mod directory;
+mod directory_form;
 pub mod error;
 mod home;
 mod login;
@@ -83,6 +87,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     reset::configure(cfg);
     configure_settings(cfg);
     organization::configure(cfg);
+    configure_directory(cfg);
+}
+
+/// Organization → Directory (the realm's own LDAP settings and their tools).
+fn configure_directory(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organization/directory")
+            .route(web::get().to(directory::directory_page))
+            .route(web::head().to(directory::directory_page))
+            .route(web::post().to(directory::save))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/organization/directory/test-connection")
+            .route(web::post().to(directory::test_connection))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/organization/directory/test-person")
+            .route(web::post().to(directory::test_person))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/organization/directory/sync")
+            .route(web::post().to(directory::sync))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 /// Settings → Account & privacy and Settings → Your bots.

@@ -30,7 +30,8 @@ pub(crate) struct Worker {
     pub mailer: Arc<Mailer>,
     pub limits: ResetLimits,
     pub hosts: Hosts,
-    pub ldap: Option<Arc<auth_ldap::Directory>>,
+    /// The server-wide directory and the realms' own.
+    pub ldap: Arc<auth_ldap::Directories>,
     pub backends: Vec<BackendKind>,
     pub options: ResetOptions,
 }
@@ -106,8 +107,14 @@ impl Worker {
     /// of its people (with an append domain: the address is in that domain). When the
     /// directory cannot be asked, the answer is yes: no reset for what may be its account.
     async fn in_directory(&self, realm: &Realm, email: &str) -> bool {
-        let Some(dir) = &self.ldap else {
-            return false;
+        let serving = self.ldap.for_realm(realm.id);
+        let dir = match &serving {
+            auth_ldap::Serving::Own(d) | auth_ldap::Serving::Default(d) => d,
+            auth_ldap::Serving::None => return false,
+            auth_ldap::Serving::Broken(why) => {
+                tracing::warn!(realm = %realm.subdomain, reason = %why, "password reset: the organization's directory settings cannot be used; nothing sent");
+                return true;
+            }
         };
         if !(self.backends.contains(&BackendKind::Ldap) && realm.methods.ldap) {
             return false;

@@ -1,18 +1,33 @@
-//! `latchkey ldap sync`, `latchkey ldap query` and `latchkey ldap relink`.
+//! `latchkey ldap sync`, `latchkey ldap query` and `latchkey ldap relink`, each with the
+//! directory that serves the realm (its own, else the server-wide `[ldap]`).
 
 use anyhow::{Result, anyhow, bail};
-use auth_core::{AuthFailure, BackendKind, DirectoryUpdate, Realm};
+use std::sync::Arc;
+
+use auth_core::{BackendKind, DirectoryUpdate, Realm};
 use auth_ldap::sync::{SyncOptions, sync_realm};
-use auth_ldap::{AccountMatch, DirEntry, Directory, RelinkPlan, assess, match_account};
+use auth_ldap::{DirEntry, Directory, RelinkPlan, Serving};
+use auth_service::members::By;
+use auth_service::realm_ldap::PersonTest;
 use auth_store::Actor;
 
 use super::{LdapCommand, find_realm};
 use crate::open::AppState;
 
-fn directory(state: &AppState) -> Result<&Directory> {
-    state.ldap.as_deref().ok_or_else(|| {
-        anyhow!("LDAP is not configured: add \"ldap\" to auth.backends and fill in [ldap]")
-    })
+/// The directory that serves `realm`: its own, else the server-wide `[ldap]`.
+fn directory(state: &AppState, realm: &Realm) -> Result<Arc<Directory>> {
+    match state.directory_for(realm) {
+        Serving::Own(d) | Serving::Default(d) => Ok(d),
+        Serving::Broken(why) => Err(anyhow!(
+            "realm {:?}: its directory settings cannot be used: {why}",
+            realm.subdomain
+        )),
+        Serving::None => Err(anyhow!(
+            "realm {:?} has no directory: add \"ldap\" to auth.backends and fill in [ldap], or give it its own with `latchkey ldap config set --realm {}`",
+            realm.subdomain,
+            realm.subdomain
+        )),
+    }
 }
 
 pub async fn run(state: AppState, cmd: LdapCommand) -> Result<()> {
@@ -28,11 +43,11 @@ pub async fn run(state: AppState, cmd: LdapCommand) -> Result<()> {
             realm,
             dry_run,
         } => relink(&state, &email, &realm, dry_run).await,
+        LdapCommand::Config(cmd) => super::ldap_config::run(&state, cmd).await,
     }
 }
 
 async fn sync(state: &AppState, realm: Option<String>, dry_run: bool, force: bool) -> Result<()> {
-    let dir = directory(state)?;
     let realms: Vec<Realm> = match realm {
         Some(sub) => vec![find_realm(state, &sub).await?],
         None => state
@@ -58,7 +73,8 @@ async fn sync(state: &AppState, realm: Option<String>, dry_run: bool, force: boo
             force,
             directory_only_realm: !state.method_enabled(BackendKind::Email, Some(realm)),
         };
-        let report = sync_realm(dir, state.accounts.as_ref(), realm, options).await?;
+        let dir = directory(state, realm)?;
+        let report = sync_realm(&dir, state.accounts.as_ref(), realm, options).await?;
         for c in &report.changes {
             println!(
                 "  {} {}: {}",
@@ -97,154 +113,77 @@ async fn sync(state: &AppState, realm: Option<String>, dry_run: bool, force: boo
 }
 
 async fn query(state: &AppState, username: &str, realm_sub: &str) -> Result<()> {
-    let dir = directory(state)?;
     let realm = find_realm(state, realm_sub).await?;
-    println!("username:        {username}");
-    let Some(translated) = dir.translate_username(username).await? else {
-        println!("result:          refused: the email's domain is not ldap.append_domain");
-        bail!(
-            "a login as {username:?} would be refused: the email's domain is not ldap.append_domain"
-        );
-    };
-    if translated != username {
-        println!("directory user:  {translated}");
-    }
-    let entry = match dir.templated_dn(&translated) {
-        Some(dn) => dir.read_entry(None, &dn).await?,
-        None => dir.find_user(&translated).await?,
-    };
-    let Some(entry) = entry else {
-        println!(
-            "result:          no such user in the directory (a login would fail as a wrong password)"
-        );
-        bail!("{username:?} is not in the directory");
-    };
-    let a = assess(dir, None, &entry, &translated, &realm.subdomain).await?;
-    println!("dn:              {}", a.dn);
-    println!(
-        "email:           {}",
-        a.email
-            .as_ref()
-            .map(String::as_str)
-            .unwrap_or("(cannot be derived)")
-    );
-    println!(
-        "full name:       {}",
-        a.full_name
-            .as_ref()
-            .map(String::as_str)
-            .unwrap_or("(cannot be derived)")
-    );
-    println!(
-        "directory id:    {}",
-        a.external_id.as_deref().unwrap_or("(none)")
-    );
-    println!(
-        "disabled:        {}",
-        match &a.disabled {
-            Ok(d) => d.to_string(),
-            Err(e) => format!("unreadable ({e})"),
-        }
-    );
-    println!(
-        "realm access:    {} for {:?}",
-        if a.realm_allowed {
-            "allowed"
-        } else {
-            "refused"
-        },
-        realm.subdomain
-    );
-    let member_of = entry.values("memberOf");
-    if !member_of.is_empty() {
-        println!("groups:          {}", member_of.join("; "));
-    }
-    for (label, g) in [
-        ("require group", &a.require_group),
-        ("deny group", &a.deny_group),
-    ] {
-        if let Some((dn, member)) = g {
-            println!(
-                "{label}:{}{dn}: {}",
-                " ".repeat(16 - label.len() - 1),
-                if *member { "member" } else { "not a member" }
-            );
-        }
-    }
-    if dir.config().role_by_group.is_configured() {
-        match &a.role_group {
-            Some(g) => println!("role group:      {} ({})", g.group, g.role.name()),
-            None => println!("role group:      none of the role groups"),
-        }
-    }
-    let found = match_account(
-        dir,
-        state.accounts.as_ref(),
-        realm.id,
-        &a,
-        a.email.as_deref().ok(),
-    )
-    .await?;
-    match &found {
-        AccountMatch::Found(u) => println!(
-            "account:         {} (id {}, {})",
-            u.delivery_email,
-            u.id.0,
-            match &u.deactivation {
-                _ if u.is_active => "active".to_owned(),
-                Some(d) => format!("deactivated {d}"),
-                None => "deactivated".to_owned(),
-            }
-        ),
-        AccountMatch::LinkedElsewhere {
-            user,
-            linked: Some(old),
-            ..
-        } => println!(
-            "account:         {} (id {}) is linked to another directory entry that still exists: {}",
-            user.delivery_email, user.id.0, old.dn
-        ),
-        AccountMatch::LinkedElsewhere {
-            user, linked: None, ..
-        } => println!(
-            "account:         {} (id {}) is linked to an entry that is gone from the directory; `latchkey ldap relink` (or `ldap sync`) moves it to this entry",
-            user.delivery_email, user.id.0
-        ),
-        AccountMatch::None if realm.ldap_auto_create => {
-            println!("account:         none yet; the first login creates it")
-        }
-        AccountMatch::None => println!(
-            "account:         none, and the realm does not create accounts from the directory"
-        ),
-    }
-    // The login's own decision, in the login's order.
-    let verdict = match (a.refusal(), &found) {
-        (Some(r), _) => format!(
-            "refused ({r:?}: {})",
-            a.refusal_reason().unwrap_or_else(|| "see above".into())
-        ),
-        (None, AccountMatch::LinkedElsewhere { .. }) => {
-            "refused (the account belongs to another directory entry)".into()
-        }
-        (None, AccountMatch::Found(user)) => match auth_core::admit(&realm, user) {
-            Ok(()) => "allowed with the right password".into(),
-            Err(AuthFailure::RealmDeactivated) => "refused (the realm is deactivated)".into(),
-            Err(AuthFailure::UserDeactivated) => "refused (the account is deactivated)".into(),
-            Err(_) => "refused (a bot account has no password)".into(),
-        },
-        (None, AccountMatch::None) if realm.deactivated => {
-            "refused (the realm is deactivated)".into()
-        }
-        (None, AccountMatch::None) if !realm.ldap_auto_create => {
-            "refused (no account, auto-create off)".into()
-        }
-        (None, AccountMatch::None) => "allowed with the right password".into(),
-    };
-    println!("result:          {verdict}");
-    if verdict.starts_with("refused") {
-        bail!("a login as {username:?} would be {verdict}");
+    let t = state
+        .test_ldap_person(By::Cli, &realm, username, None)
+        .await?;
+    print_person(&t);
+    if !t.allowed {
+        bail!("a login as {username:?} would be {}", t.verdict);
     }
     Ok(())
+}
+
+/// What `ldap query` prints of a person test (the page shows the same facts).
+fn print_person(t: &PersonTest) {
+    let shown = |v: &Option<Result<String, String>>| match v {
+        Some(Ok(s)) => s.clone(),
+        Some(Err(why)) => format!("(cannot be derived: {why})"),
+        None => "(cannot be derived)".into(),
+    };
+    println!("username:        {}", t.username);
+    if let Some(d) = t.directory_username.as_ref().filter(|d| **d != t.username) {
+        println!("directory user:  {d}");
+    }
+    if let Some(dn) = &t.dn {
+        println!("dn:              {dn}");
+        println!("email:           {}", shown(&t.email));
+        println!("full name:       {}", shown(&t.full_name));
+        println!(
+            "directory id:    {}",
+            t.directory_id.as_deref().unwrap_or("(none)")
+        );
+        if let Some(d) = &t.disabled {
+            println!(
+                "disabled:        {}",
+                match d {
+                    Ok(d) => d.to_string(),
+                    Err(e) => format!("unreadable ({e})"),
+                }
+            );
+        }
+        if let Some(allowed) = t.realm_allowed {
+            println!(
+                "realm access:    {}",
+                if allowed { "allowed" } else { "refused" }
+            );
+        }
+        if !t.groups.is_empty() {
+            println!("groups:          {}", t.groups.join("; "));
+        }
+        for (label, g) in [
+            ("require group", &t.require_group),
+            ("deny group", &t.deny_group),
+        ] {
+            if let Some((dn, member)) = g {
+                println!(
+                    "{label}:{}{dn}: {}",
+                    " ".repeat(16 - label.len() - 1),
+                    if *member { "member" } else { "not a member" }
+                );
+            }
+        }
+        if t.roles_mapped {
+            match &t.role_group {
+                Some((g, role)) => println!("role group:      {g} ({})", role.name()),
+                None => println!("role group:      none of the role groups"),
+            }
+        }
+        if let Some(account) = &t.account {
+            println!("account:         {account}");
+        }
+    }
+    println!("result:          {}", t.verdict);
 }
 
 fn describe(e: &DirEntry, dir: &Directory) -> String {
@@ -255,8 +194,9 @@ fn describe(e: &DirEntry, dir: &Directory) -> String {
 /// Moves an account to the entry the directory now has for its email, once its linked entry is
 /// gone from the directory; refuses while it exists anywhere under the link base.
 async fn relink(state: &AppState, email: &str, realm_sub: &str, dry_run: bool) -> Result<()> {
-    let dir = directory(state)?;
     let realm = find_realm(state, realm_sub).await?;
+    let dir = directory(state, &realm)?;
+    let dir = dir.as_ref();
     let user = state
         .store
         .user_by_email(realm.id, email)

@@ -6,6 +6,7 @@
 mod audit;
 mod bot;
 mod ldap;
+mod ldap_config;
 mod limits;
 mod print;
 mod realm;
@@ -285,6 +286,9 @@ pub enum LdapCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// A realm's own directory settings (instead of the server-wide `[ldap]`).
+    #[command(subcommand)]
+    Config(ldap_config::LdapConfigCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -253,7 +253,20 @@ mod membership {
 impl Settings {
     /// The LDAP backend's configuration (the bind password read from its file when set).
     pub fn ldap_config(&self) -> Result<auth_ldap::LdapConfig, ConfigError> {
-        let l = &self.ldap;
+        self.ldap
+            .to_config(self.server.root_subdomain_aliases.clone())
+    }
+}
+
+impl LdapSettings {
+    /// These settings as the backend takes them (the bind password read from its file when
+    /// set), with the server's root-realm aliases. Shared by `[ldap]` and `latchkey ldap config
+    /// set --from-file`.
+    pub fn to_config(
+        &self,
+        root_aliases: Vec<String>,
+    ) -> Result<auth_ldap::LdapConfig, ConfigError> {
+        let l = self;
         let bind_password = match &l.bind_password_file {
             Some(path) => read_secret_file(path, "the LDAP bind password")?,
             None => l.bind_password.0.clone(),
@@ -304,7 +317,7 @@ impl Settings {
             },
             pool_size: l.pool_size,
             bind_pool_size: l.bind_pool_size,
-            root_aliases: self.server.root_subdomain_aliases.clone(),
+            root_aliases,
         })
     }
 }

@@ -110,6 +110,13 @@ impl Settings {
         self.auth.backends.contains(&BackendKind::Ldap)
     }
 
+    /// Whether there is a server-wide directory: `auth.backends` lists `ldap` and `[ldap]`
+    /// names servers. Without one, only realms with their own directory settings (`latchkey
+    /// ldap config set`, the Directory page) use LDAP.
+    pub fn ldap_default_configured(&self) -> bool {
+        self.ldap_enabled() && !self.ldap.uris.is_empty()
+    }
+
     /// The configured backends, in order.
     pub fn backend_kinds(&self) -> Vec<BackendKind> {
         self.auth.backends.clone()

@@ -137,7 +137,8 @@ impl Settings {
                 p.push(format!("auth.backends: {:?} is listed twice", kind.name()));
             }
             seen.push(kind);
-            if kind == BackendKind::Ldap {
+            // Without servers there is no server-wide directory (realms may have their own).
+            if kind == BackendKind::Ldap && !self.ldap.uris.is_empty() {
                 match self.ldap_config() {
                     Ok(cfg) => p.extend(cfg.problems()),
                     Err(e) => p.push(e.to_string()),
@@ -201,10 +202,15 @@ mod tests {
     }
 
     #[test]
-    fn ldap_problems_count_when_ldap_is_listed() {
+    fn ldap_problems_count_when_ldap_is_listed_with_servers() {
         let mut s = Settings::default();
         s.auth.backends = vec![BackendKind::Ldap];
+        // No servers: no server-wide directory, realms bring their own.
+        assert_eq!(s.problems(), Vec::<String>::new());
+        assert!(!s.ldap_default_configured());
+        s.ldap.uris = vec![url::Url::parse("ldap://127.0.0.1:389").unwrap()];
         let problems = s.problems().join("\n");
-        assert!(problems.contains("ldap.uris must list"), "{problems}");
+        assert!(problems.contains("user_search_base"), "{problems}");
+        assert!(s.ldap_default_configured());
     }
 }
