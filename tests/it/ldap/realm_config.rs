@@ -150,8 +150,8 @@ async fn directory_settings_changed_on_one_instance_are_used_by_another_within_a
 async fn caller(w: &TestServer, realm: &Realm, email: &str, role: Role) -> auth_service::Caller {
     let user = w.create_user(realm, email, Some(PW), role).await;
     auth_service::Caller {
-        user,
-        realm: realm.clone(),
+        user: user.into(),
+        realm: realm.clone().into(),
     }
 }
 

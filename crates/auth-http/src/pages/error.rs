@@ -27,10 +27,6 @@ pub enum PageError {
     /// The CSRF token or the Origin/Referer check failed.
     #[error("CSRF check failed")]
     Csrf,
-    /// The visitor's role may not see this page (an organization page for a member), with
-    /// the reason to show.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
     #[error("no such realm")]
     NoSuchRealm,
     /// The organization is deactivated: its pages send visitors to `/accounts/deactivated/`.
@@ -66,7 +62,6 @@ impl PageError {
         match self {
             PageError::BadRequest(msg) => ("Bad request", msg),
             PageError::Csrf => ("Forbidden", CSRF_FAILED),
-            PageError::Forbidden(msg) => ("Forbidden", msg),
             PageError::NoSuchRealm => ("Organization not found", NO_SUCH_REALM),
             PageError::RealmDeactivated => (
                 "Organization deactivated",
