@@ -8,6 +8,7 @@ use auth_service::{App, bots, members};
 use serde_json::Map;
 
 use crate::basic::ApiCaller;
+use crate::caller::Authed;
 use crate::envelope::{ApiError, success, success_of};
 use crate::params::Params;
 use crate::routes::me::{avatar_url, key_answer};
@@ -267,7 +268,7 @@ pub async fn deactivate_bot(
     security(("basic" = [])),
 )]
 pub async fn reactivate_user(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
