@@ -238,6 +238,9 @@ async fn server_keeps_to_the_document(kind: DbKind) {
     };
     let key = f.server.key_of(&f.hamlet).await;
     let auth = format!("{}:{key}", f.hamlet.delivery_email);
+    // Another member's credentials for the own deactivation (Hamlet's key is regenerated before).
+    let other_key = f.server.key_of(&f.cordelia).await;
+    let other = format!("{}:{other_key}", f.cordelia.delivery_email);
     let base = format!("http://{}", f.server.addr);
     let dir = f.db.dir();
     const OWN_KEY: &str = "/api/v1/users/me/api_key/regenerate";
@@ -256,7 +259,7 @@ async fn server_keeps_to_the_document(kind: DbKind) {
     // The API with Basic auth, except the caller's own key regeneration and deactivation
     // (which would end the credentials the rest of the run uses); the /json endpoints with the
     // session, except the deactivation; then the key regeneration alone, and the deactivation
-    // last (after its first success every answer is the documented 401).
+    // last, by Cordelia (after its first success every answer is the documented 401).
     let run = tokio::task::spawn_blocking(move || {
         let api = "^/(api|health|readyz|metrics)";
         let basic = [
@@ -291,7 +294,7 @@ async fn server_keeps_to_the_document(kind: DbKind) {
             &cli,
             &dir,
             &base,
-            &["--auth", &auth, "--include-operation-id", OWN_DEACTIVATION],
+            &["--auth", &other, "--include-operation-id", OWN_DEACTIVATION],
         );
     })
     .await;

@@ -96,11 +96,7 @@ pub struct CreatedBot {
     request_body(content = CreateBotForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The new bot and its key", body = CreatedBot),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -141,11 +137,7 @@ pub async fn create_bot(
     tag = "bots",
     responses(
         (status = 200, description = "The bots", body = BotList),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -174,11 +166,7 @@ pub async fn list_bots(
     params(("bot_id" = i64, Path, description = "The bot's user id")),
     responses(
         (status = 200, description = "The bot's key", body = crate::routes::me::KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -202,11 +190,7 @@ pub async fn get_bot_key(
     params(("bot_id" = i64, Path, description = "The bot's user id")),
     responses(
         (status = 200, description = "The bot's new key", body = crate::routes::me::KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -230,11 +214,7 @@ pub async fn regenerate_bot_key(
     params(("bot_id" = i64, Path, description = "The bot's user id")),
     responses(
         (status = 200, description = "Deactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -259,11 +239,7 @@ pub async fn deactivate_bot(
     params(("user_id" = i64, Path, description = "The account's user id")),
     responses(
         (status = 200, description = "Reactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]

@@ -120,13 +120,7 @@ pub struct JsonKeyAnswer {
     params(("X-CSRFToken" = Option<String>, Header, description = "The session's CSRF token")),
     responses(
         (status = 200, description = "The key", body = JsonKeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::SessionRequired),
-        (status = 403, response = crate::api_responses::CsrfFailed),
-        (status = 404, response = crate::api_responses::NotFound),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::SessionErrors,
     ),
     security(("session" = [])),
 )]
@@ -164,13 +158,7 @@ pub async fn fetch_api_key(
     ),
     responses(
         (status = 200, description = "The bot's new key", body = crate::routes::me::KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::SessionRequired),
-        (status = 403, response = crate::api_responses::CsrfFailed),
-        (status = 404, response = crate::api_responses::NotFound),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::SessionErrors,
     ),
     security(("session" = [])),
 )]

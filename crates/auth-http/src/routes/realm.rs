@@ -46,11 +46,7 @@ pub struct RealmChanges {
     request_body(content = UpdateRealmForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The settings that changed", body = RealmChanges),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -94,11 +90,7 @@ pub struct RealmSettings {
     tag = "realm",
     responses(
         (status = 200, description = "The realm's settings", body = RealmSettings),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]

@@ -148,11 +148,7 @@ pub struct MemberQuery {
     params(MemberQuery),
     responses(
         (status = 200, description = "The realm's accounts", body = MemberList),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -180,11 +176,7 @@ pub async fn list_users(
     params(("user_id" = i64, Path, description = "The account's user id"), MemberQuery),
     responses(
         (status = 200, description = "The account", body = OneMember),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -231,11 +223,7 @@ pub struct UpdateUserForm {
     request_body(content = UpdateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Changed", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -275,11 +263,7 @@ pub async fn update_user(
     params(("user_id" = i64, Path, description = "The person's user id")),
     responses(
         (status = 200, description = "Deactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -306,11 +290,7 @@ pub async fn deactivate_user(
     tag = "users",
     responses(
         (status = 200, description = "Deactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -353,11 +333,7 @@ pub struct CreatedUser {
     request_body(content = CreateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The new person's user id", body = CreatedUser),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
