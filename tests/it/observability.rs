@@ -167,22 +167,44 @@ async fn a_trusted_proxys_request_id_is_kept_and_a_malformed_one_replaced() {
 /// Every metric the Grafana dashboard in deploy/grafana queries is one the server exports.
 #[tokio::test]
 async fn the_grafana_dashboard_queries_only_exported_metrics() {
-    let f = Fixture::new(DbKind::Sqlite).await.unwrap();
-    let c = f.client();
+    // A directory too, so that the LDAP bind metrics exist.
+    let w = latchkey_tests::ldap_world::sqlite_world(|_, _| {}).await;
+    let c = w.client();
     let ok = c
-        .fetch_api_key("zulip", "hamlet@zulip.com", latchkey_tests::PW)
+        .fetch_api_key("zulip", "hamlet", latchkey_tests::slapd::HAMLET.password)
         .await;
     ok.assert_success();
     let key = ok.body["api_key"].as_str().unwrap().to_owned();
+    let email = ok.body["email"].as_str().unwrap().to_owned();
     Client::send(
         c.request(reqwest::Method::GET, "zulip", "/api/v1/users/me")
-            .basic_auth("hamlet@zulip.com", Some(&key)),
+            .basic_auth(&email, Some(&key)),
     )
-    .await;
+    .await
+    .assert_success();
     // Past the login limit (5 per name), so the rate-limit counter exists.
     for _ in 0..6 {
-        c.fetch_api_key("zulip", "nobody@zulip.com", "wrong-password-3")
+        c.fetch_api_key("lear", "nobody@lear.com", "wrong-password-3")
             .await;
+    }
+    // An invalidation (a regenerated key), so that its lag is recorded.
+    Client::send(
+        c.request(
+            reqwest::Method::POST,
+            "zulip",
+            "/api/v1/users/me/api_key/regenerate",
+        )
+        .basic_auth(&email, Some(&key)),
+    )
+    .await
+    .assert_success();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !metrics_text(&c)
+        .await
+        .contains("latchkey_invalidation_lag_seconds_count ")
+    {
+        assert!(std::time::Instant::now() < deadline, "no invalidation lag");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let text = metrics_text(&c).await;
     let path =
@@ -204,12 +226,12 @@ async fn the_grafana_dashboard_queries_only_exported_metrics() {
             }
         }
     }
-    assert!(queried.len() >= 7, "{queried:?}");
+    assert!(queried.len() >= 16, "{queried:?}");
     for name in queried {
         assert!(
             text.lines().any(|l| l.starts_with(&name)),
             "the dashboard queries {name}, which /metrics does not export:\n{text}"
         );
     }
-    f.server.stop().await;
+    w.server.stop().await;
 }

@@ -24,6 +24,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("post", "/api/v1/dev_fetch_api_key"),
     ("get", "/api/v1/dev_list_users"),
     ("get", "/api/v1/users/me"),
+    ("delete", "/api/v1/users/me"),
     ("post", "/api/v1/users/me/api_key/regenerate"),
     ("get", "/api/v1/auth/verify"),
     ("get", "/api/v1/bots"),
@@ -37,7 +38,17 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("get", "/api/v1/users/{user_id}"),
     ("patch", "/api/v1/users/{user_id}"),
     ("delete", "/api/v1/users/{user_id}"),
+    ("get", "/api/v1/realm"),
     ("patch", "/api/v1/realm"),
+    ("delete", "/json/users/me"),
+    ("post", "/json/users/{user_id}/reactivate"),
+    ("get", "/json/users"),
+    ("post", "/json/users"),
+    ("get", "/json/users/{user_id}"),
+    ("patch", "/json/users/{user_id}"),
+    ("delete", "/json/users/{user_id}"),
+    ("get", "/json/realm"),
+    ("patch", "/json/realm"),
     ("post", "/json/fetch_api_key"),
     ("post", "/json/bots/{bot_id}/api_key/regenerate"),
     ("get", "/api/v1/openapi.json"),
@@ -227,9 +238,13 @@ async fn server_keeps_to_the_document(kind: DbKind) {
     };
     let key = f.server.key_of(&f.hamlet).await;
     let auth = format!("{}:{key}", f.hamlet.delivery_email);
+    // Another member's credentials for the own deactivation (Hamlet's key is regenerated before).
+    let other_key = f.server.key_of(&f.cordelia).await;
+    let other = format!("{}:{other_key}", f.cordelia.delivery_email);
     let base = format!("http://{}", f.server.addr);
     let dir = f.db.dir();
     const OWN_KEY: &str = "/api/v1/users/me/api_key/regenerate";
+    const OWN_DEACTIVATION: &str = "deactivate_own_user";
     // The /json endpoints with a signed-in web session: its cookie, its CSRF token and the
     // realm's Origin on every request.
     let pages = PageClient::new(f.server.addr, "zulip");
@@ -241,9 +256,10 @@ async fn server_keeps_to_the_document(kind: DbKind) {
         format!("X-CSRFToken: {token}"),
         format!("Origin: {}", pages.origin()),
     ];
-    // The API with Basic auth, except the caller's own key regeneration (which would end the
-    // credentials the rest of the run uses); the /json endpoints with the session; then the
-    // key regeneration alone.
+    // The API with Basic auth, except the caller's own key regeneration and deactivation
+    // (which would end the credentials the rest of the run uses); the /json endpoints with the
+    // session, except the deactivation; then the key regeneration alone, and the deactivation
+    // last, by Cordelia (after its first success every answer is the documented 401).
     let run = tokio::task::spawn_blocking(move || {
         let api = "^/(api|health|readyz|metrics)";
         let basic = [
@@ -253,9 +269,17 @@ async fn server_keeps_to_the_document(kind: DbKind) {
             api,
             "--exclude-path",
             OWN_KEY,
+            "--exclude-operation-id",
+            OWN_DEACTIVATION,
         ];
         schemathesis(&cli, &dir, &base, &basic);
-        let mut json = vec!["--include-path-regex", "^/json/"];
+        let json_twin = format!("{OWN_DEACTIVATION}_json");
+        let mut json = vec![
+            "--include-path-regex",
+            "^/json/",
+            "--exclude-operation-id",
+            json_twin.as_str(),
+        ];
         for h in &session {
             json.extend(["--header", h.as_str()]);
         }
@@ -265,6 +289,12 @@ async fn server_keeps_to_the_document(kind: DbKind) {
             &dir,
             &base,
             &["--auth", &auth, "--include-path", OWN_KEY],
+        );
+        schemathesis(
+            &cli,
+            &dir,
+            &base,
+            &["--auth", &other, "--include-operation-id", OWN_DEACTIVATION],
         );
     })
     .await;

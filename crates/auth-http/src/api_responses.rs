@@ -1,9 +1,12 @@
 //! The error answers (and the empty success) the `#[utoipa::path]` annotations on the handlers
-//! name: each the Zulip error envelope with one status of [`crate::envelope`]. Kept apart from
+//! name: each the Zulip error envelope with one status of [`crate::envelope`]. The sets that
+//! recur ([`BasicErrors`], [`LoginErrors`], [`SessionErrors`], [`PublicErrors`]) are
+//! `IntoResponses` types, so a handler names one set after its 200; each entry is a `$ref` to
+//! the shared response. Kept apart from
 //! [`crate::openapi`], which collects the handlers, so that handlers and the document do not
 //! import each other.
 
-use utoipa::{ToResponse, ToSchema};
+use utoipa::{IntoResponses, ToResponse, ToSchema};
 
 use crate::envelope::ErrorEnvelope;
 
@@ -66,3 +69,70 @@ pub struct RateLimited(ErrorEnvelope);
 #[response(headers(("Retry-After" = String, description = "Seconds to wait")))]
 #[allow(dead_code)] // A response of the document only.
 pub struct Unavailable(ErrorEnvelope);
+
+/// The error answers of an endpoint authenticated by HTTP Basic: a handler's annotation names
+/// this type after its 200 (`responses((status = 200, …), BasicErrors)`).
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Responses of the document only.
+pub enum BasicErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 429)]
+    RateLimited(#[ref_response] RateLimited),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// The error answers of a login endpoint (`fetch_api_key`): those of [`BasicErrors`], and 404
+/// for a host that names no realm.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Responses of the document only.
+pub enum LoginErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 429)]
+    RateLimited(#[ref_response] RateLimited),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// The error answers of a `/json` endpoint of the web session: no session (401), a failed CSRF
+/// check (403), a host that names no realm (404), and the rest as [`BasicErrors`].
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Responses of the document only.
+pub enum SessionErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    SessionRequired(#[ref_response] SessionRequired),
+    #[response(status = 403)]
+    CsrfFailed(#[ref_response] CsrfFailed),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 429)]
+    RateLimited(#[ref_response] RateLimited),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
+/// The error answers of an unauthenticated read (`server_settings`, `dev_list_users`).
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Responses of the document only.
+pub enum PublicErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}

@@ -246,6 +246,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::Principal(msg) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "UNAUTHORIZED_PRINCIPAL", msg)
             }
+            ServiceError::LastUser { owner } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "CANNOT_DEACTIVATE_LAST_USER",
+                e.to_string(),
+            )
+            .with("is_last_owner", json!(owner))
+            .with(
+                "entity",
+                json!(if owner { "organization owner" } else { "user" }),
+            ),
             ServiceError::Key(refusal) => ApiError::unauthorized(match refusal {
                 KeyRefusal::Malformed => MALFORMED_KEY,
                 KeyRefusal::Invalid => INVALID_KEY,

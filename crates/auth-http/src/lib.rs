@@ -14,6 +14,7 @@
 
 pub mod api_responses;
 pub mod basic;
+pub mod caller;
 pub mod envelope;
 pub mod limits;
 pub mod logging;

@@ -14,8 +14,10 @@ use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Schema};
+use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Required, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::api_responses::{
@@ -57,6 +59,8 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
         crate::routes::users::update_user,
         crate::routes::users::deactivate_user,
         crate::routes::users::create_user,
+        crate::routes::users::deactivate_own_user,
+        crate::routes::realm::get_realm,
         crate::routes::realm::update_realm,
         crate::routes::json::fetch_api_key,
         crate::routes::json::regenerate_bot_key,
@@ -79,7 +83,7 @@ use crate::envelope::{ErrorEnvelope, SuccessEnvelope};
             Unavailable,
         ),
     ),
-    modifiers(&Security, &Envelope),
+    modifiers(&Security, &Envelope, &JsonTwins),
 )]
 pub struct ApiDoc;
 
@@ -141,6 +145,77 @@ impl Modify for Envelope {
                     content.schema = Some(RefOr::T(Schema::AllOf(all)));
                 }
             }
+        }
+    }
+}
+
+/// The administration endpoints the web app also calls under `/json/` with its session
+/// ([`crate::caller::Authed`]): the path after `/api/v1` and the verbs served there.
+const JSON_TWINS: &[(&str, &[&str])] = &[
+    ("/users", &["get", "post"]),
+    ("/users/me", &["delete"]),
+    ("/users/{user_id}", &["get", "patch", "delete"]),
+    ("/users/{user_id}/reactivate", &["post"]),
+    ("/realm", &["get", "patch"]),
+];
+
+/// Documents each `/api/v1` operation of [`JSON_TWINS`] again under `/json`: the same
+/// parameters and answers, authenticated by the session instead (401 `SessionRequired`), and an
+/// unsafe verb with the `X-CSRFToken` header and its 403 `CsrfFailed`.
+struct JsonTwins;
+
+impl JsonTwins {
+    fn twin(op: &Operation, unsafe_verb: bool) -> Operation {
+        let mut op = op.clone();
+        op.operation_id = op.operation_id.map(|id| format!("{id}_json"));
+        op.security = Some(vec![SecurityRequirement::new::<&str, [&str; 0], &str>(
+            "session",
+            [],
+        )]);
+        let responses = &mut op.responses.responses;
+        responses.insert(
+            "401".into(),
+            RefOr::Ref(Ref::from_response_name("SessionRequired")),
+        );
+        if unsafe_verb {
+            responses.insert(
+                "403".into(),
+                RefOr::Ref(Ref::from_response_name("CsrfFailed")),
+            );
+            let header = ParameterBuilder::new()
+                .name(crate::pages::csrf::HEADER)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some("The session's CSRF token"))
+                .schema(Some(
+                    utoipa::openapi::ObjectBuilder::new().schema_type(Type::String),
+                ))
+                .build();
+            op.parameters.get_or_insert_with(Vec::new).push(header);
+        }
+        op
+    }
+}
+
+impl Modify for JsonTwins {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for (path, verbs) in JSON_TWINS {
+            let Some(api) = doc.paths.paths.get(&format!("/api/v1{path}")).cloned() else {
+                continue;
+            };
+            let mut item = utoipa::openapi::PathItem::default();
+            item.parameters = api.parameters.clone();
+            for verb in *verbs {
+                let (from, to, unsafe_verb) = match *verb {
+                    "get" => (&api.get, &mut item.get, false),
+                    "post" => (&api.post, &mut item.post, true),
+                    "patch" => (&api.patch, &mut item.patch, true),
+                    "delete" => (&api.delete, &mut item.delete, true),
+                    _ => continue,
+                };
+                *to = from.as_ref().map(|op| JsonTwins::twin(op, unsafe_verb));
+            }
+            doc.paths.paths.insert(format!("/json{path}"), item);
         }
     }
 }

@@ -25,6 +25,10 @@ pub enum ServiceError {
     /// organization administrator", "… owner").
     #[error("{0}")]
     Principal(&'static str),
+    /// Zulip's `CannotDeactivateLastUserError` (`DELETE /users/me`): the realm's only active
+    /// account (`owner` false) or its only active human owner (`owner` true) may not leave.
+    #[error("Cannot deactivate the only {}.", if *owner {"organization owner"} else {"user"})]
+    LastUser { owner: bool },
     /// A login (or the rate limit in front of it) refused.
     #[error("{0:?}")]
     Auth(AuthFailure),

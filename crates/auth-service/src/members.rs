@@ -30,6 +30,8 @@ use crate::host::realm_host_name;
 pub const MUST_BE_ADMIN: &str = "Must be an organization administrator";
 /// Zulip's `OrganizationOwnerRequiredError`.
 pub const MUST_BE_OWNER: &str = "Must be an organization owner";
+/// Zulip's refusal to deactivate the realm's only active human owner (`DELETE /users/{id}`).
+const LAST_OWNER: &str = "Cannot deactivate the only organization owner";
 const NO_SUCH_USER: &str = "No such user";
 const INSUFFICIENT: &str = "Insufficient permission";
 
@@ -200,6 +202,30 @@ pub async fn deactivate_for(
     deactivate(app, By::Caller(caller), &target, None).await
 }
 
+/// Zulip's `deactivate_user_own_backend` (`DELETE /users/me`): the caller deactivates their own
+/// account, as [`deactivate`] does (key refused at once, sessions ended, their bots with them,
+/// audited as their own act); refused with Zulip's `CannotDeactivateLastUserError` for the
+/// realm's only active account and for its only active human owner.
+pub async fn deactivate_own(app: &App, caller: &Caller) -> Result<User, ServiceError> {
+    let active = app
+        .store
+        .list_users(caller.realm.id, UserFilter::All)
+        .await
+        .map_err(unavailable)?
+        .iter()
+        .filter(|u| u.is_active)
+        .count();
+    if active <= 1 {
+        return Err(ServiceError::LastUser { owner: false });
+    }
+    match deactivate(app, By::Caller(caller), &caller.user, None).await {
+        Err(ServiceError::Invalid(msg)) if msg == LAST_OWNER => {
+            Err(ServiceError::LastUser { owner: true })
+        }
+        other => other,
+    }
+}
+
 /// Deactivates an account: its key is refused at once here and within a second on every
 /// instance, its web sessions end, and a person's active bots go with them. Only an owner may
 /// deactivate an owner, and the realm's only active human owner stays.
@@ -234,9 +260,7 @@ pub async fn deactivate(
     {
         OwnerGuarded::Done(u) => u,
         OwnerGuarded::LastOwner => {
-            return Err(ServiceError::invalid(
-                "Cannot deactivate the only organization owner",
-            ));
+            return Err(ServiceError::invalid(LAST_OWNER));
         }
     };
     app.keys.invalidate_user(target.id);
@@ -382,6 +406,32 @@ pub fn available_methods(app: &App) -> Vec<(&'static str, BackendKind)> {
     .collect();
     out.sort_by_key(|(name, _)| *name);
     out
+}
+
+/// The realm's login methods as `GET /realm` shows them to its administrators: each method of
+/// [`available_methods`] and whether it is on, read from the store (not the cached realm).
+pub async fn auth_methods_for(
+    app: &App,
+    caller: &Caller,
+) -> Result<Vec<(&'static str, bool)>, ServiceError> {
+    may_change_realm(caller)?;
+    let realm = app
+        .store
+        .realm_by_id(caller.realm.id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(ServiceError::NoSuchRealm)?;
+    Ok(available_methods(app)
+        .into_iter()
+        .map(|(name, kind)| {
+            let on = match kind {
+                BackendKind::Email => realm.methods.email,
+                BackendKind::Ldap => realm.methods.ldap,
+                BackendKind::Dev => realm.methods.dev,
+            };
+            (name, on)
+        })
+        .collect())
 }
 
 /// Zulip's `update_realm` with `authentication_methods`: each named method (a name of

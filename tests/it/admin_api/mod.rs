@@ -12,8 +12,10 @@ use latchkey_tests::{Client, Fixture, PW, Reply};
 
 mod http;
 mod instances;
+mod own;
 mod people;
 mod python;
+mod session;
 
 fn basic(email: &str, key: &str) -> String {
     format!(

@@ -2,7 +2,7 @@
 //! an administrator and an owner each with their zuliprc — refused and allowed exactly where
 //! Zulip refuses and allows them: `get_members`, `get_user_by_id`, `update_user_by_id`,
 //! `deactivate_user_by_id`, `reactivate_user_by_id`, `create_user`, and `call_endpoint` for
-//! `PATCH realm`.
+//! `PATCH realm` and `DELETE users/me`.
 
 use std::net::TcpListener;
 
@@ -40,6 +40,9 @@ out["admin_realm"] = realm(admin, {"Dev": False, "Email": True})
 out["owner_realm_none"] = realm(owner, {"Email": False})
 out["owner_realm"] = realm(owner, {"Dev": False, "Email": True})
 out["owner_last"] = owner.deactivate_user_by_id(owner_id)
+out["owner_self"] = owner.call_endpoint("users/me", method="DELETE")
+out["member_self"] = member.call_endpoint("users/me", method="DELETE")
+out["member_gone"] = admin.get_user_by_id(int(sys.argv[6]))
 print(json.dumps(out))
 "#;
 
@@ -95,6 +98,7 @@ async fn python_bindings_administer_the_realm() {
     let mut args: Vec<String> = rcs.iter().map(|(rc, _)| rc.clone()).collect();
     args.push(cordelia.id.0.to_string());
     args.push(rcs[0].1.id.0.to_string());
+    args.push(rcs[2].1.id.0.to_string());
     let script = with_loopback_resolver(SCRIPT);
     let out = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -205,6 +209,19 @@ async fn python_bindings_administer_the_realm() {
         "owner_last",
         "BAD_REQUEST",
         "Cannot deactivate the only organization owner",
+    );
+    refused(
+        &v,
+        "owner_self",
+        "CANNOT_DEACTIVATE_LAST_USER",
+        "Cannot deactivate the only organization owner.",
+    );
+    assert_eq!(v["owner_self"]["is_last_owner"], true);
+    ok(&v, "member_self");
+    assert_eq!(
+        v["member_gone"]["user"]["is_active"], false,
+        "{}",
+        v["member_gone"]
     );
     let ophelia = server
         .admin

@@ -129,6 +129,7 @@ impl From<ServiceError> for PageError {
         match e {
             ServiceError::Invalid(msg) => PageError::BadRequest(msg),
             ServiceError::Principal(msg) => PageError::BadRequest(msg.to_owned()),
+            ServiceError::LastUser { .. } => PageError::BadRequest(e.to_string()),
             ServiceError::MalformedHost => PageError::BadRequest("Invalid Host header".into()),
             ServiceError::NoSuchRealm => PageError::NoSuchRealm,
             ServiceError::Unavailable { context, error } => {
@@ -198,9 +199,10 @@ pub fn login_failure(e: &ServiceError, username: &str) -> Option<(StatusCode, St
             ));
         }
         ServiceError::NoSuchRealm | ServiceError::MalformedHost => return None,
-        ServiceError::Key(_) | ServiceError::Forbidden(_) | ServiceError::Principal(_) => {
-            BAD_CREDENTIALS.to_owned()
-        }
+        ServiceError::Key(_)
+        | ServiceError::Forbidden(_)
+        | ServiceError::Principal(_)
+        | ServiceError::LastUser { .. } => BAD_CREDENTIALS.to_owned(),
     };
     Some((ok, msg))
 }

@@ -8,6 +8,7 @@ use auth_service::{App, bots, members};
 use serde_json::Map;
 
 use crate::basic::ApiCaller;
+use crate::caller::Authed;
 use crate::envelope::{ApiError, success, success_of};
 use crate::params::Params;
 use crate::routes::me::{avatar_url, key_answer};
@@ -95,11 +96,7 @@ pub struct CreatedBot {
     request_body(content = CreateBotForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The new bot and its key", body = CreatedBot),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -140,11 +137,7 @@ pub async fn create_bot(
     tag = "bots",
     responses(
         (status = 200, description = "The bots", body = BotList),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -173,11 +166,7 @@ pub async fn list_bots(
     params(("bot_id" = i64, Path, description = "The bot's user id")),
     responses(
         (status = 200, description = "The bot's key", body = crate::routes::me::KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -201,11 +190,7 @@ pub async fn get_bot_key(
     params(("bot_id" = i64, Path, description = "The bot's user id")),
     responses(
         (status = 200, description = "The bot's new key", body = crate::routes::me::KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -229,11 +214,7 @@ pub async fn regenerate_bot_key(
     params(("bot_id" = i64, Path, description = "The bot's user id")),
     responses(
         (status = 200, description = "Deactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -258,16 +239,12 @@ pub async fn deactivate_bot(
     params(("user_id" = i64, Path, description = "The account's user id")),
     responses(
         (status = 200, description = "Reactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn reactivate_user(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,

@@ -32,8 +32,7 @@ pub struct DevUsers {
     tag = "development",
     responses(
         (status = 200, description = "The active people, administrators apart", body = DevUsers),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::PublicErrors,
     ),
     security(()),
 )]

@@ -37,6 +37,14 @@ async fn session_for_json(
     app: &App,
     params: &Params,
 ) -> Result<WebSession, ApiError> {
+    let session = live_session(req, app).await?;
+    check_csrf(req, app, &session, params.optional(csrf::FORM_FIELD))?;
+    Ok(session)
+}
+
+/// The live web session of the request's cookie on the Host's realm: 401 `UNAUTHORIZED`
+/// (`WWW-Authenticate: Session`) without one.
+pub(crate) async fn live_session(req: &HttpRequest, app: &App) -> Result<WebSession, ApiError> {
     let host = crate::request::host(req, app);
     let (subdomain, realm) = app.realm_of_host(&host).await?;
     note_realm(req, &subdomain);
@@ -53,11 +61,22 @@ async fn session_for_json(
         .await?
         .ok_or_else(not_logged_in)?;
     note_user(req, session.user.id);
+    Ok(session)
+}
+
+/// The CSRF check of an unsafe `/json` request: the Origin (or Referer) is this host, and the
+/// token (`field`, the form's, else the `X-CSRFToken` header) is the session's; 403
+/// `CSRF_FAILED` otherwise.
+pub(crate) fn check_csrf(
+    req: &HttpRequest,
+    app: &App,
+    session: &WebSession,
+    field: Option<&str>,
+) -> Result<(), ApiError> {
     csrf::check_origin(req, app).map_err(|_| csrf_failed("Origin checking failed."))?;
-    match csrf::submitted(req, params.optional(csrf::FORM_FIELD)) {
+    match csrf::submitted(req, field) {
         None => Err(csrf_failed("CSRF token missing.")),
         Some(token) => csrf::check_token(session.csrf_secret.expose(), Some(&token))
-            .map(|()| session)
             .map_err(|_| csrf_failed("CSRF token incorrect.")),
     }
 }
@@ -101,13 +120,7 @@ pub struct JsonKeyAnswer {
     params(("X-CSRFToken" = Option<String>, Header, description = "The session's CSRF token")),
     responses(
         (status = 200, description = "The key", body = JsonKeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::SessionRequired),
-        (status = 403, response = crate::api_responses::CsrfFailed),
-        (status = 404, response = crate::api_responses::NotFound),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::SessionErrors,
     ),
     security(("session" = [])),
 )]
@@ -145,13 +158,7 @@ pub async fn fetch_api_key(
     ),
     responses(
         (status = 200, description = "The bot's new key", body = crate::routes::me::KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::SessionRequired),
-        (status = 403, response = crate::api_responses::CsrfFailed),
-        (status = 404, response = crate::api_responses::NotFound),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::SessionErrors,
     ),
     security(("session" = [])),
 )]

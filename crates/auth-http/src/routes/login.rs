@@ -50,12 +50,7 @@ pub struct LoginAnswer {
     request_body(content = FetchApiKeyForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The account's key", body = LoginAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 404, response = crate::api_responses::NotFound),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::LoginErrors,
     ),
     security(()),
 )]
@@ -84,12 +79,7 @@ pub async fn fetch_api_key(
     request_body(content = DevFetchApiKeyForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The account's key", body = LoginAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 404, response = crate::api_responses::NotFound),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::LoginErrors,
     ),
     security(()),
 )]

@@ -101,11 +101,7 @@ pub fn key_answer(key: &auth_core::ApiKey, ignored: &[String]) -> Result<HttpRes
     tag = "users",
     responses(
         (status = 200, description = "The caller's account", body = Profile),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
@@ -125,11 +121,7 @@ pub async fn get_me(
     tag = "users",
     responses(
         (status = 200, description = "The new key", body = KeyAnswer),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]

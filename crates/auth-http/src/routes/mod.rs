@@ -43,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/api/v1/users/me")
             .route(web::get().to(me::get_me))
             .route(web::head().to(me::get_me))
-            .default_service(only(&["GET", "HEAD"])),
+            .route(web::delete().to(users::deactivate_own_user))
+            .default_service(only(&["DELETE", "GET", "HEAD"])),
     )
     .service(
         web::resource("/api/v1/users/me/api_key/regenerate")
@@ -95,8 +96,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/api/v1/realm")
+            .route(web::get().to(realm::get_realm))
+            .route(web::head().to(realm::get_realm))
             .route(web::patch().to(realm::update_realm))
-            .default_service(only(&["PATCH"])),
+            .default_service(only(&["GET", "HEAD", "PATCH"])),
+    )
+    // The web app's twins of the administration API: the same handlers, authenticated by the
+    // session (`crate::caller::Authed`). `/json/users/me` comes first, as under `/api/v1`.
+    .service(
+        web::resource("/json/users/me")
+            .route(web::delete().to(users::deactivate_own_user))
+            .default_service(only(&["DELETE"])),
+    )
+    .service(
+        web::resource("/json/users/{user_id}/reactivate")
+            .route(web::post().to(bots::reactivate_user))
+            .default_service(only(&["POST"])),
+    )
+    .service(
+        web::resource("/json/users")
+            .route(web::get().to(users::list_users))
+            .route(web::head().to(users::list_users))
+            .route(web::post().to(users::create_user))
+            .default_service(only(&["GET", "HEAD", "POST"])),
+    )
+    .service(
+        web::resource("/json/users/{user_id}")
+            .route(web::get().to(users::get_user))
+            .route(web::head().to(users::get_user))
+            .route(web::patch().to(users::update_user))
+            .route(web::delete().to(users::deactivate_user))
+            .default_service(only(&["DELETE", "GET", "HEAD", "PATCH"])),
+    )
+    .service(
+        web::resource("/json/realm")
+            .route(web::get().to(realm::get_realm))
+            .route(web::head().to(realm::get_realm))
+            .route(web::patch().to(realm::update_realm))
+            .default_service(only(&["GET", "HEAD", "PATCH"])),
     )
     .service(
         web::resource("/json/fetch_api_key")

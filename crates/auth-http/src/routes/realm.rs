@@ -1,7 +1,9 @@
 //! `PATCH /api/v1/realm` (Zulip's "update realm settings"), of which Latchkey keeps the
 //! setting it has: `authentication_methods`. Other settings are reported back in
-//! `ignored_parameters_unsupported`. Zulip has no `GET /realm`: a realm's methods are read
-//! from `GET /api/v1/server_settings` on its host, as Zulip's clients read them.
+//! `ignored_parameters_unsupported`. Zulip has no `GET /realm` (its clients read a realm's
+//! methods from `GET /api/v1/server_settings` or `POST /register`); Latchkey adds one for its
+//! administrators, answering the methods by the names `PATCH` takes. Both are also served
+//! under `/json/realm` to the web session ([`crate::caller::Authed`]).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,7 @@ use auth_service::App;
 use auth_service::members;
 use serde_json::Value;
 
-use crate::basic::ApiCaller;
+use crate::caller::Authed;
 use crate::envelope::{ApiError, success_of};
 use crate::params::Params;
 
@@ -44,16 +46,12 @@ pub struct RealmChanges {
     request_body(content = UpdateRealmForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The settings that changed", body = RealmChanges),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn update_realm(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
@@ -73,6 +71,43 @@ pub async fn update_realm(
             answer.authentication_methods = Some(requested);
         }
     }
+    success_of(&answer, &params.ignored())
+}
+
+/// What `GET /api/v1/realm` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RealmSettings {
+    /// Each login method this server offers, by the names `PATCH /realm` takes, and whether it
+    /// is on for the realm.
+    authentication_methods: BTreeMap<&'static str, bool>,
+}
+
+/// The realm's settings that `PATCH /realm` changes (a Latchkey addition: Zulip's clients read
+/// them from `POST /register`): administrators only (`UNAUTHORIZED_PRINCIPAL` otherwise).
+#[utoipa::path(
+    get,
+    path = "/api/v1/realm",
+    tag = "realm",
+    responses(
+        (status = 200, description = "The realm's settings", body = RealmSettings),
+        crate::api_responses::BasicErrors,
+    ),
+    security(("basic" = [])),
+)]
+pub async fn get_realm(
+    caller: Authed,
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<App>,
+) -> Result<HttpResponse, ApiError> {
+    members::may_change_realm(&caller)?;
+    let params = Params::of(&req, payload).await?;
+    let answer = RealmSettings {
+        authentication_methods: members::auth_methods_for(&app, &caller)
+            .await?
+            .into_iter()
+            .collect(),
+    };
     success_of(&answer, &params.ignored())
 }
 

@@ -68,8 +68,7 @@ pub struct ServerSettings {
     tag = "authentication",
     responses(
         (status = 200, description = "The server's and the realm's settings", body = ServerSettings),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::PublicErrors,
     ),
     security(()),
 )]

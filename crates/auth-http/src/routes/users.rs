@@ -10,7 +10,7 @@ use auth_service::members::{self, By, NewPerson, UserChange};
 use auth_service::{App, Caller};
 use serde_json::{Map, Value, json};
 
-use crate::basic::ApiCaller;
+use crate::caller::Authed;
 use crate::envelope::{ApiError, success, success_of};
 use crate::params::Params;
 use crate::routes::me::avatar_url;
@@ -148,16 +148,12 @@ pub struct MemberQuery {
     params(MemberQuery),
     responses(
         (status = 200, description = "The realm's accounts", body = MemberList),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn list_users(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
@@ -180,16 +176,12 @@ pub async fn list_users(
     params(("user_id" = i64, Path, description = "The account's user id"), MemberQuery),
     responses(
         (status = 200, description = "The account", body = OneMember),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn get_user(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -231,16 +223,12 @@ pub struct UpdateUserForm {
     request_body(content = UpdateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Changed", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn update_user(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -275,16 +263,12 @@ pub async fn update_user(
     params(("user_id" = i64, Path, description = "The person's user id")),
     responses(
         (status = 200, description = "Deactivated", body = crate::api_responses::Empty),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn deactivate_user(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -292,6 +276,32 @@ pub async fn deactivate_user(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::of(&req, payload).await?;
     members::deactivate_for(&app, &caller, &path).await?;
+    Ok(success(Map::new(), &params.ignored()))
+}
+
+/// Deactivates the caller's own account (Zulip's "deactivate own user"; the web app sends it as
+/// `DELETE /json/users/me`): the key is refused at once (on every instance within a second),
+/// the web sessions end, the caller's bots are deactivated with them, and the audit log records
+/// it as the caller's own act. 400 `CANNOT_DEACTIVATE_LAST_USER` (with `is_last_owner` and
+/// `entity`) for the realm's only active account or only active owner.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me",
+    tag = "users",
+    responses(
+        (status = 200, description = "Deactivated", body = crate::api_responses::Empty),
+        crate::api_responses::BasicErrors,
+    ),
+    security(("basic" = [])),
+)]
+pub async fn deactivate_own_user(
+    caller: Authed,
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<App>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::of(&req, payload).await?;
+    members::deactivate_own(&app, &caller).await?;
     Ok(success(Map::new(), &params.ignored()))
 }
 
@@ -323,16 +333,12 @@ pub struct CreatedUser {
     request_body(content = CreateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The new person's user id", body = CreatedUser),
-        (status = 400, response = crate::api_responses::BadRequest),
-        (status = 401, response = crate::api_responses::Unauthorized),
-        (status = 413, response = crate::api_responses::PayloadTooLarge),
-        (status = 429, response = crate::api_responses::RateLimited),
-        (status = 503, response = crate::api_responses::Unavailable),
+        crate::api_responses::BasicErrors,
     ),
     security(("basic" = [])),
 )]
 pub async fn create_user(
-    caller: ApiCaller,
+    caller: Authed,
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<App>,
