@@ -164,6 +164,17 @@ async fn an_owner_sets_up_the_directory_tests_it_and_syncs_in_a_browser() {
     let d = start_slapd().await;
     let w = TestServer::start(settings(&db)).await;
     let zulip = w.create_realm("zulip", "Zulip").await;
+    // The organization starts with Email only: the owner turns LDAP on from the pages.
+    let email_only = auth_core::AuthMethods {
+        email: true,
+        ldap: false,
+        dev: false,
+    };
+    w.admin
+        .store
+        .set_realm_methods(zulip.id, email_only, auth_store::Actor::cli())
+        .await
+        .unwrap();
     w.create_user(&zulip, "iago@zulip.com", Some(PW), Role::Owner)
         .await;
     let Some(b) = Browser::start(w.addr).await else {
@@ -182,6 +193,28 @@ async fn an_owner_sets_up_the_directory_tests_it_and_syncs_in_a_browser() {
         .unwrap();
     b.button("Log in").await.click().await.unwrap();
     b.wait_for_url("zulip", "/").await;
+
+    b.goto("zulip", "/organization/auth-methods").await;
+    let ldap = b.input_by_label("LDAP").await;
+    assert!(!ldap.is_selected().await.unwrap(), "LDAP starts off");
+    ldap.click().await.unwrap();
+    b.button("Save authentication methods")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("The authentication methods were saved.")
+        .await;
+    assert!(b.input_by_label("LDAP").await.is_selected().await.unwrap());
+    let methods = w
+        .admin
+        .store
+        .realm_by_id(zulip.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .methods;
+    assert!(methods.ldap && methods.email, "{methods:?}");
 
     b.goto("zulip", PAGE).await;
     b.wait_for_text("no directory settings of its own").await;

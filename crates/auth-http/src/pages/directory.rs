@@ -115,7 +115,7 @@ async fn page(
         fallback,
         broken: view.as_ref().and_then(|v| v.broken.clone()),
         password_set: view.as_ref().is_some_and(|v| v.bind_password_set),
-        form: DirectoryForm::of(view.as_ref().map(|v| &v.settings)),
+        form: DirectoryForm::of(view.as_ref().map(|v| &v.settings), &s.realm.subdomain),
         error: None,
         notice: None,
         connection: None,
@@ -180,7 +180,7 @@ pub async fn save(
         .await
         .map_err(refused)?;
     let form = DirectoryForm::read(&params);
-    let cfg = match form.to_config(stored.as_ref().map(|v| &v.settings)) {
+    let cfg = match form.to_config(stored.as_ref().map(|v| &v.settings), &s.realm.subdomain) {
         Ok(cfg) => cfg,
         Err(msg) => return page(&s, &app, |p| (p.form, p.error) = (form, Some(msg))).await,
     };
@@ -237,7 +237,7 @@ pub async fn test_connection(
         .await
         .map_err(refused)?;
     let form = DirectoryForm::read(&params);
-    let cfg = match form.to_config(stored.as_ref().map(|v| &v.settings)) {
+    let cfg = match form.to_config(stored.as_ref().map(|v| &v.settings), &s.realm.subdomain) {
         Ok(cfg) => cfg,
         Err(msg) => return page(&s, &app, |p| (p.form, p.error) = (form, Some(msg))).await,
     };

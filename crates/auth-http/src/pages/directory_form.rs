@@ -1,9 +1,10 @@
 //! The Directory page's form (`/organization/directory`): the `[ldap]` settings as the page
 //! shows and reads them. Texts are kept as typed so a refused form comes back as it was; the
 //! bind password is never put back in the page (its field stays empty, "(unchanged)").
-//! `realm_access` and `deactivated_values` are not on the page: a save keeps the stored ones
-//! (`latchkey ldap config set --from-file` sets them).
+//! `realm_access` shows only this organization's rules (one a line, `attribute=value` pairs
+//! joined by commas); rules stored for other subdomains are kept as they are.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auth_core::SecretString;
@@ -40,6 +41,10 @@ pub struct DirectoryForm {
     pub last_name_attr: String,
     pub user_account_control_attr: String,
     pub deactivated_attr: String,
+    /// The values of the disabled flag that mean "disabled", comma-separated.
+    pub deactivated_values: String,
+    /// This organization's access rules: one rule a line, `attr=value, attr=value`.
+    pub realm_access: String,
     pub org_membership_attr: String,
     pub unique_id_attr: String,
     pub require_group: String,
@@ -70,8 +75,9 @@ fn secs(d: f64) -> String {
 }
 
 impl DirectoryForm {
-    /// The form for stored settings (or, with `None`, the defaults).
-    pub fn of(settings: Option<&StoredSettings>) -> DirectoryForm {
+    /// The form for stored settings (or, with `None`, the defaults) of the organization
+    /// `subdomain`.
+    pub fn of(settings: Option<&StoredSettings>, subdomain: &str) -> DirectoryForm {
         let default;
         let s = match settings {
             Some(s) => s,
@@ -108,6 +114,23 @@ impl DirectoryForm {
             last_name_attr: text(&a.last_name),
             user_account_control_attr: text(&a.user_account_control),
             deactivated_attr: text(&a.deactivated),
+            deactivated_values: a.deactivated_values.join(", "),
+            realm_access: s
+                .realm_access
+                .get(subdomain)
+                .map(|rules| {
+                    rules
+                        .iter()
+                        .map(|rule| {
+                            rule.iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default(),
             org_membership_attr: text(&a.org_membership),
             unique_id_attr: a.unique_id.clone(),
             require_group: text(&s.require_group),
@@ -151,6 +174,8 @@ impl DirectoryForm {
             last_name_attr: t("last_name_attr"),
             user_account_control_attr: t("user_account_control_attr"),
             deactivated_attr: t("deactivated_attr"),
+            deactivated_values: t("deactivated_values"),
+            realm_access: t("realm_access"),
             org_membership_attr: t("org_membership_attr"),
             unique_id_attr: t("unique_id_attr"),
             require_group: t("require_group"),
@@ -168,10 +193,24 @@ impl DirectoryForm {
         }
     }
 
-    /// The configuration the form describes, with what the page does not show taken from
-    /// `stored`; every unreadable value named.
-    pub fn to_config(&self, stored: Option<&StoredSettings>) -> Result<LdapConfig, String> {
+    /// The configuration the form describes for the organization `subdomain`, with what the
+    /// page does not show taken from `stored`; every unreadable value named.
+    pub fn to_config(
+        &self,
+        stored: Option<&StoredSettings>,
+        subdomain: &str,
+    ) -> Result<LdapConfig, String> {
         let mut problems = Vec::new();
+        let mut realm_access = stored.map(|s| s.realm_access.clone()).unwrap_or_default();
+        match access_rules(&self.realm_access) {
+            Ok(rules) if rules.is_empty() => {
+                realm_access.remove(subdomain);
+            }
+            Ok(rules) => {
+                realm_access.insert(subdomain.to_owned(), rules);
+            }
+            Err(e) => problems.push(e),
+        }
         let mut seconds = |v: &str, name: &str| -> Duration {
             match v
                 .trim()
@@ -246,13 +285,17 @@ impl DirectoryForm {
                 last_name: opt(&self.last_name_attr),
                 user_account_control: opt(&self.user_account_control_attr),
                 deactivated: opt(&self.deactivated_attr),
-                deactivated_values: stored
-                    .map(|s| s.attributes.deactivated_values.clone())
-                    .unwrap_or_default(),
+                deactivated_values: self
+                    .deactivated_values
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 org_membership: opt(&self.org_membership_attr),
                 unique_id: self.unique_id_attr.trim().to_owned(),
             },
-            realm_access: stored.map(|s| s.realm_access.clone()).unwrap_or_default(),
+            realm_access,
             require_group: opt(&self.require_group),
             deny_group: opt(&self.deny_group),
             role_by_group: RoleGroups {
@@ -274,6 +317,30 @@ impl DirectoryForm {
     }
 }
 
+/// Access rules as typed: one rule a line, each `attribute=value` pairs joined by commas (a
+/// person is admitted when every pair of one rule holds).
+fn access_rules(text: &str) -> Result<Vec<BTreeMap<String, String>>, String> {
+    let mut rules = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut rule = BTreeMap::new();
+        for pair in line.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                    rule.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+                _ => {
+                    return Err(format!(
+                        "Access rules: {pair:?} is not attribute=value (one rule a line, pairs \
+                         joined by commas)"
+                    ));
+                }
+            }
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
 /// What the form says of the bind password: a new one typed, "clear" ticked, or left alone.
 pub fn bind_password(p: &Params) -> BindPassword {
     if p.optional("clear_bind_password").is_some_and(|v| v == "on") {
@@ -282,5 +349,45 @@ pub fn bind_password(p: &Params) -> BindPassword {
     match p.optional("bind_password") {
         Some(pw) if !pw.is_empty() => BindPassword::Set(SecretString::new(pw)),
         _ => BindPassword::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules_and_disabled_values_round_trip_through_the_form() {
+        let mut form = DirectoryForm::of(None, "zulip");
+        form.uris = "ldap://127.0.0.1:389".into();
+        form.deactivated_attr = "employeeStatus".into();
+        form.deactivated_values = " gone, LEFT ,".into();
+        form.realm_access = "o = Zulip, ou=Eng\n\nemployeeType=staff\n".into();
+        let cfg = form.to_config(None, "zulip").unwrap();
+        assert_eq!(cfg.attributes.deactivated_values, vec!["gone", "LEFT"]);
+        let rules = &cfg.realm_access["zulip"];
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["o"], "Zulip");
+        assert_eq!(rules[0]["ou"], "Eng");
+        assert_eq!(rules[1]["employeeType"], "staff");
+
+        // Shown back for this organization only; another subdomain's rules are kept.
+        let mut stored = StoredSettings::of(&cfg);
+        stored.realm_access.insert(
+            "other".into(),
+            vec![BTreeMap::from([("o".into(), "X".into())])],
+        );
+        let shown = DirectoryForm::of(Some(&stored), "zulip");
+        assert_eq!(shown.realm_access, "o=Zulip, ou=Eng\nemployeeType=staff");
+        assert_eq!(shown.deactivated_values, "gone, LEFT");
+        let mut cleared = shown.clone();
+        cleared.realm_access = String::new();
+        let cfg = cleared.to_config(Some(&stored), "zulip").unwrap();
+        assert!(!cfg.realm_access.contains_key("zulip"));
+        assert!(cfg.realm_access.contains_key("other"));
+
+        form.realm_access = "o".into();
+        let err = form.to_config(None, "zulip").unwrap_err();
+        assert!(err.contains("not attribute=value"), "{err}");
     }
 }

@@ -28,6 +28,9 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// Why targets are missed: kept by hand, copied into every run's document.
+const MISSES: &str = include_str!("misses.md");
+
 impl Report {
     pub fn target(
         &mut self,
@@ -104,6 +107,7 @@ impl Report {
         if !self.notes.is_empty() {
             let _ = writeln!(doc, "\n{}", self.notes.join("\n"));
         }
+        let _ = writeln!(doc, "\n{}", MISSES.trim_end());
         let _ = writeln!(
             doc,
             "\n## How\n\n\
