@@ -146,7 +146,7 @@ pub struct LdapConfig {
     /// Active Directory nested groups (`LDAP_MATCHING_RULE_IN_CHAIN`, with `memberOf`).
     pub nested_groups: bool,
     pub sync: SyncPolicy,
-    /// Idle service connections kept open.
+    /// Service connections kept open, shared by concurrent searches.
     pub pool_size: usize,
     /// Idle connections kept for person binds (never searched on).
     pub bind_pool_size: usize,

@@ -262,14 +262,20 @@ pub(crate) async fn service_step(
     Ok(ldap)
 }
 
-/// Idle service connections, bound as the service account (or anonymous).
+/// Service connections, bound as the service account (or anonymous) and shared: ldap3 tags
+/// each operation with its message id, so one connection carries the searches of many logins
+/// at once, and slapd or AD answers them in parallel. Up to `pool_size` connections are kept
+/// and handed out in turn (a clone of the handle each time); a new one is opened only while
+/// there are fewer, so a burst of logins never opens (and then drops) a connection per login.
+/// Only searches run on them, never a person's bind: their identity never changes.
 pub struct ServicePool {
     connector: std::sync::Arc<Connector>,
     bind_dn: String,
     bind_password: auth_core::SecretString,
     operation_timeout: Duration,
-    idle: Mutex<Vec<Ldap>>,
-    max_idle: usize,
+    shared: Mutex<Vec<Ldap>>,
+    next: std::sync::atomic::AtomicUsize,
+    max_shared: usize,
 }
 
 impl ServicePool {
@@ -279,23 +285,23 @@ impl ServicePool {
             bind_dn: cfg.bind_dn.clone(),
             bind_password: cfg.bind_password.clone(),
             operation_timeout: cfg.operation_timeout,
-            idle: Mutex::new(Vec::new()),
-            max_idle: cfg.pool_size.max(1),
+            shared: Mutex::new(Vec::new()),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            max_shared: cfg.pool_size.max(1),
         }
     }
 
-    /// A bound service connection; `reused` says whether it came from the pool (and so may
-    /// have gone stale while idle).
+    /// A bound service connection; `reused` says whether it is one kept before (and so may
+    /// have gone stale since).
     pub async fn get(&self) -> Result<(Ldap, bool), DirError> {
-        loop {
-            let candidate = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            match candidate {
-                Some(mut ldap) => {
-                    if !ldap.is_closed() {
-                        return Ok((ldap, true));
-                    }
+        {
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            shared.retain_mut(|ldap| !ldap.is_closed());
+            if shared.len() >= self.max_shared {
+                let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(ldap) = shared.get(turn % shared.len()) {
+                    return Ok((ldap.clone(), true));
                 }
-                None => break,
             }
         }
         if !self.bind_dn.is_empty() && self.bind_password.is_empty() {
@@ -311,23 +317,25 @@ impl ServicePool {
                 service_step(ldap, uri, &self.bind_dn, &self.bind_password, t)
             })
             .await?;
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if shared.len() < self.max_shared {
+            shared.push(ldap.clone());
+        }
         Ok((ldap, false))
     }
 
-    /// Returns a healthy connection for reuse.
-    pub fn put(&self, mut ldap: Ldap) {
-        if ldap.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.max_idle {
-            idle.push(ldap);
-        }
+    /// Hands a connection back after a successful operation. The pool keeps its own handles,
+    /// so this only drops the caller's.
+    pub fn put(&self, ldap: Ldap) {
+        drop(ldap);
     }
 
-    /// Drops every idle connection (after an error that suggests the server went away).
+    /// Drops every kept connection (after an error that suggests the server went away).
     pub fn clear(&self) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 

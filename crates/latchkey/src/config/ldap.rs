@@ -81,7 +81,7 @@ pub struct LdapSettings {
     pub group_membership: GroupMembership,
     /// Nested groups through AD's `1.2.840.113556.1.4.1941` (with `memberOf`).
     pub nested_groups: bool,
-    /// Idle service connections kept open.
+    /// Service connections kept open, shared by concurrent searches.
     pub pool_size: usize,
     /// Idle connections kept for person binds (used only for binds, never searched on).
     pub bind_pool_size: usize,
