@@ -46,6 +46,29 @@ fn available() -> Result<(), String> {
 }
 
 impl Browser {
+    /// Logs in on `subdomain`'s login page as a person does: the name typed in the field
+    /// labelled `label` ("Email", or "Username" where the realm takes directory names), the
+    /// password in "Password", then "Log in"; waits for the landing page.
+    pub async fn log_in(&self, subdomain: &str, label: &str, user: &str, password: &str) {
+        self.goto(subdomain, "/login/").await;
+        self.input_by_label(label)
+            .await
+            .send_keys(user)
+            .await
+            .expect("type the name");
+        self.input_by_label("Password")
+            .await
+            .send_keys(password)
+            .await
+            .expect("type the password");
+        self.button("Log in")
+            .await
+            .click()
+            .await
+            .expect("click Log in");
+        self.wait_for_url(subdomain, "/").await;
+    }
+
     /// Starts chromedriver and a headless Chromium for `server`; `None` (with the reason
     /// printed) when Chromium is missing outside CI.
     pub async fn start(server: SocketAddr) -> Option<Browser> {

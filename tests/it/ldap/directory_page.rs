@@ -180,19 +180,7 @@ async fn an_owner_sets_up_the_directory_tests_it_and_syncs_in_a_browser() {
     let Some(b) = Browser::start(w.addr).await else {
         return;
     };
-    b.goto("zulip", "/login/").await;
-    b.input_by_label("Email")
-        .await
-        .send_keys("iago@zulip.com")
-        .await
-        .unwrap();
-    b.input_by_label("Password")
-        .await
-        .send_keys(PW)
-        .await
-        .unwrap();
-    b.button("Log in").await.click().await.unwrap();
-    b.wait_for_url("zulip", "/").await;
+    b.log_in("zulip", "Email", "iago@zulip.com", PW).await;
 
     b.goto("zulip", "/organization/auth-methods").await;
     let ldap = b.input_by_label("LDAP").await;

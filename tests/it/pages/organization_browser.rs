@@ -14,19 +14,7 @@ use super::organization::staff;
 
 /// Logs in on the zulip realm by the form's labels.
 async fn log_in(b: &Browser, user: &str) {
-    b.goto("zulip", "/login/").await;
-    b.input_by_label("Email")
-        .await
-        .send_keys(user)
-        .await
-        .unwrap();
-    b.input_by_label("Password")
-        .await
-        .send_keys(PW)
-        .await
-        .unwrap();
-    b.button("Log in").await.click().await.unwrap();
-    b.wait_for_url("zulip", "/").await;
+    b.log_in("zulip", "Email", user, PW).await;
 }
 
 async fn log_out(b: &Browser) {

@@ -14,20 +14,7 @@ const NEW_PW: &str = "Tq8-vanilla-Orbit";
 const MAIL_WAIT: Duration = Duration::from_secs(20);
 
 async fn log_in(b: &Browser, email: &str, password: &str) {
-    b.goto("zulip", "/login/").await;
-    b.wait_for_text("Log in to Zulip Dev").await;
-    b.input_by_label("Email")
-        .await
-        .send_keys(email)
-        .await
-        .unwrap();
-    b.input_by_label("Password")
-        .await
-        .send_keys(password)
-        .await
-        .unwrap();
-    b.button("Log in").await.click().await.unwrap();
-    b.wait_for_url("zulip", "/").await;
+    b.log_in("zulip", "Email", email, password).await;
     b.wait_for_text("Your account").await;
 }
 

@@ -32,15 +32,7 @@ async fn fixture_with_real_port() -> Option<Fixture> {
 
 /// Logs in on the zulip realm by the form's labels.
 async fn log_in(b: &Browser, label: &str, user: &str, password: &str) {
-    b.goto("zulip", "/login/").await;
-    b.input_by_label(label).await.send_keys(user).await.unwrap();
-    b.input_by_label("Password")
-        .await
-        .send_keys(password)
-        .await
-        .unwrap();
-    b.button("Log in").await.click().await.unwrap();
-    b.wait_for_url("zulip", "/").await;
+    b.log_in("zulip", label, user, password).await;
 }
 
 /// Re-enters the password on the "Show API key(s)" form.

@@ -9,8 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use auth_core::{Password, Role};
 use auth_service::members::By;
-use auth_service::realm_ldap::{ConnectionTest, Level, PersonTest, SyncPreview};
-use auth_service::{App, ServiceError};
+use auth_service::realm_ldap::{ConnectionTest, LdapConfig, Level, PersonTest, SyncPreview};
+use auth_service::{App, Caller, ServiceError};
 
 use super::PageError;
 use super::directory_form::{DirectoryForm, bind_password};
@@ -167,6 +167,27 @@ macro_rules! posted_or_login {
     };
 }
 
+/// The submitted form and the configuration it describes (with what the page does not show
+/// taken from the stored settings), or the page again with the form's problem.
+async fn submitted(
+    s: &SignedIn,
+    app: &App,
+    caller: &Caller,
+    params: &Params,
+) -> Result<Result<(DirectoryForm, LdapConfig), HttpResponse>, PageError> {
+    let stored = app
+        .realm_ldap(By::Caller(caller), &s.realm)
+        .await
+        .map_err(refused)?;
+    let form = DirectoryForm::read(params);
+    match form.to_config(stored.as_ref().map(|v| &v.settings), &s.realm.subdomain) {
+        Ok(cfg) => Ok(Ok((form, cfg))),
+        Err(msg) => Ok(Err(
+            page(s, app, |p| (p.form, p.error) = (form, Some(msg))).await?
+        )),
+    }
+}
+
 /// `POST /organization/directory`: save (owners).
 pub async fn save(
     req: HttpRequest,
@@ -175,14 +196,9 @@ pub async fn save(
 ) -> Result<HttpResponse, PageError> {
     let (s, params) = posted_or_login!(&req, payload, &app);
     let caller = s.session.as_caller();
-    let stored = app
-        .realm_ldap(By::Caller(&caller), &s.realm)
-        .await
-        .map_err(refused)?;
-    let form = DirectoryForm::read(&params);
-    let cfg = match form.to_config(stored.as_ref().map(|v| &v.settings), &s.realm.subdomain) {
-        Ok(cfg) => cfg,
-        Err(msg) => return page(&s, &app, |p| (p.form, p.error) = (form, Some(msg))).await,
+    let (form, cfg) = match submitted(&s, &app, &caller, &params).await? {
+        Ok(read) => read,
+        Err(refusal) => return Ok(refusal),
     };
     match app
         .set_realm_ldap(By::Caller(&caller), &s.realm, cfg, bind_password(&params))
@@ -232,14 +248,9 @@ pub async fn test_connection(
 ) -> Result<HttpResponse, PageError> {
     let (s, params) = posted_or_login!(&req, payload, &app);
     let caller = s.session.as_caller();
-    let stored = app
-        .realm_ldap(By::Caller(&caller), &s.realm)
-        .await
-        .map_err(refused)?;
-    let form = DirectoryForm::read(&params);
-    let cfg = match form.to_config(stored.as_ref().map(|v| &v.settings), &s.realm.subdomain) {
-        Ok(cfg) => cfg,
-        Err(msg) => return page(&s, &app, |p| (p.form, p.error) = (form, Some(msg))).await,
+    let (form, cfg) = match submitted(&s, &app, &caller, &params).await? {
+        Ok(read) => read,
+        Err(refusal) => return Ok(refusal),
     };
     let candidate = Some((cfg, bind_password(&params)));
     match app
