@@ -132,6 +132,7 @@ pub async fn assess(
 pub struct LdapAuthBackend {
     dirs: Arc<Directories>,
     accounts: Arc<dyn AccountStore>,
+    /// Pads refusals in a realm without a directory (each directory pads its own).
     padder: Padder,
 }
 
@@ -151,6 +152,7 @@ impl LdapAuthBackend {
 
     async fn login(
         &self,
+        dir: &Directory,
         attempt: LoginAttempt<'_>,
         started: Instant,
     ) -> Result<User, AuthFailure> {
@@ -163,17 +165,6 @@ impl LdapAuthBackend {
         if password.is_empty() {
             return Err(AuthFailure::BadCredentials);
         }
-        // Held for the whole attempt: a settings change meanwhile does not cut it short.
-        let dir = match self.dirs.for_realm(realm.id) {
-            Serving::Own(d) | Serving::Default(d) => d,
-            Serving::Broken(why) => {
-                return Err(unavailable(format!(
-                    "the organization's directory settings cannot be used: {why}"
-                )));
-            }
-            Serving::None => return Err(AuthFailure::BadCredentials),
-        };
-        let dir = &dir;
         let Some(username) = dir.translate_username(typed).await.map_err(unavailable)? else {
             return Err(AuthFailure::BadCredentials);
         };
@@ -195,7 +186,7 @@ impl LdapAuthBackend {
         let conn = match dir.bind_user(&dn, password).await.map_err(unavailable)? {
             BindOutcome::Bound(conn) => conn,
             BindOutcome::BadCredentials => {
-                self.padder.observe_failed_bind(started.elapsed());
+                dir.padder.observe_failed_bind(started.elapsed());
                 return Err(AuthFailure::BadCredentials);
             }
             BindOutcome::Refused(r) => {
@@ -470,17 +461,30 @@ impl AuthBackend for LdapAuthBackend {
 
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<AuthSuccess, AuthFailure> {
         let started = Instant::now();
-        let result = self.login(attempt, started).await;
+        // Held for the whole attempt: a settings change meanwhile does not cut it short.
+        let dir = match self.dirs.for_realm(attempt.realm.id) {
+            Serving::Own(d) | Serving::Default(d) => d,
+            Serving::Broken(why) => {
+                return Err(unavailable(format!(
+                    "the organization's directory settings cannot be used: {why}"
+                )));
+            }
+            Serving::None => {
+                self.padder.pad(started).await;
+                return Err(AuthFailure::BadCredentials);
+            }
+        };
+        let result = self.login(&dir, attempt, started).await;
         match result {
             Ok(user) => {
-                self.padder.observe_success(started.elapsed());
+                dir.padder.observe_success(started.elapsed());
                 Ok(AuthSuccess {
                     user,
                     backend: BackendKind::Ldap,
                 })
             }
             Err(AuthFailure::BadCredentials) => {
-                self.padder.pad(started).await;
+                dir.padder.pad(started).await;
                 Err(AuthFailure::BadCredentials)
             }
             Err(other) => Err(other),

@@ -51,6 +51,9 @@ pub struct Directory {
     attrs: Vec<String>,
     /// Where entry ids are looked up (see `link.rs`), once known.
     pub(crate) link_base: OnceLock<String>,
+    /// This directory's own login timings: failures are padded to what a login against this
+    /// directory takes, not another organization's.
+    pub(crate) padder: crate::timing::Padder,
 }
 
 impl Directory {
@@ -70,6 +73,7 @@ impl Directory {
             binds,
             attrs,
             link_base: OnceLock::new(),
+            padder: crate::timing::Padder::new(),
         })
     }
 
