@@ -13,6 +13,7 @@ use super::settings::{me_status, signed_in};
 
 both_dbs!(
     users_are_searched_and_filtered,
+    the_list_comes_in_pages,
     administrator_actions_on_a_person,
     bad_input_is_a_clear_page,
 );
@@ -324,5 +325,56 @@ async fn bad_input_is_a_clear_page(kind: DbKind) {
     assert_eq!(
         c.get("/organization/audit?event=nonsense").await.status,
         400
+    );
+}
+
+async fn the_list_comes_in_pages(kind: DbKind) {
+    let Some(f) = Fixture::new(kind).await else {
+        return;
+    };
+    let (_owner, _admin) = staff(&f).await;
+    for n in 0..120 {
+        f.server
+            .create_user(
+                &f.zulip,
+                &format!("crowd-{n:03}@zulip.com"),
+                None,
+                Role::Member,
+            )
+            .await;
+    }
+    let c = signed_in(&f, "iago@zulip.com").await;
+    let shown = |p: &Page| p.body.matches("<td><a href=\"/organization/users/").count();
+    let first = c.get("/organization/users?q=crowd-").await;
+    assert_eq!(shown(&first), 100, "{}", first.body);
+    assert!(
+        first.body.contains("1–100 of 120 matching"),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("Next page") && !first.body.contains("Previous page"));
+    // The next page keeps the filters.
+    let second = c.get("/organization/users?q=crowd-&page=2").await;
+    assert_eq!(shown(&second), 20);
+    assert!(
+        second.body.contains("101–120 of 120 matching"),
+        "{}",
+        second.body
+    );
+    assert!(second.body.contains("Previous page") && !second.body.contains("Next page"));
+    let unescaped = first.body.replace("&#38;", "&").replace("&amp;", "&");
+    assert!(
+        unescaped.contains(r#"href="/organization/users?q=crowd-&page=2" rel="next""#),
+        "{}",
+        first.body
+    );
+    // A page past the end shows the last one; garbage shows the first.
+    assert_eq!(
+        shown(&c.get("/organization/users?q=crowd-&page=99").await),
+        20
+    );
+    assert_eq!(
+        shown(&c.get("/organization/users?q=crowd-&page=x").await),
+        100
     );
 }

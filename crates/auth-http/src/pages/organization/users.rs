@@ -43,13 +43,17 @@ impl Row {
     }
 }
 
-/// The list's filters, as typed.
+/// People shown on one page of the list.
+const PAGE_SIZE: usize = 100;
+
+/// The list's filters, as typed, and which page of the matches is shown (from 1).
 #[derive(Default)]
 struct Filters {
     q: String,
     role: String,
     state: String,
     backend: String,
+    page: usize,
 }
 
 impl Filters {
@@ -61,10 +65,28 @@ impl Filters {
                 "role" => f.role = v,
                 "state" => f.state = v,
                 "backend" => f.backend = v,
+                "page" => f.page = v.trim().parse().unwrap_or(1),
                 _ => {}
             }
         }
         f
+    }
+
+    /// The list's address with these filters, on page `page`.
+    fn url(&self, page: usize) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &self.q),
+            ("role", &self.role),
+            ("state", &self.state),
+            ("backend", &self.backend),
+        ] {
+            if !v.is_empty() {
+                query.append_pair(k, v);
+            }
+        }
+        query.append_pair("page", &page.to_string());
+        format!("{USERS}?{}", query.finish())
     }
 
     fn keeps(&self, u: &User) -> bool {
@@ -95,6 +117,13 @@ struct UsersPage {
     f: Filters,
     rows: Vec<Row>,
     total: usize,
+    /// How many people match the filters (`rows` is one page of them).
+    matching: usize,
+    /// The 1-based positions of the first and last row shown.
+    first: usize,
+    last: usize,
+    prev_url: Option<String>,
+    next_url: Option<String>,
 }
 
 /// `GET /organization/users` (`?q=`, `role=owner|admin|moderator|member|guest`,
@@ -109,10 +138,25 @@ pub async fn list_page(req: HttpRequest, app: web::Data<App>) -> Result<HttpResp
         .filter(|u| !u.is_bot())
         .collect();
     let total = people.len();
-    let rows = people.iter().filter(|u| f.keeps(u)).map(Row::of).collect();
+    let mut f = f;
+    let matches: Vec<&User> = people.iter().filter(|u| f.keeps(u)).collect();
+    let pages = matches.len().div_ceil(PAGE_SIZE).max(1);
+    f.page = f.page.clamp(1, pages);
+    let skip = (f.page - 1) * PAGE_SIZE;
+    let rows: Vec<Row> = matches
+        .iter()
+        .skip(skip)
+        .take(PAGE_SIZE)
+        .map(|u| Row::of(u))
+        .collect();
     let page = UsersPage {
         shell: a.shell(&req),
         nav: "users",
+        prev_url: (f.page > 1).then(|| f.url(f.page - 1)),
+        next_url: (f.page < pages).then(|| f.url(f.page + 1)),
+        first: if rows.is_empty() { 0 } else { skip + 1 },
+        last: skip + rows.len(),
+        matching: matches.len(),
         f,
         rows,
         total,
