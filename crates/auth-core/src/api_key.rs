@@ -208,41 +208,17 @@ impl KeyVault {
         owner: UserId,
         rng: &mut R,
     ) -> SealedKey {
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        let aad = aad_for(owner);
-        // Encryption with a valid key and nonce only fails for plaintexts over 256 GiB.
-        let ct = self
-            .aead
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: key.expose().as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
-        out.push(SEALED_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
         SealedKey {
             digest: self.digest(key),
-            ciphertext: out,
+            ciphertext: self.seal_bytes(key.expose().as_bytes(), &aad_for(owner), rng),
         }
     }
 
     /// Decrypts a stored key; fails if the secret is wrong or the row was moved to another user.
     pub fn open(&self, sealed: &[u8], owner: UserId) -> Result<ApiKey, VaultError> {
-        if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_VERSION {
-            return Err(VaultError::Undecryptable);
-        }
-        let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
-        let aad = aad_for(owner);
         let mut plain = self
-            .aead
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-            .map_err(|_| VaultError::Undecryptable)?;
+            .open_bytes(sealed, &aad_for(owner))
+            .ok_or(VaultError::Undecryptable)?;
         let key = std::str::from_utf8(&plain)
             .ok()
             .and_then(|s| ApiKey::parse(s).ok())
@@ -250,9 +226,7 @@ impl KeyVault {
         plain.zeroize();
         key
     }
-}
 
-impl KeyVault {
     /// Encrypts another secret for storage (an LDAP bind password), bound to `context` (what
     /// and whose it is, e.g. `realm-ldap-bind/7`): it opens only with the same context.
     pub fn seal_secret<R: RngCore + CryptoRng + ?Sized>(
@@ -261,19 +235,34 @@ impl KeyVault {
         context: &str,
         rng: &mut R,
     ) -> Vec<u8> {
+        self.seal_bytes(secret.expose().as_bytes(), &secret_aad(context), rng)
+    }
+
+    /// Decrypts what [`KeyVault::seal_secret`] sealed with the same `context`.
+    pub fn open_secret(&self, sealed: &[u8], context: &str) -> Result<SecretString, VaultError> {
+        let mut plain = self
+            .open_bytes(sealed, &secret_aad(context))
+            .ok_or(VaultError::SecretUndecryptable)?;
+        let secret = std::str::from_utf8(&plain)
+            .map(SecretString::new)
+            .map_err(|_| VaultError::SecretUndecryptable);
+        plain.zeroize();
+        secret
+    }
+
+    /// `version ‖ nonce ‖ XChaCha20-Poly1305(msg, aad)` with a fresh random nonce.
+    fn seal_bytes<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        msg: &[u8],
+        aad: &[u8],
+        rng: &mut R,
+    ) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let aad = secret_aad(context);
         // Encryption with a valid key and nonce only fails for plaintexts over 256 GiB.
         let ct = self
             .aead
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: secret.expose().as_bytes(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg, aad })
             .unwrap_or_default();
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(SEALED_VERSION);
@@ -282,22 +271,16 @@ impl KeyVault {
         out
     }
 
-    /// Decrypts what [`KeyVault::seal_secret`] sealed with the same `context`.
-    pub fn open_secret(&self, sealed: &[u8], context: &str) -> Result<SecretString, VaultError> {
+    /// The plaintext of what [`KeyVault::seal_bytes`] sealed with `aad`; `None` for another
+    /// version, a wrong secret or a wrong `aad`.
+    fn open_bytes(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_VERSION {
-            return Err(VaultError::SecretUndecryptable);
+            return None;
         }
         let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
-        let aad = secret_aad(context);
-        let mut plain = self
-            .aead
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-            .map_err(|_| VaultError::SecretUndecryptable)?;
-        let secret = std::str::from_utf8(&plain)
-            .map(SecretString::new)
-            .map_err(|_| VaultError::SecretUndecryptable);
-        plain.zeroize();
-        secret
+        self.aead
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+            .ok()
     }
 }
 

@@ -6,7 +6,6 @@
 //! else a new random one. It is on the response, in the request line, and in a span around the
 //! handler, so every log line the request causes carries it.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -82,12 +81,12 @@ const RESET_LINKS: &str = "/accounts/password/reset/";
 
 /// The path as logged: a password-reset link's token (`/accounts/password/reset/<token>/`) is
 /// replaced by `[token]`, so the line never carries one.
-pub fn loggable_path(path: &str) -> Cow<'_, str> {
+pub fn loggable_path(path: &str) -> String {
     match path.strip_prefix(RESET_LINKS) {
         Some(rest) if !matches!(rest, "" | "done/" | "set-password/") => {
-            Cow::Owned(format!("{RESET_LINKS}[token]/"))
+            format!("{RESET_LINKS}[token]/")
         }
-        _ => Cow::Borrowed(path),
+        _ => path.to_owned(),
     }
 }
 
@@ -110,7 +109,7 @@ pub async fn request_log(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = loggable_path(req.path()).into_owned();
+    let path = loggable_path(req.path());
     let peer = req.peer_addr().map(|a| a.ip());
     let id = request_id(&req);
     let span = tracing::info_span!("request", request_id = %id);

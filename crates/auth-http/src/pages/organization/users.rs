@@ -130,7 +130,7 @@ struct UsersPage {
 /// `state=active|deactivated`, `backend=directory|local`).
 pub async fn list_page(req: HttpRequest, app: web::Data<App>) -> Result<HttpResponse, PageError> {
     let a = admin_or_login!(&req, &app, USERS);
-    let f = Filters::of(&req);
+    let mut f = Filters::of(&req);
     let people: Vec<User> = members::list(&app, &a.caller)
         .await
         .map_err(refused)?
@@ -138,7 +138,6 @@ pub async fn list_page(req: HttpRequest, app: web::Data<App>) -> Result<HttpResp
         .filter(|u| !u.is_bot())
         .collect();
     let total = people.len();
-    let mut f = f;
     let matches: Vec<&User> = people.iter().filter(|u| f.keeps(u)).collect();
     let pages = matches.len().div_ceil(PAGE_SIZE).max(1);
     f.page = f.page.clamp(1, pages);
@@ -147,7 +146,8 @@ pub async fn list_page(req: HttpRequest, app: web::Data<App>) -> Result<HttpResp
         .iter()
         .skip(skip)
         .take(PAGE_SIZE)
-        .map(|u| Row::of(u))
+        .copied()
+        .map(Row::of)
         .collect();
     let page = UsersPage {
         shell: a.shell(&req),
