@@ -9,7 +9,7 @@
 //!
 //! Memory: an entry is the 32-byte digest, the owner's [`User`] and a shared [`Arc`] of the
 //! realm (one copy per realm, not per key). `cache_memory` in this crate's tests measures the
-//! whole cost per entry, moka's bookkeeping included; docs/deploy.md gives sizing advice.
+//! whole cost per entry, the map's bookkeeping included; docs/deploy.md gives sizing advice.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,7 @@ use auth_core::{ApiKey, KeyDigest, KeyVault, Realm, RealmId, User, UserId};
 use auth_store::{Actor, KeySealer, Store, StoreError};
 
 use crate::lookup_cache::{CachePolicy, LookupCache};
+use crate::owner_reads::OwnerReads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -131,6 +132,7 @@ pub struct KeyService {
     vault: Arc<KeyVault>,
     store: Store,
     owners: LookupCache<KeyId, KeyOwner>,
+    reads: Arc<OwnerReads>,
     realms: Arc<RealmCopies>,
     pub stats: Arc<CacheStats>,
 }
@@ -139,11 +141,12 @@ impl KeyService {
     pub fn new(vault: KeyVault, store: Store, cache: &CacheSettings) -> Self {
         KeyService {
             vault: Arc::new(vault),
-            store,
+            store: store.clone(),
             owners: LookupCache::with_refresh_hook(
                 &cache.policy(),
                 Some(crate::telemetry::key_cache_refresh),
             ),
+            reads: OwnerReads::new(store.clone()),
             realms: Arc::default(),
             stats: Arc::new(CacheStats::default()),
         }
@@ -218,14 +221,14 @@ impl KeyService {
     }
 
     /// The database read of a key's owner, as the cache calls it (on a miss, and again to
-    /// refresh the entry).
+    /// refresh the entry), batched with other keys' reads ([`crate::owner_reads`]).
     fn loader(&self, digest: KeyDigest) -> impl Fn() -> OwnerRead + Send + Sync + 'static {
-        let store = self.store.clone();
+        let reads = self.reads.clone();
         let realms = self.realms.clone();
         move || {
-            let (store, realms, digest) = (store.clone(), realms.clone(), digest.clone());
+            let (reads, realms, digest) = (reads.clone(), realms.clone(), digest.clone());
             Box::pin(async move {
-                let owner = store.user_by_key_digest(&digest).await?;
+                let owner = reads.read(digest).await?;
                 Ok(owner.map(|(user, realm)| KeyOwner {
                     user: Arc::new(user),
                     realm: realms.share(realm),

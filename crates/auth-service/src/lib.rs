@@ -46,6 +46,7 @@ pub mod lookup_cache;
 pub mod mail;
 pub mod members;
 mod options;
+pub mod owner_reads;
 pub mod portal;
 pub mod readiness;
 pub mod realm_ldap;

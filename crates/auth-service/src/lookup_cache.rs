@@ -11,23 +11,32 @@
 //!   [`REFRESH_TO`] of its life starts one background read of that key (never two at once for
 //!   one key, at most [`MAX_REFRESHES`] at once in all); the fresh answer replaces the entry.
 //!   Keys in use therefore never expire; keys nobody uses do, and leave memory.
-//! - **One read per key.** Concurrent misses for one key wait for a single read (moka's
-//!   `try_get_with`): its answer, or its error, is shared.
+//! - **One read per key.** Concurrent misses for one key wait for a single read (a table of
+//!   reads in flight, each a `tokio::sync::OnceCell`): its answer, or its error, is shared. If
+//!   the request doing the read is cancelled, one of those waiting does it instead.
 //! - **Generations.** Every invalidation bumps a counter. A read that began before a bump may
 //!   have seen the old row: it is inserted, then dropped if the counter moved (so a bump seen
 //!   after the insert drops what was just cached, and one before it is seen by the check). A
 //!   request that joined someone else's read which began before an invalidation this request
 //!   already saw reads again instead of using that answer.
+//!
+//! **Memory.** Entries live in a [`quick_cache`] map (a slab and a hash table per shard, about
+//! 60 bytes of bookkeeping an entry, where moka's queues and sketch took about 400). Its
+//! eviction keeps frequently used entries over ones seen once. Each shard holds an even part of
+//! the capacity; the map is given [`SHARD_SLACK`] more room so that a working set of exactly
+//! `capacity` keys, spread unevenly over the shards by their hashes, still fits. An expired
+//! entry is dropped when it is next looked up, or when room is needed.
 
+use std::any::Any;
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moka::future::Cache;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 /// A hit past this fraction of an entry's life (at the earliest) refreshes it in the background.
 pub const REFRESH_FROM: f64 = 0.5;
@@ -39,6 +48,10 @@ pub const MAX_REFRESHES: usize = 4;
 const REFRESH_RETRY: Duration = Duration::from_secs(2);
 /// Jitter is capped so that every entry lives at least half the TTL.
 pub const MAX_JITTER: f64 = 0.5;
+/// The map is sized this fraction above `capacity`: its shards each hold an even part, and keys
+/// do not spread evenly (with 100,000 keys over 8 shards, the fullest holds about 1% more than
+/// its part).
+pub const SHARD_SLACK: f64 = 0.06;
 
 /// Sizes and lifetimes of one cache.
 #[derive(Debug, Clone)]
@@ -109,19 +122,40 @@ pub enum Refreshed {
     Failed,
 }
 
-/// Why a read did not produce an entry (shared by every request that waited for it).
-enum Miss<E> {
+/// How a read ended, shared by every request that waited for it: the entry it made, or why
+/// there is none.
+enum Landed<V, E> {
+    Found(Arc<Slot<V>>),
     /// There is none; the read began at this generation.
     None(u64),
     Failed(E),
 }
 
+impl<V, E: Clone> Clone for Landed<V, E> {
+    fn clone(&self) -> Self {
+        match self {
+            Landed::Found(slot) => Landed::Found(slot.clone()),
+            Landed::None(started) => Landed::None(*started),
+            Landed::Failed(e) => Landed::Failed(e.clone()),
+        }
+    }
+}
+
+/// One read in flight, joined by the misses for its key. Stored type-erased (the error type
+/// is the caller's), as `Arc<dyn Any>`.
+type Flight<V, E> = OnceCell<Landed<V, E>>;
+
+type Map<K, V> = quick_cache::sync::Cache<K, V>;
+
 struct Inner<K, V> {
-    found: Option<Cache<K, Arc<Slot<V>>>>,
-    missing: Option<moka::sync::Cache<K, ()>>,
+    found: Option<Map<K, Arc<Slot<V>>>>,
+    /// "There is none" answers, with when each ends (ms since `epoch`).
+    missing: Option<Map<K, u64>>,
+    flights: Mutex<HashMap<K, Arc<dyn Any + Send + Sync>>>,
     generation: AtomicU64,
     epoch: Instant,
     ttl_ms: u64,
+    negative_ttl_ms: u64,
     jitter: f64,
     refreshes: Arc<Semaphore>,
     on_refresh: Option<fn(Refreshed)>,
@@ -136,6 +170,16 @@ impl<K, V> Clone for LookupCache<K, V> {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4)
+}
+
+/// A map for `capacity` entries, with room for an uneven spread over its shards.
+fn map<K: Hash + Eq, V: Clone>(capacity: u64) -> Map<K, V> {
+    let room = capacity.saturating_add((capacity as f64 * SHARD_SLACK) as u64 + 64);
+    Map::new(usize::try_from(room).unwrap_or(usize::MAX / 2))
+}
+
 impl<K, V> LookupCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -148,26 +192,17 @@ where
     /// Also calls `on_refresh` as each background refresh ends (for metrics).
     pub fn with_refresh_hook(policy: &CachePolicy, on_refresh: Option<fn(Refreshed)>) -> Self {
         let ttl = policy.ttl.max(Duration::from_millis(1));
-        let found = (policy.capacity > 0).then(|| {
-            Cache::builder()
-                .max_capacity(policy.capacity)
-                // moka forgets entries at the full TTL; the jittered end is checked on each hit.
-                .time_to_live(ttl)
-                .support_invalidation_closures()
-                .build()
-        });
-        let missing = (policy.capacity > 0 && !policy.negative_ttl.is_zero()).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(policy.missing_capacity.max(1))
-                .time_to_live(policy.negative_ttl)
-                .build()
-        });
+        let found = (policy.capacity > 0).then(|| map(policy.capacity));
+        let missing = (policy.capacity > 0 && !policy.negative_ttl.is_zero())
+            .then(|| map(policy.missing_capacity.max(1)));
         LookupCache(Arc::new(Inner {
             found,
             missing,
+            flights: Mutex::default(),
             generation: AtomicU64::new(0),
             epoch: Instant::now(),
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX / 4),
+            ttl_ms: millis(ttl),
+            negative_ttl_ms: millis(policy.negative_ttl),
             jitter: policy.jitter.clamp(0.0, MAX_JITTER),
             refreshes: Arc::new(Semaphore::new(MAX_REFRESHES)),
             on_refresh,
@@ -175,7 +210,7 @@ where
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.0.epoch.elapsed().as_millis()).unwrap_or(u64::MAX / 4)
+        millis(self.0.epoch.elapsed())
     }
 
     /// A new entry for a value whose read began at `generation`, with its jittered end and
@@ -222,7 +257,7 @@ where
         // Whatever this request uses must not predate an invalidation it has already seen.
         let seen = self.generation();
         let mut expired = None;
-        if let Some(slot) = found.get(key).await {
+        if let Some(slot) = found.get(key) {
             let now = self.now_ms();
             if now < slot.expires_at {
                 self.maybe_refresh(key, &slot, now, make_load);
@@ -233,57 +268,116 @@ where
             }
             expired = Some(slot);
         }
-        if self.0.missing.as_ref().is_some_and(|m| m.contains_key(key)) {
-            return Ok(Answer {
-                value: None,
-                hit: true,
-            });
+        if let Some(missing) = &self.0.missing
+            && let Some(until) = missing.get(key)
+        {
+            if self.now_ms() < until {
+                return Ok(Answer {
+                    value: None,
+                    hit: true,
+                });
+            }
+            missing.remove_if(key, |u| *u == until);
         }
         if let Some(old) = expired {
             // Removed only if it is still the expired entry (not one another request just read).
-            self.remove_if_same(key, &old).await;
+            found.remove_if(key, |current| Arc::ptr_eq(current, &old));
         }
         let load = make_load();
+        let flight = self.join::<Q, E>(key);
         let mut read_here = false;
-        let answer = found
-            .try_get_with_by_ref(key, async {
-                read_here = true;
-                let started = self.generation();
-                match load().await {
-                    Ok(Some(v)) => Ok(self.slot(v, started)),
-                    Ok(None) => Err(Miss::None(started)),
-                    Err(e) => Err(Miss::Failed(e)),
+        let landed = {
+            let _leave = Leave {
+                cache: self,
+                key,
+                flight: &flight,
+            };
+            match &flight {
+                Some(flight) => flight
+                    .get_or_init(|| {
+                        read_here = true;
+                        self.read(key, &load)
+                    })
+                    .await
+                    .clone(),
+                None => {
+                    read_here = true;
+                    self.read(key, &load).await
                 }
-            })
-            .await;
-        let (value, started) = match answer {
-            Ok(slot) => {
-                let started = slot.generation;
-                (Some(slot), started)
             }
-            Err(miss) => match &*miss {
-                Miss::None(started) => (None, *started),
-                Miss::Failed(e) => return Err(e.clone()),
-            },
         };
-        if read_here {
-            // Insert, then check (see the module documentation).
-            if let (None, Some(missing)) = (&value, &self.0.missing) {
-                missing.insert(key.to_owned(), ());
-            }
-            if self.generation() != started {
-                self.forget(key).await;
-            }
-        } else if started < seen {
+        match landed {
+            Landed::Failed(e) => Err(e),
+            Landed::Found(slot) if read_here || slot.generation >= seen => Ok(Answer {
+                value: Some(Found(slot)),
+                hit: false,
+            }),
+            Landed::None(started) if read_here || started >= seen => Ok(Answer {
+                value: None,
+                hit: false,
+            }),
             // Joined a read that began before an invalidation this request saw: read again,
             // alone, and keep nothing.
-            let value = load().await?.map(|v| Found(self.slot(v, seen)));
-            return Ok(Answer { value, hit: false });
+            _ => {
+                let value = load().await?.map(|v| Found(self.slot(v, seen)));
+                Ok(Answer { value, hit: false })
+            }
         }
-        Ok(Answer {
-            value: value.map(Found),
-            hit: false,
-        })
+    }
+
+    /// Reads `key` and remembers the answer: insert, then check the generation (see the
+    /// module documentation).
+    async fn read<Q, L, Fut, E>(&self, key: &Q, load: &L) -> Landed<V, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        L: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        let started = self.generation();
+        match load().await {
+            Ok(Some(v)) => {
+                let slot = self.slot(v, started);
+                if let Some(found) = &self.0.found {
+                    found.insert(key.to_owned(), slot.clone());
+                    if self.generation() != started {
+                        found.remove_if(key, |current| Arc::ptr_eq(current, &slot));
+                    }
+                }
+                Landed::Found(slot)
+            }
+            Ok(None) => {
+                if let Some(missing) = &self.0.missing {
+                    let until = self.now_ms().saturating_add(self.0.negative_ttl_ms);
+                    missing.insert(key.to_owned(), until);
+                    if self.generation() != started {
+                        missing.remove(key);
+                    }
+                }
+                Landed::None(started)
+            }
+            Err(e) => Landed::Failed(e),
+        }
+    }
+
+    /// The read in flight for `key`, joined (or started: an empty cell others will join).
+    /// `None` only if a flight of another error type holds the key (never, in practice: a
+    /// cache has one loader type).
+    fn join<Q, E>(&self, key: &Q) -> Option<Arc<Flight<V, E>>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        E: Send + Sync + 'static,
+    {
+        let mut flights = self.0.flights.lock().unwrap_or_else(|p| p.into_inner());
+        match flights.get(key) {
+            Some(flight) => flight.clone().downcast::<Flight<V, E>>().ok(),
+            None => {
+                let flight = Arc::new(Flight::<V, E>::new());
+                flights.insert(key.to_owned(), flight.clone());
+                Some(flight)
+            }
+        }
     }
 
     /// Starts a background read of `key` if its entry is due and no refresh of it runs.
@@ -334,9 +428,10 @@ where
         let started = self.generation();
         let outcome = match load().await {
             Ok(Some(v)) => {
-                found.insert(key.clone(), self.slot(v, started)).await;
+                let fresh = self.slot(v, started);
+                found.insert(key.clone(), fresh.clone());
                 if self.generation() != started {
-                    found.invalidate(&key).await;
+                    found.remove_if(&key, |current| Arc::ptr_eq(current, &fresh));
                     Refreshed::Dropped
                 } else {
                     Refreshed::Fresh
@@ -344,12 +439,12 @@ where
             }
             // Gone (a regenerated key, say): forget it now rather than at the invalidation.
             Ok(None) => {
-                found.invalidate(&key).await;
+                found.remove(&key);
                 Refreshed::Gone
             }
             // Keep serving the entry until its end; a later hit tries again.
             Err(_) => {
-                let retry = u64::try_from(REFRESH_RETRY.as_millis()).unwrap_or(u64::MAX / 4);
+                let retry = millis(REFRESH_RETRY);
                 slot.refresh_at
                     .store(self.now_ms().saturating_add(retry), Ordering::Relaxed);
                 Refreshed::Failed
@@ -360,42 +455,11 @@ where
         }
     }
 
-    async fn remove_if_same<Q>(&self, key: &Q, old: &Arc<Slot<V>>)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        use moka::ops::compute::Op;
-        let Some(found) = &self.0.found else { return };
-        found
-            .entry_by_ref(key)
-            .and_compute_with(|current| {
-                let same = current.is_some_and(|c| Arc::ptr_eq(c.value(), old));
-                std::future::ready(if same { Op::Remove } else { Op::Nop })
-            })
-            .await;
-    }
-
-    async fn forget<Q>(&self, key: &Q)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if let Some(found) = &self.0.found {
-            found.invalidate(key).await;
-        }
-        if let Some(missing) = &self.0.missing {
-            missing.invalidate(key);
-        }
-    }
-
-    /// Forgets the found entries `stale` picks, or all of them should that fail.
+    /// Forgets the found entries `stale` picks (one pass over the map, a shard at a time).
     pub fn invalidate_where(&self, stale: impl Fn(&K, &V) -> bool + Send + Sync + 'static) {
         self.0.generation.fetch_add(1, Ordering::AcqRel);
-        let Some(found) = &self.0.found else { return };
-        if let Err(e) = found.invalidate_entries_if(move |k, slot| stale(k, &slot.value)) {
-            tracing::warn!(error = %e, "cache invalidation failed; dropping the whole cache");
-            found.invalidate_all();
+        if let Some(found) = &self.0.found {
+            found.retain(|k, slot| !stale(k, &slot.value));
         }
     }
 
@@ -403,22 +467,53 @@ where
     pub fn invalidate_all(&self) {
         self.0.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(found) = &self.0.found {
-            found.invalidate_all();
+            found.clear();
         }
         if let Some(missing) = &self.0.missing {
-            missing.invalidate_all();
+            missing.clear();
         }
     }
 
-    /// Found entries held now (approximate: moka counts lazily).
+    /// Found entries held now (expired ones included until they are dropped).
     pub fn entry_count(&self) -> u64 {
-        self.0.found.as_ref().map_or(0, |f| f.entry_count())
+        self.0.found.as_ref().map_or(0, |f| f.len() as u64)
     }
+}
 
-    /// Applies moka's pending work (evictions, invalidations); for tests and measurements.
-    pub async fn run_pending_tasks(&self) {
-        if let Some(found) = &self.0.found {
-            found.run_pending_tasks().await;
+/// Takes a finished (or abandoned) read out of the table of reads in flight as the request
+/// that joined it leaves, cancelled or not: once it has an answer, or when nobody else waits
+/// for it. While others wait on an unfinished read, it stays, and one of them does it.
+struct Leave<'a, K, V, Q, E>
+where
+    K: Hash + Eq + Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    cache: &'a LookupCache<K, V>,
+    key: &'a Q,
+    flight: &'a Option<Arc<Flight<V, E>>>,
+}
+
+impl<K, V, Q, E> Drop for Leave<'_, K, V, Q, E>
+where
+    K: Hash + Eq + Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    fn drop(&mut self) {
+        let Some(flight) = self.flight else { return };
+        let mut flights = self
+            .cache
+            .0
+            .flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(listed) = flights.get(self.key) else {
+            return;
+        };
+        // The table's handle and this request's: nobody else can join without the lock.
+        let alone = Arc::strong_count(flight) <= 2;
+        let same = std::ptr::addr_eq(Arc::as_ptr(listed), Arc::as_ptr(flight));
+        if same && (flight.initialized() || alone) {
+            flights.remove(self.key);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! What one cached API-key owner costs in memory, moka's bookkeeping and the allocator's
+//! What one cached API-key owner costs in memory, the map's bookkeeping and the allocator's
 //! overhead included: the process's resident size before and after caching 100,000 bot owners
 //! of one realm (docs/deploy.md quotes the figure for `cache.capacity` sizing). Its own test
 //! binary, so that no other test allocates meanwhile. Linux only (reads /proc/self/statm).
@@ -85,7 +85,6 @@ async fn a_cached_owner_costs_less_than_the_budget() {
             .unwrap();
         assert!(answer.value.is_some());
     }
-    cache.run_pending_tasks().await;
     assert_eq!(
         cache.entry_count(),
         u64::from(ENTRIES),

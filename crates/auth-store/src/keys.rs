@@ -22,20 +22,31 @@ impl Store {
         .await
     }
 
-    /// The owner of the key with this digest, with the owner's realm.
-    pub async fn user_by_key_digest(
+    /// The owners of the keys with these digests, with their realms, in one query: each row
+    /// is the digest (as stored), its owner and the owner's realm. Digests nobody owns have no
+    /// row. For the key cache's batched misses.
+    pub async fn users_by_key_digests(
         &self,
-        digest: &KeyDigest,
-    ) -> Result<Option<(User, Realm)>, StoreError> {
-        let digest = digest.as_str().to_owned();
+        digests: Vec<KeyDigest>,
+    ) -> Result<Vec<(String, User, Realm)>, StoreError> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
         self.with_conn(move |c| {
-            let row = api_keys::table
+            let wanted: Vec<&str> = digests.iter().map(KeyDigest::as_str).collect();
+            let rows = api_keys::table
                 .inner_join(users::table.inner_join(realms::table))
-                .filter(api_keys::digest.eq(digest))
-                .select((UserRow::as_select(), RealmRow::as_select()))
-                .first::<(UserRow, RealmRow)>(c)
-                .optional()?;
-            Ok(row.map(|(u, r)| (u.into_user(), Realm::from(r))))
+                .filter(api_keys::digest.eq_any(wanted))
+                .select((
+                    api_keys::digest,
+                    UserRow::as_select(),
+                    RealmRow::as_select(),
+                ))
+                .load::<(String, UserRow, RealmRow)>(c)?;
+            Ok(rows
+                .into_iter()
+                .map(|(d, u, r)| (d, u.into_user(), Realm::from(r)))
+                .collect())
         })
         .await
     }

@@ -9,6 +9,7 @@ use base64::Engine;
 use latchkey_tests::{Client, Fixture, PW, Reply};
 
 mod basic_auth;
+mod batched_reads;
 mod bots;
 mod forward_auth;
 mod regeneration;

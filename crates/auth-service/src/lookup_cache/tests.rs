@@ -265,7 +265,7 @@ async fn lives_are_jittered_and_an_expired_entry_is_read_again() {
     let now = cache.now_ms();
     let mut lives = Vec::new();
     for key in 0..200 {
-        let slot = cache.0.found.as_ref().unwrap().get(&key).await.unwrap();
+        let slot = cache.0.found.as_ref().unwrap().get(&key).unwrap();
         lives.push(slot.expires_at.saturating_sub(now));
         let refresh = slot.refresh_at.load(Ordering::Relaxed);
         assert!(refresh < slot.expires_at, "refreshed before its end");
@@ -312,4 +312,56 @@ async fn capacity_zero_reads_every_time() {
         let a = get(&cache, 1, &db).await.unwrap();
         assert_eq!((value(&a), a.hit, db.reads()), (Some(4), false, n));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_read_is_taken_over_by_a_waiting_request() {
+    let cache = LookupCache::new(&policy(60_000, 0.2));
+    let db = Db::new(Some(9));
+    db.hold();
+    let first = {
+        let (cache, db) = (cache.clone(), db.clone());
+        tokio::spawn(async move { get(&cache, 1, &db).await })
+    };
+    until("the first read", || db.reads() == 1).await;
+    let second = {
+        let (cache, db) = (cache.clone(), db.clone());
+        tokio::spawn(async move { get(&cache, 1, &db).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        db.reads(),
+        1,
+        "the second request waits for the first's read"
+    );
+    // The first request goes away mid-read (its client hung up): the waiting one reads.
+    first.abort();
+    until("the waiting request's own read", || db.reads() == 2).await;
+    db.release();
+    let a = second.await.unwrap().unwrap();
+    assert_eq!((value(&a), a.hit), (Some(9), false));
+    assert!(get(&cache, 1, &db).await.unwrap().hit);
+    assert!(
+        cache.0.flights.lock().unwrap().is_empty(),
+        "no read is left in flight"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_set_as_large_as_the_capacity_stays_whole() {
+    // Keys spread unevenly over the map's shards; none is evicted while the set fits.
+    let capacity = 20_000u32;
+    let cache = LookupCache::new(&CachePolicy {
+        capacity: u64::from(capacity),
+        ..policy(60_000, 0.2)
+    });
+    let db = Db::new(Some(1));
+    for round in 0..2 {
+        for key in 0..capacity {
+            get(&cache, key, &db).await.unwrap();
+        }
+        assert_eq!(db.reads(), u64::from(capacity), "round {round}: reads");
+    }
+    assert_eq!(cache.entry_count(), u64::from(capacity));
+    assert!(cache.0.flights.lock().unwrap().is_empty());
 }
