@@ -169,8 +169,9 @@ pub struct User {
     /// renamed person stays the same account.
     pub external_id: Option<String>,
     /// Who deactivated the account and why, while it is deactivated (`None` when active, or
-    /// deactivated before this was recorded).
-    pub deactivation: Option<Deactivation>,
+    /// deactivated before this was recorded). Boxed: most accounts are active, and the key
+    /// cache keeps 100,000 of these (a box is 8 bytes, the record inline 48).
+    pub deactivation: Option<Box<Deactivation>>,
     pub created_at: Timestamp,
 }
 
@@ -253,10 +254,10 @@ mod tests {
             bot_owner_id: None,
             password_reset_needed: false,
             external_id: None,
-            deactivation: Some(Deactivation {
+            deactivation: Some(Box::new(Deactivation {
                 by: "ldap-sync".into(),
                 reason: Some("in deny group".into()),
-            }),
+            })),
             created_at: Timestamp(0),
         };
         assert!(u.deactivated_by("ldap-sync"));
@@ -265,10 +266,10 @@ mod tests {
             u.deactivation.as_ref().map(ToString::to_string).as_deref(),
             Some("by ldap-sync: in deny group")
         );
-        u.deactivation = Some(Deactivation {
+        u.deactivation = Some(Box::new(Deactivation {
             by: "cli".into(),
             reason: None,
-        });
+        }));
         assert_eq!(
             u.deactivation.as_ref().map(ToString::to_string).as_deref(),
             Some("by cli")

@@ -237,9 +237,11 @@ impl AccountStore for MemoryAccounts {
         }
         if let Some(v) = update.active {
             if v != u.is_active {
-                u.deactivation = (!v).then(|| Deactivation {
-                    by: source.to_owned(),
-                    reason: update.reason.clone(),
+                u.deactivation = (!v).then(|| {
+                    Box::new(Deactivation {
+                        by: source.to_owned(),
+                        reason: update.reason.clone(),
+                    })
                 });
             }
             u.is_active = v;

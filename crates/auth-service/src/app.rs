@@ -82,7 +82,7 @@ pub struct App {
     pub portal: crate::portal::PortalSettings,
     /// Realms by subdomain, and subdomains known to have none (kept briefly: anyone can make
     /// up host names), cleared by realm invalidations.
-    realms: LookupCache<String, Realm>,
+    realms: LookupCache<String, Arc<Realm>>,
 }
 
 impl App {
@@ -215,7 +215,10 @@ impl App {
                 let (store, subdomain) = (self.store.clone(), subdomain.to_owned());
                 move || {
                     let (store, subdomain) = (store.clone(), subdomain.clone());
-                    async move { store.realm_by_subdomain(&subdomain).await }
+                    async move {
+                        let realm = store.realm_by_subdomain(&subdomain).await?;
+                        Ok::<_, StoreError>(realm.map(Arc::new))
+                    }
                 }
             })
             .await?;

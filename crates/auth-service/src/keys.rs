@@ -37,7 +37,7 @@ pub type KeyId = [u8; 32];
 
 /// What the cache keeps for a key: its owner, and the owner's realm, shared by every owner in
 /// that realm.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyOwner {
     pub user: Arc<User>,
     pub realm: Arc<Realm>,
@@ -215,9 +215,10 @@ impl KeyService {
             .misses
             .fetch_add(u64::from(!answer.hit), Ordering::Relaxed);
         crate::telemetry::key_cache(answer.hit);
-        Ok(answer
-            .value
-            .map(|owner| (owner.user.clone(), owner.realm.clone())))
+        Ok(answer.value.map(|owner| {
+            let KeyOwner { user, realm } = owner.into_inner();
+            (user, realm)
+        }))
     }
 
     /// The database read of a key's owner, as the cache calls it (on a miss, and again to

@@ -10,7 +10,8 @@
 //! - **Refresh ahead.** A hit on an entry past a random point between [`REFRESH_FROM`] and
 //!   [`REFRESH_TO`] of its life starts one background read of that key (never two at once for
 //!   one key, at most [`MAX_REFRESHES`] at once in all); the fresh answer replaces the entry.
-//!   Keys in use therefore never expire; keys nobody uses do, and leave memory.
+//!   Keys in use therefore never expire; keys nobody uses do (an expired entry is not served,
+//!   and is dropped when its key is next used or when room is needed).
 //! - **One read per key.** Concurrent misses for one key wait for a single read (a table of
 //!   reads in flight, each a `tokio::sync::OnceCell`): its answer, or its error, is shared. If
 //!   the request doing the read is cancelled, one of those waiting does it instead.
@@ -20,8 +21,9 @@
 //!   request that joined someone else's read which began before an invalidation this request
 //!   already saw reads again instead of using that answer.
 //!
-//! **Memory.** Entries live in a [`quick_cache`] map (a slab and a hash table per shard, about
-//! 60 bytes of bookkeeping an entry, where moka's queues and sketch took about 400). Its
+//! **Memory.** Entries live inline in a [`quick_cache`] map (a slab and a hash table per shard:
+//! the key, the value and two times, with a few bytes of bookkeeping, where moka's queues and
+//! sketch took about 400 bytes an entry and each entry had an allocation of its own). Its
 //! eviction keeps frequently used entries over ones seen once. Each shard holds an even part of
 //! the capacity; the map is given [`SHARD_SLACK`] more room so that a working set of exactly
 //! `capacity` keys, spread unevenly over the shards by their hashes, still fits. An expired
@@ -69,36 +71,38 @@ pub struct CachePolicy {
     pub missing_capacity: u64,
 }
 
-/// A found entry: the value and when it was read.
-pub struct Slot<V> {
+/// A found entry, kept inline in the map (no allocation of its own): the value and its life,
+/// in milliseconds since the cache's epoch. Entries are told apart by `expires_at` (two reads
+/// of one key ending in the same millisecond could be mistaken for each other; the worst that
+/// does is one entry forgotten early, or a retry timed from the other's failure).
+#[derive(Clone)]
+struct Slot<V> {
     value: V,
-    /// The generation when the read that produced `value` began.
-    generation: u64,
-    /// When this entry stops being used, in milliseconds since the cache's epoch.
+    /// When this entry stops being used.
     expires_at: u64,
-    /// When a hit starts a background refresh; `u64::MAX` while one runs.
-    refresh_at: AtomicU64,
+    /// When a hit starts a background refresh; [`REFRESHING`] while one runs.
+    refresh_at: u64,
 }
 
-impl<V> Slot<V> {
-    pub fn value(&self) -> &V {
-        &self.value
-    }
-}
+/// `refresh_at` while a refresh of the entry runs.
+const REFRESHING: u64 = u64::MAX;
 
-/// A cached (or just read) value, shared with the cache: cloning it costs a reference count.
-pub struct Found<V>(Arc<Slot<V>>);
+/// A cached (or just read) value, a clone of what the cache holds (values are cheap to clone:
+/// the key cache's are two `Arc`s).
+#[derive(Clone)]
+pub struct Found<V>(V);
 
-impl<V> Clone for Found<V> {
-    fn clone(&self) -> Self {
-        Found(self.0.clone())
+impl<V> Found<V> {
+    /// The value itself (no clone).
+    pub fn into_inner(self) -> V {
+        self.0
     }
 }
 
 impl<V> std::ops::Deref for Found<V> {
     type Target = V;
     fn deref(&self) -> &V {
-        &self.0.value
+        &self.0
     }
 }
 
@@ -125,16 +129,17 @@ pub enum Refreshed {
 /// How a read ended, shared by every request that waited for it: the entry it made, or why
 /// there is none.
 enum Landed<V, E> {
-    Found(Arc<Slot<V>>),
+    /// The entry, and the generation when its read began.
+    Found(Slot<V>, u64),
     /// There is none; the read began at this generation.
     None(u64),
     Failed(E),
 }
 
-impl<V, E: Clone> Clone for Landed<V, E> {
+impl<V: Clone, E: Clone> Clone for Landed<V, E> {
     fn clone(&self) -> Self {
         match self {
-            Landed::Found(slot) => Landed::Found(slot.clone()),
+            Landed::Found(slot, started) => Landed::Found(slot.clone(), *started),
             Landed::None(started) => Landed::None(*started),
             Landed::Failed(e) => Landed::Failed(e.clone()),
         }
@@ -148,7 +153,7 @@ type Flight<V, E> = OnceCell<Landed<V, E>>;
 type Map<K, V> = quick_cache::sync::Cache<K, V>;
 
 struct Inner<K, V> {
-    found: Option<Map<K, Arc<Slot<V>>>>,
+    found: Option<Map<K, Slot<V>>>,
     /// "There is none" answers, with when each ends (ms since `epoch`).
     missing: Option<Map<K, u64>>,
     flights: Mutex<HashMap<K, Arc<dyn Any + Send + Sync>>>,
@@ -183,7 +188,7 @@ fn map<K: Hash + Eq, V: Clone>(capacity: u64) -> Map<K, V> {
 impl<K, V> LookupCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
 {
     pub fn new(policy: &CachePolicy) -> Self {
         Self::with_refresh_hook(policy, None)
@@ -213,9 +218,8 @@ where
         millis(self.0.epoch.elapsed())
     }
 
-    /// A new entry for a value whose read began at `generation`, with its jittered end and
-    /// refresh point.
-    fn slot(&self, value: V, generation: u64) -> Arc<Slot<V>> {
+    /// A new entry for a value, with its jittered end and refresh point.
+    fn slot(&self, value: V) -> Slot<V> {
         let now = self.now_ms();
         let mut rng = rand::rng();
         let shorten = if self.0.jitter > 0.0 {
@@ -225,12 +229,11 @@ where
         };
         let life = (self.0.ttl_ms as f64 * (1.0 - shorten)) as u64;
         let refresh = (life as f64 * rng.random_range(REFRESH_FROM..REFRESH_TO)) as u64;
-        Arc::new(Slot {
+        Slot {
             value,
-            generation,
             expires_at: now.saturating_add(life.max(1)),
-            refresh_at: AtomicU64::new(now.saturating_add(refresh)),
-        })
+            refresh_at: now.saturating_add(refresh),
+        }
     }
 
     fn generation(&self) -> u64 {
@@ -251,7 +254,7 @@ where
     {
         let Some(found) = &self.0.found else {
             // No cache: every lookup reads.
-            let value = make_load()().await?.map(|v| Found(self.slot(v, 0)));
+            let value = make_load()().await?.map(Found);
             return Ok(Answer { value, hit: false });
         };
         // Whatever this request uses must not predate an invalidation it has already seen.
@@ -262,7 +265,7 @@ where
             if now < slot.expires_at {
                 self.maybe_refresh(key, &slot, now, make_load);
                 return Ok(Answer {
-                    value: Some(Found(slot)),
+                    value: Some(Found(slot.value)),
                     hit: true,
                 });
             }
@@ -281,7 +284,7 @@ where
         }
         if let Some(old) = expired {
             // Removed only if it is still the expired entry (not one another request just read).
-            found.remove_if(key, |current| Arc::ptr_eq(current, &old));
+            found.remove_if(key, |current| current.expires_at == old.expires_at);
         }
         let load = make_load();
         let flight = self.join::<Q, E>(key);
@@ -308,8 +311,8 @@ where
         };
         match landed {
             Landed::Failed(e) => Err(e),
-            Landed::Found(slot) if read_here || slot.generation >= seen => Ok(Answer {
-                value: Some(Found(slot)),
+            Landed::Found(slot, started) if read_here || started >= seen => Ok(Answer {
+                value: Some(Found(slot.value)),
                 hit: false,
             }),
             Landed::None(started) if read_here || started >= seen => Ok(Answer {
@@ -319,7 +322,7 @@ where
             // Joined a read that began before an invalidation this request saw: read again,
             // alone, and keep nothing.
             _ => {
-                let value = load().await?.map(|v| Found(self.slot(v, seen)));
+                let value = load().await?.map(Found);
                 Ok(Answer { value, hit: false })
             }
         }
@@ -337,14 +340,14 @@ where
         let started = self.generation();
         match load().await {
             Ok(Some(v)) => {
-                let slot = self.slot(v, started);
+                let slot = self.slot(v);
                 if let Some(found) = &self.0.found {
                     found.insert(key.to_owned(), slot.clone());
                     if self.generation() != started {
-                        found.remove_if(key, |current| Arc::ptr_eq(current, &slot));
+                        found.remove_if(key, |current| current.expires_at == slot.expires_at);
                     }
                 }
-                Landed::Found(slot)
+                Landed::Found(slot, started)
             }
             Ok(None) => {
                 if let Some(missing) = &self.0.missing {
@@ -381,7 +384,7 @@ where
     }
 
     /// Starts a background read of `key` if its entry is due and no refresh of it runs.
-    fn maybe_refresh<Q, M, L, Fut, E>(&self, key: &Q, slot: &Arc<Slot<V>>, now: u64, make_load: M)
+    fn maybe_refresh<Q, M, L, Fut, E>(&self, key: &Q, slot: &Slot<V>, now: u64, make_load: M)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
@@ -390,10 +393,10 @@ where
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
         E: Send + 'static,
     {
-        let due = slot.refresh_at.load(Ordering::Relaxed);
-        if now < due {
+        if now < slot.refresh_at {
             return;
         }
+        let Some(found) = &self.0.found else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -402,24 +405,30 @@ where
         let Ok(permit) = self.0.refreshes.clone().try_acquire_owned() else {
             return;
         };
-        if slot
-            .refresh_at
-            .compare_exchange(due, u64::MAX, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
+        let claimed = found.entry(key, Some(Duration::ZERO), |_, current| {
+            let due = current.expires_at == slot.expires_at
+                && current.refresh_at != REFRESHING
+                && now >= current.refresh_at;
+            if due {
+                current.refresh_at = REFRESHING;
+            }
+            quick_cache::sync::EntryAction::Retain(due)
+        });
+        if !matches!(claimed, quick_cache::sync::EntryResult::Retained(true)) {
             return;
         }
         let cache = self.clone();
         let key = key.to_owned();
-        let slot = slot.clone();
+        let expires_at = slot.expires_at;
         let load = make_load();
         runtime.spawn(async move {
             let _permit = permit;
-            cache.refresh(key, &slot, load).await;
+            cache.refresh(key, expires_at, load).await;
         });
     }
 
-    async fn refresh<L, Fut, E>(&self, key: K, slot: &Slot<V>, load: L)
+    /// Reads `key` again for its entry that ends at `expires_at`.
+    async fn refresh<L, Fut, E>(&self, key: K, expires_at: u64, load: L)
     where
         L: Fn() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
@@ -428,10 +437,11 @@ where
         let started = self.generation();
         let outcome = match load().await {
             Ok(Some(v)) => {
-                let fresh = self.slot(v, started);
-                found.insert(key.clone(), fresh.clone());
+                let fresh = self.slot(v);
+                let fresh_end = fresh.expires_at;
+                found.insert(key.clone(), fresh);
                 if self.generation() != started {
-                    found.remove_if(&key, |current| Arc::ptr_eq(current, &fresh));
+                    found.remove_if(&key, |current| current.expires_at == fresh_end);
                     Refreshed::Dropped
                 } else {
                     Refreshed::Fresh
@@ -444,9 +454,13 @@ where
             }
             // Keep serving the entry until its end; a later hit tries again.
             Err(_) => {
-                let retry = millis(REFRESH_RETRY);
-                slot.refresh_at
-                    .store(self.now_ms().saturating_add(retry), Ordering::Relaxed);
+                let retry_at = self.now_ms().saturating_add(millis(REFRESH_RETRY));
+                let _ = found.entry(&key, Some(Duration::ZERO), |_, current| {
+                    if current.expires_at == expires_at {
+                        current.refresh_at = retry_at;
+                    }
+                    quick_cache::sync::EntryAction::Retain(())
+                });
                 Refreshed::Failed
             }
         };

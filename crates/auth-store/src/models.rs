@@ -86,10 +86,10 @@ impl UserRow {
             external_id: self.external_id,
             // Kept only while the account is deactivated.
             deactivation: match self.deactivated_by {
-                Some(by) if !self.is_active => Some(Deactivation {
+                Some(by) if !self.is_active => Some(Box::new(Deactivation {
                     by,
                     reason: self.deactivation_reason,
-                }),
+                })),
                 _ => None,
             },
             created_at: Timestamp(self.created_at),

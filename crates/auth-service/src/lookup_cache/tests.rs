@@ -267,7 +267,7 @@ async fn lives_are_jittered_and_an_expired_entry_is_read_again() {
     for key in 0..200 {
         let slot = cache.0.found.as_ref().unwrap().get(&key).unwrap();
         lives.push(slot.expires_at.saturating_sub(now));
-        let refresh = slot.refresh_at.load(Ordering::Relaxed);
+        let refresh = slot.refresh_at;
         assert!(refresh < slot.expires_at, "refreshed before its end");
     }
     let (min, max) = (*lives.iter().min().unwrap(), *lives.iter().max().unwrap());
