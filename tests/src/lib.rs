@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use auth_core::{AuthMethods, Password, Realm, Role, User};
+use auth_core::{AuthMethods, BotType, Password, Realm, Role, User};
 use auth_store::{Actor, NewRealm, NewUser};
 use latchkey::{AppState, RunningServer, Settings};
 use serde_json::Value;
@@ -256,6 +256,28 @@ impl TestServer {
             )
             .await
             .expect("create user")
+    }
+
+    /// A generic bot owned by `owner`, as `POST /bots` would make it (through the store).
+    pub async fn create_bot(&self, owner: &User, email: &str, full_name: &str) -> User {
+        self.admin
+            .store
+            .create_user(
+                NewUser {
+                    realm_id: owner.realm_id,
+                    delivery_email: email.into(),
+                    full_name: full_name.into(),
+                    password_hash: None,
+                    role: Role::Member,
+                    bot_type: Some(BotType::Generic),
+                    bot_owner_id: Some(owner.id),
+                    external_id: None,
+                },
+                self.admin.keys.sealer(),
+                Actor::cli(),
+            )
+            .await
+            .expect("create bot")
     }
 
     /// The user's key as the server would return it.

@@ -5,8 +5,7 @@
 //! (`instances.rs`), and through the `zulip` Python bindings' own methods (`python.rs`). This
 //! file holds what the suites share: Basic headers, requests with a verb, and the cast.
 
-use auth_core::{BotType, Role, User};
-use auth_store::{Actor, NewUser};
+use auth_core::{Role, User};
 use base64::Engine;
 use latchkey_tests::{Client, Fixture, PW, Reply};
 
@@ -55,24 +54,8 @@ struct Cast {
 async fn cast(f: &Fixture) -> Cast {
     let s = &f.server;
     let bot = s
-        .admin
-        .store
-        .create_user(
-            NewUser {
-                realm_id: f.zulip.id,
-                delivery_email: "helper-bot@zulip.example.test".into(),
-                full_name: "Helper Bot".into(),
-                password_hash: None,
-                role: Role::Member,
-                bot_type: Some(BotType::Generic),
-                bot_owner_id: Some(f.hamlet.id),
-                external_id: None,
-            },
-            s.admin.keys.sealer(),
-            Actor::cli(),
-        )
-        .await
-        .expect("bot");
+        .create_bot(&f.hamlet, "helper-bot@zulip.example.test", "Helper Bot")
+        .await;
     Cast {
         owner: s
             .create_user(&f.zulip, "desdemona@zulip.com", Some(PW), Role::Owner)

@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use auth_core::{BotType, Role, User};
-use auth_store::{Actor, NewUser};
+use auth_core::User;
 use futures_util::StreamExt;
 use latchkey_tests::{DbKind, Fixture, both_dbs};
 
@@ -25,24 +24,8 @@ async fn concurrent_misses_for_many_keys_each_find_their_own_owner(kind: DbKind)
     for i in 0..BOTS {
         let email = format!("batch{i}-bot@zulip.example.test");
         let bot = s
-            .admin
-            .store
-            .create_user(
-                NewUser {
-                    realm_id: f.zulip.id,
-                    delivery_email: email.clone(),
-                    full_name: format!("Batch bot {i}"),
-                    password_hash: None,
-                    role: Role::Member,
-                    bot_type: Some(BotType::Generic),
-                    bot_owner_id: Some(f.hamlet.id),
-                    external_id: None,
-                },
-                s.admin.keys.sealer(),
-                Actor::cli(),
-            )
-            .await
-            .unwrap();
+            .create_bot(&f.hamlet, &email, &format!("Batch bot {i}"))
+            .await;
         let key = s.key_of(&bot).await;
         bots.push((bot, basic(&email, &key)));
     }
