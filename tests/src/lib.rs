@@ -1,5 +1,9 @@
 //! Test harness: real Latchkey servers on loopback over real databases.
 //!
+//! Longer than 600 lines on purpose: it is the one place every suite starts from (databases, the
+//! in-process server and its seeding helpers, the HTTP client, the macros), and splitting it
+//! would spread one fixture's setup across files that always change together.
+//!
 //! - [`TestDb`]: a fresh SQLite file or a fresh PostgreSQL database (created on the local
 //!   server, dropped afterwards). When PostgreSQL cannot be reached the PostgreSQL half of a test
 //!   is skipped, except when `CI` is set: then it fails.
