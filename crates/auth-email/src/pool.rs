@@ -161,12 +161,19 @@ mod tests {
         assert_eq!(pool.run(|| "still here").await, Some("still here"));
     }
 
-    /// Field 19 of /proc/thread-self/stat (the 17th after the parenthesised name) is the nice value.
+    /// Field `n` (counted from 1) of /proc/thread-self/stat for the calling thread.
+    #[cfg(target_os = "linux")]
+    fn stat_field(n: usize) -> String {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields 1 and 2 are the id and the parenthesised name (which may hold spaces).
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        after_name.split_whitespace().nth(n - 3).unwrap().to_owned()
+    }
+
+    /// Field 19 is the nice value.
     #[cfg(target_os = "linux")]
     fn nice_of_this_thread() -> String {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = stat.rsplit_once(')').unwrap().1;
-        after_name.split_whitespace().nth(16).unwrap().to_owned()
+        stat_field(19)
     }
 
     #[cfg(target_os = "linux")]
@@ -194,13 +201,10 @@ mod tests {
         );
     }
 
-    /// Field 41 of /proc/thread-self/stat (the 39th after the parenthesised name) is the
-    /// scheduling policy; 5 is `SCHED_IDLE`.
+    /// Field 41 is the scheduling policy; 5 is `SCHED_IDLE`.
     #[cfg(target_os = "linux")]
     fn policy_of_this_thread() -> String {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = stat.rsplit_once(')').unwrap().1;
-        after_name.split_whitespace().nth(38).unwrap().to_owned()
+        stat_field(41)
     }
 
     #[cfg(target_os = "linux")]

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 use auth_service::{App, Caller, Purpose};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -86,10 +86,7 @@ impl FromRequest for ApiCaller {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let app = req
-                .app_data::<web::Data<App>>()
-                .cloned()
-                .ok_or_else(ApiError::internal)?;
+            let app = crate::request::app(&req)?;
             authenticate(&req, &app, Purpose::Api).await.map(ApiCaller)
         })
     }

@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 use auth_service::{App, Caller, Purpose};
 
 use crate::envelope::ApiError;
@@ -52,10 +52,7 @@ impl FromRequest for Authed {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let app = req
-                .app_data::<web::Data<App>>()
-                .cloned()
-                .ok_or_else(ApiError::internal)?;
+            let app = crate::request::app(&req)?;
             Authed::of(&req, &app).await
         })
     }

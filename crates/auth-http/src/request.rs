@@ -10,6 +10,13 @@ use auth_service::App;
 use crate::envelope::ApiError;
 use crate::logging::note_realm;
 
+/// The application a request is served by (every route is; its absence is a server bug, a 500).
+pub fn app(req: &HttpRequest) -> Result<actix_web::web::Data<App>, ApiError> {
+    req.app_data::<actix_web::web::Data<App>>()
+        .cloned()
+        .ok_or_else(ApiError::internal)
+}
+
 /// Every comma-separated value of a header over all its lines, in order, trimmed. A line that
 /// is not visible ASCII becomes one value that parses as nothing (it must stop a walk, not
 /// vanish from it).
